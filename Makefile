@@ -7,6 +7,11 @@ export CGO_ENABLED ?= 0
 
 .PHONY: help build test test-short lint demo fuzz bench tools clean
 
+# External programs the tests drive, pinned; installed into .tools/ once.
+GRPC_VERSION   := v1.85.0
+H2SPEC_VERSION := v2.2.1+incompatible
+TOOL_BINS := $(TOOLS)/h2spec $(TOOLS)/grpc-interop-client $(TOOLS)/grpc-interop-server
+
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
@@ -32,6 +37,19 @@ FUZZTIME ?= 60s
 fuzz: ## run every fuzz target for FUZZTIME (default 60s) each
 	$(GO) test -run XXX -fuzz '^FuzzParseDtab$$' -fuzztime $(FUZZTIME) ./core/name/
 	$(GO) test -run XXX -fuzz '^FuzzDelegate$$' -fuzztime $(FUZZTIME) ./core/name/
+
+tools: $(TOOL_BINS) ## install the external test tools (h2spec, grpc-go interop client and server) into .tools/
+
+$(TOOLS)/h2spec:
+	GOBIN=$(TOOLS) $(GO) install github.com/summerwind/h2spec/cmd/h2spec@$(H2SPEC_VERSION)
+
+$(TOOLS)/grpc-interop-client:
+	mkdir -p $(TOOLS)/tmp-client && GOBIN=$(TOOLS)/tmp-client $(GO) install google.golang.org/grpc/interop/client@$(GRPC_VERSION)
+	mv $(TOOLS)/tmp-client/client $@ && rmdir $(TOOLS)/tmp-client
+
+$(TOOLS)/grpc-interop-server:
+	mkdir -p $(TOOLS)/tmp-server && GOBIN=$(TOOLS)/tmp-server $(GO) install google.golang.org/grpc/interop/server@$(GRPC_VERSION)
+	mv $(TOOLS)/tmp-server/server $@ && rmdir $(TOOLS)/tmp-server
 
 clean: ## remove build outputs and installed tools
 	rm -rf $(BIN) $(TOOLS)

@@ -75,6 +75,7 @@ type Addr struct {
 type Var struct {
 	mu      sync.Mutex
 	cur     Addr
+	version uint64
 	changed chan struct{}
 	onUse   func()
 }
@@ -95,6 +96,18 @@ func (v *Var) Sample() Addr {
 	return v.Peek()
 }
 
+// SampleVersion is Sample plus a version number that grows with every
+// Update, so a caller can tell cheaply whether the set changed since it
+// last looked.
+func (v *Var) SampleVersion() (Addr, uint64) {
+	if v.onUse != nil {
+		v.onUse()
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.cur, v.version
+}
+
 // Peek returns the current snapshot without signalling use.
 func (v *Var) Peek() Addr {
 	v.mu.Lock()
@@ -113,6 +126,7 @@ func (v *Var) Changed() <-chan struct{} {
 func (v *Var) Update(a Addr) {
 	v.mu.Lock()
 	v.cur = a
+	v.version++
 	ch := v.changed
 	v.changed = make(chan struct{})
 	v.mu.Unlock()

@@ -1,0 +1,194 @@
+// Package balance picks the endpoint for each request among the addresses
+// a name is bound to, with Finagle's algorithms (DESIGN.md §4): power of
+// two choices (P2C) over peak-EWMA latency (the default) or over
+// outstanding requests, and smooth weighted round robin. Every endpoint
+// carries a failure-accrual gate (package accrual) whose status steers
+// the choice; a weighted Union spreads traffic across several balancers,
+// as `0.9 * /a & 0.1 * /b` in a dtab.
+//
+// Balancers never block and never reject on their own: when every
+// endpoint is down they send anyway (fail open). Only an empty endpoint
+// set is an error, ErrNoEndpoints.
+//
+// Time and randomness are injected through Config so tests are exact and
+// never sleep. The package starts no goroutines.
+package balance
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/slinkerd/slinkerd/core/accrual"
+	"github.com/slinkerd/slinkerd/core/clock"
+	"github.com/slinkerd/slinkerd/core/name"
+)
+
+// ErrNoEndpoints is returned by Pick when there is no endpoint at all.
+// Callers answer 502 with an l5d-err header. Match it with errors.Is.
+var ErrNoEndpoints = errors.New("balance: no endpoints")
+
+// The balancer kinds accepted in Config.Kind.
+const (
+	// KindEWMA is P2C over peak-EWMA latency × outstanding requests.
+	KindEWMA = "ewma"
+	// KindP2C is P2C over outstanding requests (least loaded).
+	KindP2C = "p2c"
+	// KindRoundRobin is smooth weighted round robin.
+	KindRoundRobin = "roundrobin"
+)
+
+// The defaults of Config.
+const (
+	// DefaultMaxEffort is how many P2C draws look for an open endpoint.
+	DefaultMaxEffort = 5
+	// DefaultDecayTime is τ, the peak-EWMA decay time.
+	DefaultDecayTime = 10 * time.Second
+	// DefaultFailurePenalty is the least latency a failed request is
+	// charged in the peak EWMA.
+	DefaultFailurePenalty = time.Second
+)
+
+// Config configures New. The zero value is a peak-EWMA P2C balancer with
+// max effort 5, τ 10s, default failure accrual, the real clock and a
+// randomly seeded source.
+type Config struct {
+	// Kind is the algorithm: "ewma" (P2C over peak EWMA), "p2c" (P2C
+	// least loaded) or "roundrobin" ("roundRobin", linkerd 1's spelling,
+	// is accepted too). Defaults to "ewma".
+	Kind string
+	// MaxEffort is how many times P2C draws a pair looking for an open
+	// endpoint before it sends to the best of the last pair anyway.
+	// Defaults to 5; must not be negative. Ignored by round robin.
+	MaxEffort int
+	// DecayTime is τ, the time constant of the peak EWMA: an observation
+	// t old weighs exp(-t/τ). Defaults to 10s; must not be negative.
+	DecayTime time.Duration
+	// FailurePenalty is the least latency a failed request is charged in
+	// the peak EWMA, so that an endpoint that fails fast does not look
+	// fast: a failure counts as max(rtt, 2×EWMA, FailurePenalty).
+	// Defaults to 1s; negative disables the charge (a failure counts as
+	// its rtt).
+	FailurePenalty time.Duration
+	// Accrual configures failure accrual. The zero value is the default:
+	// dead after 5 consecutive failures, for 5s doubling to 300s.
+	Accrual accrual.Config
+	// Clock tells the time. Nil means the real clock.
+	Clock clock.Clock
+	// Rand supplies randomness: P2C draws and backoff jitter. The
+	// balancer uses it under its own lock, so it must not be shared.
+	// Nil means a source seeded at random.
+	Rand *rand.Rand
+}
+
+// Picker chooses endpoints. A Balancer is a Picker over a set of
+// addresses it is told about; a Union is a Picker over other Pickers.
+type Picker interface {
+	// Pick chooses an endpoint. It never blocks. It returns
+	// ErrNoEndpoints when there is none. The caller must call Done on the
+	// result exactly once.
+	Pick() (*Pick, error)
+	// Endpoints returns a snapshot of per-endpoint state, for
+	// /admin/metrics.json and the dashboard.
+	Endpoints() []EndpointStats
+}
+
+// Balancer balances over one address set. It is safe for concurrent use.
+type Balancer interface {
+	Picker
+	// Update replaces the complete endpoint set. State (EWMA, pending,
+	// accrual) is kept for endpoints whose HostPort stays; in-flight picks
+	// of removed endpoints still complete safely.
+	Update(addrs []name.Address)
+}
+
+// Pick is one chosen endpoint. Report its outcome with Done.
+type Pick struct {
+	// Address is the chosen endpoint.
+	Address name.Address
+
+	ep    *endpoint
+	set   *endpointSet
+	start time.Time
+	probe bool
+	done  atomic.Bool
+}
+
+// Done records the outcome of the request: failed means the response was
+// classified as a failure. Call it exactly once per Pick; later calls are
+// no-ops. It never blocks for long and does not allocate.
+func (p *Pick) Done(failed bool) {
+	if p == nil || p.set == nil || !p.done.CompareAndSwap(false, true) {
+		return
+	}
+	p.set.release(p, failed)
+}
+
+// EndpointStats is a snapshot of one endpoint's state.
+type EndpointStats struct {
+	// Address is the endpoint's host:port.
+	Address string
+	// Weight is the endpoint's effective weight.
+	Weight float64
+	// Pending is the number of outstanding requests.
+	Pending int
+	// Load is what the balancer compares, before dividing by Weight:
+	// peak EWMA in nanoseconds × (Pending+1) for "ewma" (a huge penalty
+	// while a new endpoint's first request is outstanding), Pending for
+	// the others.
+	Load float64
+	// EWMA is the current peak-EWMA latency estimate, decayed to now. It
+	// is kept for every kind.
+	EWMA time.Duration
+	// State is the failure-accrual state: "alive", "dead" or "probing".
+	State string
+	// Failures is the number of consecutive failed requests.
+	Failures int
+	// Requests is the number of completed requests.
+	Requests int64
+	// Failed is the number of completed requests that failed.
+	Failed int64
+	// DeadUntil is when the current backoff expires; zero when alive.
+	DeadUntil time.Time
+}
+
+// New returns a balancer for cfg with no endpoints; call Update to give it
+// some. It reports the first invalid field.
+func New(cfg Config) (Balancer, error) {
+	if cfg.MaxEffort < 0 {
+		return nil, fmt.Errorf("balance: MaxEffort %d is negative", cfg.MaxEffort)
+	}
+	if cfg.MaxEffort == 0 {
+		cfg.MaxEffort = DefaultMaxEffort
+	}
+	if cfg.DecayTime < 0 {
+		return nil, fmt.Errorf("balance: DecayTime %v is negative", cfg.DecayTime)
+	}
+	if cfg.DecayTime == 0 {
+		cfg.DecayTime = DefaultDecayTime
+	}
+	if cfg.FailurePenalty == 0 {
+		cfg.FailurePenalty = DefaultFailurePenalty
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	clk := clock.Or(cfg.Clock)
+	gates, err := accrual.NewFactory(cfg.Accrual, clk, cfg.Rand.Float64)
+	if err != nil {
+		return nil, fmt.Errorf("balance: failure accrual: %w", err)
+	}
+	cost := costModel{tau: float64(cfg.DecayTime), failurePenalty: float64(cfg.FailurePenalty)}
+	switch cfg.Kind {
+	case "", KindEWMA:
+		return newP2C(newEndpointSet(clk, gates, cost, ewmaLoad), cfg.MaxEffort, cfg.Rand), nil
+	case KindP2C:
+		return newP2C(newEndpointSet(clk, gates, cost, leastLoaded), cfg.MaxEffort, cfg.Rand), nil
+	case KindRoundRobin, "roundRobin":
+		return newRoundRobin(newEndpointSet(clk, gates, cost, leastLoaded)), nil
+	default:
+		return nil, fmt.Errorf("balance: unknown Kind %q (want %q, %q or %q)", cfg.Kind, KindEWMA, KindP2C, KindRoundRobin)
+	}
+}

@@ -1,0 +1,275 @@
+package config
+
+import "time"
+
+// Prefix starts the name of every variable that Config reads.
+const Prefix = "SLINKERD_"
+
+// Config is slinkerd's whole configuration. Each leaf field is one
+// SLINKERD_* environment variable; the groups only organise the Go API and
+// the reference table, they do not change the variable names.
+//
+// Build a Config with Load, LoadFromProcess or Default. A zero Config is
+// not valid: Validate rejects it.
+//
+// Struct tags: env and envDefault are read by github.com/caarlos0/env/v11
+// (envDefault is the one place where defaults live); oneof, min, max and
+// check are the validation rules that Validate applies and that the
+// reference table shows. Each field's doc comment is its description in
+// docs/config.md and states its default and unit.
+type Config struct {
+	// Mode is how slinkerd runs: auto, container, lambda or cloudrun.
+	// auto picks lambda when AWS_LAMBDA_RUNTIME_API is set, cloudrun when
+	// K_SERVICE is set, and container otherwise (see Config.ResolveMode).
+	// Defaults to auto.
+	Mode Mode `env:"MODE" envDefault:"auto" oneof:"auto container lambda cloudrun"`
+
+	// Proxy configures the proxy listener and the limits that protect it.
+	Proxy ProxyConfig
+	// Admin configures the admin server.
+	Admin AdminConfig `envPrefix:"ADMIN_"`
+	// Routing configures how a request becomes a name and how that name is
+	// delegated.
+	Routing RoutingConfig
+	// Balancer configures how an endpoint is picked.
+	Balancer BalancerConfig
+	// Accrual configures failure accrual, which marks failing endpoints dead.
+	Accrual AccrualConfig `envPrefix:"ACCRUAL_"`
+	// Retry configures response classification, retries and timeouts.
+	Retry RetryConfig
+	// Discovery configures the namers and how they refresh.
+	Discovery DiscoveryConfig
+	// Telemetry configures logs, metrics and traces.
+	Telemetry TelemetryConfig
+
+	// validators are the hooks Load was given; Validate uses them.
+	validators validators
+}
+
+// ProxyConfig is the proxy listener: where it listens, TLS, and the limits
+// that are on by default.
+type ProxyConfig struct {
+	// Listen is the proxy's listen address, host:port; an empty host means
+	// every interface. It serves HTTP/1.1 and cleartext HTTP/2 on the same
+	// port. Defaults to 127.0.0.1:4140.
+	Listen string `env:"LISTEN" envDefault:"127.0.0.1:4140" check:"listen"`
+	// TLSCert is the path of a PEM certificate file for the proxy listener.
+	// Set both TLSCert and TLSKey to serve TLS (with ALPN h2), or neither.
+	// Defaults to empty (plain text).
+	TLSCert string `env:"TLS_CERT" check:"file"`
+	// TLSKey is the path of the PEM private key file for TLSCert. The path
+	// is not secret; the file's contents are never read into Config.
+	// Defaults to empty (plain text).
+	TLSKey string `env:"TLS_KEY" check:"file"`
+	// ReadHeaderTimeout bounds how long a client may take to send request
+	// headers (slowloris protection); 0 means no limit. Go duration.
+	// Defaults to 10s.
+	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"10s" min:"0s"`
+	// IdleTimeout closes a client connection that has been idle this long;
+	// 0 means never. Go duration. Defaults to 60s.
+	IdleTimeout time.Duration `env:"IDLE_TIMEOUT" envDefault:"60s" min:"0s"`
+	// MaxHeaderBytes caps the size of a request's header block, in bytes;
+	// larger requests get 431. Defaults to 65536 (64 KiB).
+	MaxHeaderBytes int `env:"MAX_HEADER_BYTES" envDefault:"65536" min:"1024"`
+	// MaxRequestBodyBytes caps a request body, in bytes; a larger body gets
+	// 413. Bodies are streamed, never buffered whole, so the default 0 means
+	// no limit. Defaults to 0.
+	MaxRequestBodyBytes int64 `env:"MAX_REQUEST_BODY_BYTES" envDefault:"0" min:"0"`
+	// MaxCallDepth is the most Via hops a request may carry before the
+	// proxy refuses it as a routing loop, in hops. Defaults to 10.
+	MaxCallDepth int `env:"MAX_CALL_DEPTH" envDefault:"10" min:"1" max:"255"`
+	// DrainTimeout is how long a graceful shutdown (SIGTERM, Lambda
+	// SHUTDOWN) lets in-flight requests finish before closing them. Go
+	// duration. Defaults to 10s.
+	DrainTimeout time.Duration `env:"DRAIN_TIMEOUT" envDefault:"10s" min:"0s"`
+	// TrustL5DHeaders keeps l5d-* request headers that a client sends
+	// (other than l5d-dtab and l5d-ctx-dtab, see SLINKERD_DTAB_OVERRIDE).
+	// When false they are stripped: set it only behind another slinkerd.
+	// Defaults to false.
+	TrustL5DHeaders bool `env:"TRUST_L5D_HEADERS" envDefault:"false"`
+	// TrustForwarded keeps the client's Forwarded and X-Forwarded-For
+	// headers and appends to them. When false they are replaced by what
+	// the proxy saw itself. Defaults to false.
+	TrustForwarded bool `env:"TRUST_FORWARDED" envDefault:"false"`
+}
+
+// AdminConfig is the admin server: dashboard, metrics, delegator, /ready.
+type AdminConfig struct {
+	// Listen is the admin server's listen address, host:port; an empty
+	// host means every interface. Keep it on loopback unless it is
+	// protected. Defaults to 127.0.0.1:9990.
+	Listen string `env:"LISTEN" envDefault:"127.0.0.1:9990" check:"listen"`
+}
+
+// RoutingConfig turns a request into a logical name and delegates it.
+type RoutingConfig struct {
+	// Dtab is the base delegation table, e.g.
+	// "/svc=>/#/io.l5d.fs;/svc/api=>/$/inet/127.0.0.1/8080". Defaults to
+	// empty (no dentries: every name is negative).
+	Dtab string `env:"DTAB" check:"dtab"`
+	// DtabOverride turns per-request dtabs off or on: off strips and
+	// ignores l5d-dtab and l5d-ctx-dtab; on appends them after the base
+	// dtab, so they win. Turn it on only where every client is trusted.
+	// Defaults to off.
+	DtabOverride DtabOverride `env:"DTAB_OVERRIDE" envDefault:"off" oneof:"off on"`
+	// DstPrefix is the path prefix of the logical names that the identifier
+	// builds, e.g. /svc gives /svc/users. Defaults to /svc.
+	DstPrefix string `env:"DST_PREFIX" envDefault:"/svc" check:"path"`
+	// Identifier is how a request becomes a logical name: header (the Host
+	// header, or :authority on HTTP/2, port stripped, as one segment),
+	// path:N (the first N path segments), method-host (method, then host),
+	// or header:NAME (the named header carries a whole path, e.g.
+	// header:l5d-name). Defaults to header.
+	Identifier string `env:"IDENTIFIER" envDefault:"header" check:"identifier"`
+	// IdentifierConsume, with Identifier path:N, removes the N segments
+	// from the request path before it is forwarded. Defaults to false.
+	IdentifierConsume bool `env:"IDENTIFIER_CONSUME" envDefault:"false"`
+	// SvcPolicy is the per-service-prefix policy (classifier, retries,
+	// timeouts by name prefix; later entries win). core/config only
+	// carries it; its syntax belongs to the retry package, which validates
+	// it at start. Defaults to empty (global settings everywhere).
+	SvcPolicy string `env:"SVC_POLICY" check:"policy"`
+}
+
+// BalancerConfig picks an endpoint among a name's endpoints.
+type BalancerConfig struct {
+	// Kind is the load balancer: ewma (power of two choices, peak EWMA
+	// latency), p2c (power of two choices, least outstanding requests) or
+	// roundrobin. Defaults to ewma.
+	Kind Balancer `env:"BALANCER" envDefault:"ewma" oneof:"ewma p2c roundrobin"`
+	// EWMADecay is the peak-EWMA decay time constant τ: older latency
+	// samples weigh exp(-age/τ). Go duration. Defaults to 10s.
+	EWMADecay time.Duration `env:"EWMA_DECAY" envDefault:"10s" min:"1ms"`
+	// MaxEffort is how many times P2C picks again to find an open endpoint
+	// before it sends to a closed one anyway, in attempts. Defaults to 5.
+	MaxEffort int `env:"MAX_EFFORT" envDefault:"5" min:"1" max:"100"`
+}
+
+// AccrualConfig marks endpoints dead after failures and probes them back.
+type AccrualConfig struct {
+	// ConsecutiveFailures marks an endpoint dead after this many failures
+	// in a row, in requests; 0 turns the consecutive-failure policy off.
+	// Defaults to 5.
+	ConsecutiveFailures int `env:"CONSECUTIVE_FAILURES" envDefault:"5" min:"0"`
+	// SuccessRate marks an endpoint dead when its success rate over
+	// SuccessRateWindow falls below it, as a fraction 0 to 1; 0 turns the
+	// success-rate policy off (Finagle's usual value is 0.8). Defaults to 0.
+	SuccessRate float64 `env:"SUCCESS_RATE" envDefault:"0" min:"0" max:"1"`
+	// SuccessRateWindow is the window over which SuccessRate is measured.
+	// Go duration. Defaults to 30s.
+	SuccessRateWindow time.Duration `env:"SUCCESS_RATE_WINDOW" envDefault:"30s" min:"1s"`
+	// SuccessRateMinRequests is how many requests the window must hold
+	// before SuccessRate can mark an endpoint dead, in requests. Defaults
+	// to 5.
+	SuccessRateMinRequests int `env:"SUCCESS_RATE_MIN_REQUESTS" envDefault:"5" min:"1"`
+	// BackoffMin is the first dead period (equal jitter), doubled after
+	// each failed probe. Go duration. Defaults to 5s.
+	BackoffMin time.Duration `env:"BACKOFF_MIN" envDefault:"5s" min:"1ms"`
+	// BackoffMax caps the dead period; it must be at least BackoffMin. Go
+	// duration. Defaults to 300s.
+	BackoffMax time.Duration `env:"BACKOFF_MAX" envDefault:"300s" min:"1ms"`
+}
+
+// RetryConfig classifies responses and bounds retries and time.
+type RetryConfig struct {
+	// Classifier is the global response classifier: nonRetryable5XX (5xx
+	// are failures, never retried), retryableRead5XX (also retry GET, HEAD,
+	// OPTIONS and TRACE), retryableIdempotent5XX (also PUT and DELETE),
+	// retryableAll5XX (every method), allSuccessful (every response is a
+	// success) or grpc (by grpc-status; SLINKERD_GRPC_RETRYABLE_CODES are
+	// retryable). Defaults to nonRetryable5XX.
+	Classifier Classifier `env:"CLASSIFIER" envDefault:"nonRetryable5XX" oneof:"nonRetryable5XX retryableRead5XX retryableIdempotent5XX retryableAll5XX allSuccessful grpc"`
+	// GRPCRetryableCodes lists the grpc-status codes that the grpc
+	// classifier retries, comma-separated names (UNAVAILABLE) or numbers
+	// (14). Defaults to UNAVAILABLE.
+	GRPCRetryableCodes string `env:"GRPC_RETRYABLE_CODES" envDefault:"UNAVAILABLE" check:"grpccodes"`
+	// TimeoutTotal bounds a request over all its attempts and backoffs,
+	// and is propagated as l5d-ctx-deadline and grpc-timeout; 0 means no
+	// total timeout. Go duration. Defaults to 0.
+	TimeoutTotal time.Duration `env:"TIMEOUT_TOTAL" envDefault:"0" min:"0s"`
+	// TimeoutAttempt bounds each attempt; 0 means no per-attempt timeout.
+	// Go duration. Defaults to 0.
+	TimeoutAttempt time.Duration `env:"TIMEOUT_ATTEMPT" envDefault:"0" min:"0s"`
+	// BufferBytes is the replay buffer: a request body up to this many
+	// bytes can be retried; a longer or streaming body is not retried once
+	// sent. 0 means bodies are never replayed. Defaults to 65536 (64 KiB).
+	BufferBytes int `env:"RETRY_BUFFER_BYTES" envDefault:"65536" min:"0"`
+	// BudgetTTL is the retry budget's window: retries within it may not
+	// exceed MinPerSec × BudgetTTL plus Percent of the successes. Go
+	// duration, 1s to 60s as in Finagle. Defaults to 10s.
+	BudgetTTL time.Duration `env:"RETRY_BUDGET_TTL" envDefault:"10s" min:"1s" max:"60s"`
+	// MinPerSec is the retry budget's floor, in retries per second, so
+	// that low traffic can still retry. Defaults to 10.
+	MinPerSec int `env:"RETRY_MIN_PER_SEC" envDefault:"10" min:"0"`
+	// Percent is the fraction of successful requests that may be retried
+	// on top of MinPerSec, 0 to 1. Defaults to 0.2.
+	Percent float64 `env:"RETRY_PERCENT" envDefault:"0.2" min:"0" max:"1"`
+	// BackoffMin is the smallest pause before an application retry
+	// (decorrelated jitter); requeues are not delayed. Go duration.
+	// Defaults to 10ms.
+	BackoffMin time.Duration `env:"RETRY_BACKOFF_MIN" envDefault:"10ms" min:"0s"`
+	// BackoffMax caps the pause before an application retry; it must be at
+	// least BackoffMin. Go duration. Defaults to 1s.
+	BackoffMax time.Duration `env:"RETRY_BACKOFF_MAX" envDefault:"1s" min:"0s"`
+}
+
+// DiscoveryConfig configures the namers and how their results refresh.
+type DiscoveryConfig struct {
+	// FSDir is the root directory of the io.l5d.fs namer: one file per
+	// name, each line "host port" or "host port * weight". Defaults to
+	// empty (the fs namer is off).
+	FSDir string `env:"FS_DIR" check:"dir"`
+	// TTL is how old a namer's result may get before it is refreshed,
+	// lazily on use (Lambda, Cloud Run) or in the background. Go duration.
+	// Defaults to 30s.
+	TTL time.Duration `env:"DISCOVERY_TTL" envDefault:"30s" min:"1s"`
+	// Background refreshes names in the background, not only when used:
+	// auto means true in container mode and false in lambda and cloudrun
+	// modes, where timers may not run between requests. Defaults to auto.
+	Background AutoBool `env:"DISCOVERY_BACKGROUND" envDefault:"auto" oneof:"auto true false"`
+	// EmptyGrace is how long a name's last non-empty endpoint set keeps
+	// serving after discovery starts answering with an empty set. Go
+	// duration. Defaults to 60s.
+	EmptyGrace time.Duration `env:"DISCOVERY_EMPTY_GRACE" envDefault:"60s" min:"0s"`
+	// CloudMapHealthStatus is the HealthStatus filter of Cloud Map
+	// DiscoverInstances. Defaults to HEALTHY_OR_ELSE_ALL.
+	CloudMapHealthStatus string `env:"CLOUDMAP_HEALTH_STATUS" envDefault:"HEALTHY_OR_ELSE_ALL" oneof:"HEALTHY UNHEALTHY ALL HEALTHY_OR_ELSE_ALL"`
+	// CloudMapWeightAttribute names a Cloud Map instance attribute that
+	// holds the endpoint's weight (a non-negative number). Defaults to
+	// empty (every endpoint weighs 1).
+	CloudMapWeightAttribute string `env:"CLOUDMAP_WEIGHT_ATTRIBUTE" check:"attribute"`
+	// CloudRunEndpoint overrides the Cloud Run Admin API endpoint,
+	// host:port, e.g. a local fake. Defaults to empty (the client's own
+	// default, run.googleapis.com:443).
+	CloudRunEndpoint string `env:"CLOUDRUN_ENDPOINT" check:"hostport"`
+	// IDTokenAudience is the audience of the ID tokens attached to Cloud
+	// Run calls, for services with a custom audience. Defaults to empty
+	// (the target service's URL).
+	IDTokenAudience string `env:"ID_TOKEN_AUDIENCE" check:"word"`
+}
+
+// TelemetryConfig configures logs, metrics and traces.
+type TelemetryConfig struct {
+	// LogLevel is the least severe level logged: debug, info, warn or
+	// error. Defaults to info.
+	LogLevel LogLevel `env:"LOG_LEVEL" envDefault:"info" oneof:"debug info warn error"`
+	// LogFormat is the log line format: json, text, or auto (JSON lines in
+	// lambda and cloudrun modes and when stderr is not a terminal, text on
+	// a terminal). Defaults to auto.
+	LogFormat LogFormat `env:"LOG_FORMAT" envDefault:"auto" oneof:"auto json text"`
+	// AccessLog logs one line per proxied request. Defaults to false.
+	AccessLog bool `env:"ACCESS_LOG" envDefault:"false"`
+	// MetricsMaxEndpoints caps how many endpoints per client get their own
+	// metrics, in endpoints; the rest are counted only in the client's
+	// totals. 0 turns endpoint metrics off. Defaults to 100.
+	MetricsMaxEndpoints int `env:"METRICS_MAX_ENDPOINTS" envDefault:"100" min:"0"`
+	// OTLPEndpoint is the OTLP/HTTP traces URL, e.g.
+	// http://127.0.0.1:4318/v1/traces. Defaults to empty (tracing export
+	// off; propagation still works).
+	OTLPEndpoint string `env:"OTLP_ENDPOINT" check:"url"`
+	// OTLPHeaders are extra headers for OTLP export, comma-separated
+	// key=value pairs with URL-encoded values (the format of
+	// OTEL_EXPORTER_OTLP_HEADERS), e.g. authorization=Bearer%20abc. Secret:
+	// always printed redacted. Defaults to empty.
+	OTLPHeaders Secret `env:"OTLP_HEADERS" check:"headers"`
+}

@@ -1,0 +1,142 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// Error is an error the proxy itself produces. It carries the HTTP status
+// sent to the caller (with an l5d-err header) and whether the request
+// provably never reached a server, in which case the response also says
+// `l5d-retryable: true`.
+//
+// Statuses:
+//
+//	400 the request could not be identified, or carried a malformed
+//	    l5d-dtab / l5d-ctx-dtab / l5d-ctx-deadline, or used an
+//	    absolute-form target
+//	502 the name is negative or failed, has no endpoints, or every
+//	    endpoint tried refused or reset the connection
+//	504 the total or per-attempt timeout, or the caller's deadline, passed
+//	508 the request has passed through more slinkerd hops than allowed
+//
+// gRPC callers get the same outcome as a gRPC status in a trailers-only
+// response (HTTP 200): INVALID_ARGUMENT, UNAVAILABLE, DEADLINE_EXCEEDED or
+// FAILED_PRECONDITION respectively.
+type Error struct {
+	// Status is the HTTP status code for the caller.
+	Status int
+	// Msg is the l5d-err text.
+	Msg string
+	// Retryable marks failures that never reached a server.
+	Retryable bool
+	// Err is the cause, if any.
+	Err error
+}
+
+// Error returns the message and its cause.
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Msg + ": " + e.Err.Error()
+	}
+	return e.Msg
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// grpcCode maps the proxy's HTTP status to a gRPC status code.
+func (e *Error) grpcCode() int {
+	switch e.Status {
+	case http.StatusBadRequest:
+		return 3 // INVALID_ARGUMENT
+	case http.StatusGatewayTimeout:
+		return 4 // DEADLINE_EXCEEDED
+	case http.StatusLoopDetected:
+		return 9 // FAILED_PRECONDITION
+	}
+	return 14 // UNAVAILABLE
+}
+
+func errorf(status int, cause error, format string, args ...any) *Error {
+	return &Error{Status: status, Msg: fmt.Sprintf(format, args...), Err: cause}
+}
+
+// errAttemptTimeout is the cancel cause of an attempt that ran out of time.
+var errAttemptTimeout = errors.New("per-attempt timeout")
+
+// asProxyError turns any error from the forwarding path into an *Error.
+func asProxyError(ctx context.Context, err error) *Error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	if errors.Is(err, errAttemptTimeout) {
+		return errorf(http.StatusGatewayTimeout, err, "request timed out")
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+		return errorf(http.StatusGatewayTimeout, err, "request timed out")
+	}
+	return errorf(http.StatusBadGateway, err, "request failed")
+}
+
+// writeError answers the caller with e: an l5d-err header and a short body,
+// or a trailers-only gRPC status for gRPC callers.
+func writeError(w http.ResponseWriter, r *http.Request, e *Error) {
+	h := w.Header()
+	for k := range h {
+		delete(h, k)
+	}
+	h.Set("l5d-err", sanitizeHeaderValue(e.Error()))
+	if e.Retryable {
+		h.Set("l5d-retryable", "true")
+	}
+	if isGRPC(r) {
+		h.Set("Content-Type", "application/grpc")
+		h.Set("Grpc-Status", strconv.Itoa(e.grpcCode()))
+		h.Set("Grpc-Message", grpcPercentEncode(e.Error()))
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(e.Status)
+	_, _ = fmt.Fprintln(w, e.Error())
+}
+
+// sanitizeHeaderValue keeps a message usable as a header value.
+func sanitizeHeaderValue(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c == 0x7f {
+			b[i] = ' '
+		}
+	}
+	if len(b) > 1024 {
+		b = b[:1024]
+	}
+	return string(b)
+}
+
+// grpcPercentEncode encodes a grpc-message value as the gRPC spec asks.
+func grpcPercentEncode(s string) string {
+	const hex = "0123456789ABCDEF"
+	var out []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c <= 0x7e && c != '%' {
+			out = append(out, c)
+			continue
+		}
+		out = append(out, '%', hex[c>>4], hex[c&0xf])
+	}
+	return string(out)
+}
+
+func isGRPC(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	return len(ct) >= 16 && ct[:16] == "application/grpc"
+}

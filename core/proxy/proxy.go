@@ -1,0 +1,483 @@
+// Package proxy is slinkerd's data path: an HTTP/1.1, HTTP/2 (h2c and TLS)
+// and gRPC server that names each request (identify), delegates and binds
+// the name (core/bind), balances across the bound endpoints (core/balance)
+// and forwards the request, streaming both ways, with retries under a
+// budget, requeues, timeouts and deadlines (core/retry).
+//
+// The request's path through the code follows the package's files:
+// server.go accepts it, proxy.go identifies and routes it, transport.go
+// picks endpoints and makes attempts, replay.go keeps a bounded copy of
+// the body for retries, errors.go answers failures with l5d-err.
+package proxy
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slinkerd/slinkerd/core/balance"
+	"github.com/slinkerd/slinkerd/core/bind"
+	"github.com/slinkerd/slinkerd/core/clock"
+	"github.com/slinkerd/slinkerd/core/name"
+	"github.com/slinkerd/slinkerd/core/retry"
+)
+
+// The l5d headers the proxy reads and writes.
+const (
+	hdrDstService  = "L5d-Dst-Service"
+	hdrDstClient   = "L5d-Dst-Client"
+	hdrDstResidual = "L5d-Dst-Residual"
+	hdrReqID       = "L5d-Reqid"
+	hdrDtab        = "L5d-Dtab"
+	hdrCtxDtab     = "L5d-Ctx-Dtab"
+	hdrErr         = "L5d-Err"
+	hdrRetryable   = "L5d-Retryable"
+	viaToken       = "slinkerd"
+)
+
+// Policy is the retry and timeout policy of one service. The proxy asks
+// for it once per service name and keeps it, so Budget is shared by all
+// of the service's requests.
+type Policy struct {
+	// Classifier decides success, failure and retryable failure.
+	// Defaults to nonRetryable5XX.
+	Classifier retry.Classifier
+	// GRPCClassifier replaces Classifier for gRPC requests, reading
+	// grpc-status. Defaults to the gRPC classifier that retries
+	// UNAVAILABLE.
+	GRPCClassifier retry.Classifier
+	// Budget bounds retries and requeues. Defaults to a budget with
+	// retry.DefaultBudgetConfig.
+	Budget *retry.Budget
+	// Backoff spaces application retries (requeues never wait). Defaults
+	// to no wait.
+	Backoff retry.Backoff
+	// AttemptTimeout bounds each attempt up to its response headers.
+	// Zero means none.
+	AttemptTimeout time.Duration
+	// TotalTimeout bounds the whole request over all attempts, response
+	// body included. Zero means none.
+	TotalTimeout time.Duration
+	// ReplayLimit is how many request body bytes are kept for a retry.
+	// A larger body is never retried once sent. Defaults to 64 KiB.
+	ReplayLimit int
+}
+
+// Config configures a Proxy.
+type Config struct {
+	// Interpreter binds names. Required.
+	Interpreter *bind.Interpreter
+	// Identifier names requests. Defaults to HeaderIdentifier{/svc}.
+	Identifier Identifier
+	// Balancer configures each client's balancer. Its zero value is peak
+	// EWMA with the default failure accrual.
+	Balancer balance.Config
+	// Policy returns the policy of a service. If nil, every service gets
+	// the zero Policy's defaults.
+	Policy func(service name.Path) (*Policy, error)
+	// DtabOverride honours l5d-dtab and l5d-ctx-dtab request headers.
+	// Off by default: they are removed and ignored.
+	DtabOverride bool
+	// TrustL5DHeaders keeps l5d-dst-* and l5d-reqid headers a client
+	// sends. Off by default: they are removed. l5d-ctx-deadline is always
+	// honoured, since it can only shorten the time a request gets.
+	TrustL5DHeaders bool
+	// TrustForwarded keeps the client's Forwarded and X-Forwarded-For and
+	// appends to them. Off by default: they are replaced.
+	TrustForwarded bool
+	// AllowAbsoluteForm accepts HTTP/1.1 absolute-form targets
+	// ("GET http://host/ HTTP/1.1"), naming the request by their host.
+	// Off by default: such requests get 400.
+	AllowAbsoluteForm bool
+	// MaxCallDepth is how many slinkerd hops (Via entries) a request may
+	// have passed before it is refused with 508. Defaults to 10.
+	MaxCallDepth int
+	// BackendTLS configures TLS to https endpoints. Nil means the system
+	// roots and the endpoint's host as SNI.
+	Transports *Transports
+	// Logger receives warnings about failed requests. Defaults to
+	// slog.Default().
+	Logger *slog.Logger
+	// Clock tells the time for deadlines. Defaults to the real clock.
+	Clock clock.Clock
+	// Observer receives per-request events for telemetry. May be nil.
+	Observer Observer
+}
+
+// Observer receives the proxy's events. Implementations must be fast and
+// safe for concurrent use; core/telemetry provides one.
+type Observer interface {
+	// Request is called once per request when its response has started
+	// (or failed): service is the logical name, client the bound ID of
+	// the last attempt ("" if none), status the HTTP status sent,
+	// failed the classified outcome, retries and requeues the extra
+	// attempts made.
+	Request(service, client string, status int, failed bool, latency time.Duration, retries, requeues int)
+}
+
+// Proxy is an http.Handler that routes requests by name.
+type Proxy struct {
+	cfg      Config
+	clk      clock.Clock
+	rp       *httputil.ReverseProxy
+	clients  clients
+	policies sync.Map // service string -> *policyEntry
+	log      *slog.Logger
+}
+
+type policyEntry struct {
+	once sync.Once
+	p    *Policy
+	err  error
+}
+
+// New returns a Proxy.
+func New(cfg Config) (*Proxy, error) {
+	if cfg.Interpreter == nil {
+		return nil, fmt.Errorf("proxy: Config.Interpreter is required")
+	}
+	if cfg.Identifier == nil {
+		cfg.Identifier = HeaderIdentifier{}
+	}
+	if cfg.MaxCallDepth == 0 {
+		cfg.MaxCallDepth = 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Transports == nil {
+		cfg.Transports = NewTransports(TransportConfig{})
+	}
+	// Fail now, not on the first request, if the balancer config is bad.
+	if _, err := balance.New(cfg.Balancer); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	p := &Proxy{cfg: cfg, clk: clock.Or(cfg.Clock), log: cfg.Logger}
+	p.clients.newBalancer = func() (balance.Balancer, error) { return balance.New(cfg.Balancer) }
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:      p.rewrite,
+		Transport:    &attemptTransport{p: p},
+		FlushInterval: -1,
+		BufferPool:   bufferPool{},
+		ErrorHandler: p.errorHandler,
+		ErrorLog:     slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	return p, nil
+}
+
+// route is one request's routing state, carried in its context from
+// ServeHTTP to the transport.
+type route struct {
+	service  name.Path
+	svcStr   string
+	res      bind.Result
+	policy   *Policy
+	deadline time.Time // zero if none
+	start    time.Time
+	inProto  int // caller's HTTP major version
+	grpc     bool
+
+	// Filled in by the transport for the observer and error handler.
+	client   string
+	retries  int
+	requeues int
+	failed   bool
+}
+
+type routeKey struct{}
+
+// ServeHTTP identifies, routes and forwards one request.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := p.clk.Now()
+	if e := p.screen(r); e != nil {
+		p.fail(w, r, nil, e, start)
+		return
+	}
+	svc, err := p.cfg.Identifier.Identify(r)
+	if err != nil {
+		p.fail(w, r, nil, &Error{Status: http.StatusBadRequest, Msg: "cannot identify request", Err: err}, start)
+		return
+	}
+	rt := &route{service: svc, svcStr: svc.String(), start: start, inProto: r.ProtoMajor, grpc: isGRPC(r)}
+
+	var local name.Dtab
+	if p.cfg.DtabOverride {
+		if local, err = requestDtab(r.Header); err != nil {
+			p.fail(w, r, rt, &Error{Status: http.StatusBadRequest, Msg: "malformed per-request dtab", Err: err}, start)
+			return
+		}
+	}
+	rt.policy, err = p.policy(rt.svcStr, svc)
+	if err != nil {
+		p.fail(w, r, rt, &Error{Status: http.StatusBadGateway, Msg: "no policy for " + rt.svcStr, Err: err}, start)
+		return
+	}
+
+	// Deadline: the strictest of the caller's and our total timeout.
+	ctx := r.Context()
+	deadline, ok, err := incomingDeadline(r.Header, start)
+	if err != nil {
+		p.fail(w, r, rt, &Error{Status: http.StatusBadRequest, Msg: "malformed deadline", Err: err}, start)
+		return
+	}
+	if to := rt.policy.TotalTimeout; to > 0 {
+		if d := start.Add(to); !ok || d.Before(deadline) {
+			deadline, ok = d, true
+		}
+	}
+	if ok {
+		if !deadline.After(start) {
+			p.fail(w, r, rt, &Error{Status: http.StatusGatewayTimeout, Msg: "deadline already passed on arrival"}, start)
+			return
+		}
+		rt.deadline = deadline
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+
+	rt.res, err = p.cfg.Interpreter.Bind(ctx, local, svc)
+	if err != nil {
+		p.fail(w, r, rt, asBindError(ctx, rt.svcStr, err), start)
+		return
+	}
+	switch rt.res.Kind {
+	case name.Neg:
+		p.fail(w, r, rt, &Error{Status: http.StatusBadGateway, Msg: "no route to " + rt.svcStr + ": the name is negative (no dtab entry or namer binds it)", Retryable: true}, start)
+		return
+	case name.Fail:
+		p.fail(w, r, rt, &Error{Status: http.StatusBadGateway, Msg: "no route to " + rt.svcStr + ": delegation failed (!)", Retryable: true}, start)
+		return
+	}
+	if len(rt.res.Bounds) == 0 {
+		p.fail(w, r, rt, &Error{Status: http.StatusBadGateway, Msg: "no endpoints for " + rt.svcStr + ": the name is bound to an empty set", Retryable: true}, start)
+		return
+	}
+	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(ctx, routeKey{}, rt)))
+}
+
+// screen refuses requests the proxy never forwards.
+func (p *Proxy) screen(r *http.Request) *Error {
+	if r.ProtoMajor == 1 && r.URL.IsAbs() && !p.cfg.AllowAbsoluteForm {
+		return &Error{Status: http.StatusBadRequest, Msg: "absolute-form request targets are not accepted (SLINKERD_ALLOW_ABSOLUTE_FORM)"}
+	}
+	if r.Method == http.MethodConnect {
+		return &Error{Status: http.StatusMethodNotAllowed, Msg: "CONNECT is not supported"}
+	}
+	hops := 0
+	for _, v := range r.Header.Values("Via") {
+		for _, part := range strings.Split(v, ",") {
+			f := strings.Fields(part)
+			if len(f) >= 2 && f[1] == viaToken {
+				hops++
+			}
+		}
+	}
+	if hops >= p.cfg.MaxCallDepth {
+		return &Error{Status: http.StatusLoopDetected, Msg: fmt.Sprintf("loop detected: the request already passed %d slinkerd hops (max %d)", hops, p.cfg.MaxCallDepth)}
+	}
+	// Per-request dtabs are an injection risk: drop them unless enabled.
+	if !p.cfg.DtabOverride {
+		r.Header.Del(hdrDtab)
+		r.Header.Del(hdrCtxDtab)
+	}
+	if !p.cfg.TrustL5DHeaders {
+		for k := range r.Header {
+			if len(k) > 4 && strings.EqualFold(k[:4], "l5d-") && !strings.EqualFold(k, hdrCtxDeadline) &&
+				!strings.EqualFold(k, hdrDtab) && !strings.EqualFold(k, hdrCtxDtab) {
+				delete(r.Header, k)
+			}
+		}
+	}
+	return nil
+}
+
+// requestDtab parses l5d-ctx-dtab then l5d-dtab, in that order, so the
+// caller's own l5d-dtab wins over one propagated from upstream.
+func requestDtab(h http.Header) (name.Dtab, error) {
+	var out name.Dtab
+	for _, k := range []string{hdrCtxDtab, hdrDtab} {
+		for _, v := range h.Values(k) {
+			d, err := name.ParseDtab(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", strings.ToLower(k), err)
+			}
+			out = out.Concat(d)
+		}
+	}
+	return out, nil
+}
+
+func asBindError(ctx context.Context, svc string, err error) *Error {
+	if ctx.Err() != nil {
+		return &Error{Status: http.StatusGatewayTimeout, Msg: "timed out binding " + svc, Err: err}
+	}
+	return &Error{Status: http.StatusBadGateway, Msg: "cannot bind " + svc, Err: err, Retryable: true}
+}
+
+func (p *Proxy) policy(key string, svc name.Path) (*Policy, error) {
+	v, _ := p.policies.Load(key)
+	if v == nil {
+		v, _ = p.policies.LoadOrStore(key, &policyEntry{})
+	}
+	e := v.(*policyEntry)
+	e.once.Do(func() {
+		var pol *Policy
+		if p.cfg.Policy != nil {
+			pol, e.err = p.cfg.Policy(svc)
+		}
+		if e.err == nil {
+			e.p, e.err = withPolicyDefaults(pol)
+		}
+	})
+	return e.p, e.err
+}
+
+func withPolicyDefaults(in *Policy) (*Policy, error) {
+	var p Policy
+	if in != nil {
+		p = *in
+	}
+	if p.Classifier == nil {
+		p.Classifier = retry.NonRetryable5XX
+	}
+	if p.GRPCClassifier == nil {
+		c, err := retry.NewGRPCClassifier(retry.GRPCCode(14))
+		if err != nil {
+			return nil, err
+		}
+		p.GRPCClassifier = c
+	}
+	if p.Budget == nil {
+		b, err := retry.NewBudget(retry.DefaultBudgetConfig())
+		if err != nil {
+			return nil, err
+		}
+		p.Budget = b
+	}
+	if p.Backoff == nil {
+		p.Backoff = retry.NoWait{}
+	}
+	if p.ReplayLimit == 0 {
+		p.ReplayLimit = 64 << 10
+	}
+	return &p, nil
+}
+
+// rewrite builds the outgoing request: the transport fills in the
+// endpoint, per-attempt headers and deadline.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	rt := pr.In.Context().Value(routeKey{}).(*route)
+	out := pr.Out
+	out.URL.Scheme = "http"
+	out.URL.Host = "slinkerd.invalid" // replaced per attempt
+	out.Host = pr.In.Host
+
+	if p.cfg.TrustForwarded {
+		if v := pr.In.Header.Values("X-Forwarded-For"); len(v) > 0 {
+			out.Header["X-Forwarded-For"] = v
+		}
+		if v := pr.In.Header.Values("Forwarded"); len(v) > 0 {
+			out.Header["Forwarded"] = v
+		}
+	}
+	pr.SetXForwarded()
+	out.Header.Add("Forwarded", forwardedElement(pr.In))
+
+	out.Header.Set(hdrDstService, rt.svcStr)
+	if out.Header.Get(hdrReqID) == "" {
+		out.Header.Set(hdrReqID, newRequestID())
+	}
+	proto := "1.1"
+	if pr.In.ProtoMajor == 2 {
+		proto = "2.0"
+	} else if pr.In.ProtoMinor == 0 {
+		proto = "1.0"
+	}
+	out.Header.Add("Via", proto+" "+viaToken)
+}
+
+// forwardedElement is the RFC 7239 element for this hop.
+func forwardedElement(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if strings.Contains(host, ":") {
+		host = `"[` + host + `]"`
+	}
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	el := "for=" + host + ";proto=" + proto
+	if r.Host != "" {
+		el += ";host=" + strconv.Quote(r.Host)
+	}
+	return el
+}
+
+var reqIDPool = sync.Pool{New: func() any { return rand.New(rand.NewPCG(seed(), seed())) }}
+
+func seed() uint64 {
+	var b [8]byte
+	_, _ = crand.Read(b[:])
+	var s uint64
+	for _, x := range b {
+		s = s<<8 | uint64(x)
+	}
+	return s
+}
+
+// newRequestID returns 16 random hex digits.
+func newRequestID() string {
+	r := reqIDPool.Get().(*rand.Rand)
+	v := r.Uint64()
+	reqIDPool.Put(r)
+	var b [8]byte
+	for i := range b {
+		b[i] = byte(v >> (8 * i))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	rt, _ := r.Context().Value(routeKey{}).(*route)
+	e := asProxyError(r.Context(), err)
+	if r.Context().Err() != nil && rt != nil && (rt.deadline.IsZero() || p.clk.Now().Before(rt.deadline)) {
+		// The caller went away; nobody reads this answer.
+		e = &Error{Status: 499, Msg: "client closed request", Err: err}
+	}
+	p.fail(w, r, rt, e, time.Time{})
+}
+
+// fail answers with e and reports the outcome.
+func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, rt *route, e *Error, start time.Time) {
+	if e.Status != 499 {
+		writeError(w, r, e)
+	}
+	svc, client := "", ""
+	retries, requeues := 0, 0
+	if rt != nil {
+		svc, client, retries, requeues = rt.svcStr, rt.client, rt.retries, rt.requeues
+		if start.IsZero() {
+			start = rt.start
+		}
+	}
+	p.log.Debug("request failed", "service", svc, "status", e.Status, "err", e.Error())
+	if p.cfg.Observer != nil {
+		p.cfg.Observer.Request(svc, client, e.Status, true, p.clk.Now().Sub(start), retries, requeues)
+	}
+}
+
+var _ http.Handler = (*Proxy)(nil)

@@ -1,0 +1,112 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"sync"
+)
+
+// errSuperseded is returned to an attempt's body reader after a newer
+// attempt took over the body (the old transport goroutine may still be
+// writing).
+var errSuperseded = errors.New("request body taken over by a retry")
+
+// replayBody lets a request body be sent again while it fits in a bounded
+// buffer. The first attempt reads the caller's body directly and keeps a
+// copy of at most limit bytes; a retry replays the copy and then continues
+// with the unread rest. Once more than limit bytes have been read the body
+// can no longer be replayed, and only a request that provably sent nothing
+// could be retried — which then cannot happen, since bytes were read.
+type replayBody struct {
+	mu       sync.Mutex
+	src      io.ReadCloser
+	limit    int
+	buf      []byte
+	overflow bool // read past limit: the copy is incomplete
+	eof      bool
+	srcErr   error
+	gen      int // generation of the current attempt's reader
+}
+
+func newReplayBody(src io.ReadCloser, limit int) *replayBody {
+	return &replayBody{src: src, limit: limit}
+}
+
+// reader returns the body for the next attempt and retires older ones.
+func (b *replayBody) reader() io.ReadCloser {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.gen++
+	return &replayReader{b: b, gen: b.gen}
+}
+
+// consumed reports whether any byte was taken from the caller's body.
+func (b *replayBody) consumed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.buf) > 0 || b.overflow || b.eof
+}
+
+// replayable reports whether a new attempt can send the whole body again.
+func (b *replayBody) replayable() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.overflow && b.srcErr == nil
+}
+
+type replayReader struct {
+	b      *replayBody
+	gen    int
+	off    int  // bytes of b.buf already replayed by this reader
+	direct bool // the copy is replayed: read the caller's body now
+}
+
+func (r *replayReader) Read(p []byte) (int, error) {
+	b := r.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r.gen != b.gen {
+		return 0, errSuperseded
+	}
+	if !r.direct {
+		if b.overflow {
+			// Only the first reader may go on past the limit; it is
+			// direct from its first read.
+			if r.gen != 1 {
+				return 0, errSuperseded
+			}
+			r.direct = true
+		} else if r.off < len(b.buf) {
+			n := copy(p, b.buf[r.off:])
+			r.off += n
+			return n, nil
+		} else {
+			r.direct = true
+		}
+	}
+	if b.srcErr != nil {
+		return 0, b.srcErr
+	}
+	if b.eof {
+		return 0, io.EOF
+	}
+	n, err := b.src.Read(p)
+	if n > 0 && !b.overflow {
+		if len(b.buf)+n <= b.limit {
+			b.buf = append(b.buf, p[:n]...)
+		} else {
+			b.overflow = true
+			b.buf = nil
+		}
+	}
+	if err == io.EOF {
+		b.eof = true
+	} else if err != nil {
+		b.srcErr = err
+	}
+	return n, err
+}
+
+// Close does not close the caller's body: the proxy closes it when the
+// whole exchange ends, so a retry can still read it.
+func (r *replayReader) Close() error { return nil }

@@ -1,0 +1,129 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// ServerConfig configures the listener side of the proxy.
+type ServerConfig struct {
+	// Addr is the listen address. Defaults to 127.0.0.1:4140.
+	Addr string
+	// TLSCertFile and TLSKeyFile, both set, serve TLS (ALPN h2 and
+	// http/1.1) instead of cleartext HTTP/1.1 and h2c.
+	TLSCertFile, TLSKeyFile string
+	// ReadHeaderTimeout bounds reading a request's headers (slowloris).
+	// Defaults to 10s.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections. Defaults to 60s.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes caps a request's header size; larger gets 431.
+	// Defaults to 64 KiB.
+	MaxHeaderBytes int
+	// MaxConcurrentStreams caps HTTP/2 streams per connection. Defaults
+	// to 250.
+	MaxConcurrentStreams int
+	// Logger receives server errors. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Server serves a Proxy on one listener.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+	tls bool
+}
+
+// Listen opens the listener and prepares the server; Serve starts it.
+// Opening first lets a caller (the Lambda extension) be sure the port is
+// bound before it says it is ready.
+func Listen(cfg ServerConfig, h http.Handler) (*Server, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:4140"
+	}
+	if cfg.ReadHeaderTimeout == 0 {
+		cfg.ReadHeaderTimeout = 10 * time.Second
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
+	if cfg.MaxHeaderBytes == 0 {
+		cfg.MaxHeaderBytes = 64 << 10
+	}
+	if cfg.MaxConcurrentStreams == 0 {
+		cfg.MaxConcurrentStreams = 250
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	protos := new(http.Protocols)
+	protos.SetHTTP1(true)
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		Protocols:         protos,
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: cfg.MaxConcurrentStreams,
+			// Bound what one connection can make us buffer.
+			MaxReceiveBufferPerConnection: 4 << 20,
+			MaxReceiveBufferPerStream:     1 << 20,
+		},
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	s := &Server{srv: srv}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return nil, errors.New("proxy: TLS needs both a certificate and a key file")
+	}
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: load TLS certificate: %w", err)
+		}
+		protos.SetHTTP2(true)
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.tls = true
+	} else {
+		protos.SetUnencryptedHTTP2(true)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: listen on %s: %w", cfg.Addr, err)
+	}
+	s.ln = ln
+	return s, nil
+}
+
+// Addr returns the bound address (useful with port 0).
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve serves until Shutdown; it returns nil after a clean shutdown.
+func (s *Server) Serve() error {
+	var err error
+	if s.tls {
+		err = s.srv.ServeTLS(s.ln, "", "")
+	} else {
+		err = s.srv.Serve(s.ln)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting, sends GOAWAY on HTTP/2 connections, and waits
+// for in-flight requests until ctx is done, then closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		_ = s.srv.Close()
+	}
+	return err
+}

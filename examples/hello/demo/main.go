@@ -1,0 +1,199 @@
+// Command demo runs the local slinkerd demo behind `make demo`: five demo
+// backends (three "hello", two "world") on loopback, bin/slinkerd routing
+// to them through the io.l5d.fs namer over examples/hello/disco, and a
+// little steady traffic. Ctrl-C stops everything it started.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+type backend struct {
+	service string
+	addr    string
+	slow    time.Duration
+}
+
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	backends := []backend{
+		{"hello", "127.0.0.1:9101", 5 * time.Millisecond},
+		{"hello", "127.0.0.1:9102", 8 * time.Millisecond},
+		{"hello", "127.0.0.1:9103", 40 * time.Millisecond}, // a slow one: watch EWMA avoid it
+		{"world", "127.0.0.1:9201", 3 * time.Millisecond},
+		{"world", "127.0.0.1:9202", 3 * time.Millisecond},
+	}
+	var servers []*http.Server
+	for _, b := range backends {
+		ln, err := net.Listen("tcp", b.addr)
+		if err != nil {
+			return fmt.Errorf("demo backend %s: %w (is another demo running?)", b.addr, err)
+		}
+		srv := &http.Server{Handler: demoHandler(b), ReadHeaderTimeout: 5 * time.Second}
+		servers = append(servers, srv)
+		go func() { _ = srv.Serve(ln) }()
+	}
+	defer func() {
+		for _, s := range servers {
+			_ = s.Close()
+		}
+	}()
+
+	dtab, err := os.ReadFile(filepath.Join(root, "examples/hello/dtab"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(root, "bin/slinkerd"))
+	cmd.Env = append(os.Environ(),
+		"SLINKERD_FS_DIR="+filepath.Join(root, "examples/hello/disco"),
+		"SLINKERD_DTAB="+string(dtab),
+		"SLINKERD_MODE=container",
+	)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start bin/slinkerd (run `make build` first): %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(12 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	}()
+	if err := waitReady(ctx, "http://127.0.0.1:9990/ready", exited); err != nil {
+		return err
+	}
+
+	fmt.Print(`
+slinkerd demo is running.
+  dashboard:   http://127.0.0.1:9990/
+  delegator:   http://127.0.0.1:9990/delegator.json?path=/svc/hello
+  try:
+    curl -H 'Host: hello' http://127.0.0.1:4140/
+    curl -H 'Host: world' http://127.0.0.1:4140/
+    curl -H 'Host: hello-canary' http://127.0.0.1:4140/
+    curl -i -H 'Host: nosuch' http://127.0.0.1:4140/     # 502 with l5d-err
+    bin/slinkerd delegate --text --dtab "$(cat examples/hello/dtab)" /svc/hello-canary
+  Ctrl-C stops everything.
+`)
+	go traffic(ctx, log)
+	select {
+	case <-ctx.Done():
+		fmt.Println("\nstopping")
+		return nil
+	case err := <-exited:
+		return fmt.Errorf("slinkerd exited: %v", err)
+	}
+}
+
+func demoHandler(b backend) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		jitter := time.Duration(rand.Int64N(int64(b.slow)/2 + 1))
+		select {
+		case <-time.After(b.slow + jitter):
+		case <-r.Context().Done():
+			return
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "%s from %s (l5d-dst-client %s)\n", b.service, b.addr, r.Header.Get("l5d-dst-client"))
+	})
+}
+
+// traffic sends about 20 requests a second across the demo services.
+func traffic(ctx context.Context, log *slog.Logger) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	hosts := []string{"hello", "hello", "world", "hello-canary"}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		go func(host string) {
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://127.0.0.1:4140/", nil)
+			req.Host = host
+			resp, err := client.Do(req)
+			if err != nil {
+				if !errors.Is(err, context.Canceled) {
+					log.Warn("demo request failed", "host", host, "err", err)
+				}
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}(hosts[i%len(hosts)])
+	}
+}
+
+func waitReady(ctx context.Context, url string, exited <-chan error) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("slinkerd exited before it was ready: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return errors.New("slinkerd was not ready within 10s")
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			if b, _ := os.ReadFile(filepath.Join(dir, "go.mod")); strings.Contains(string(b), "module github.com/slinkerd/slinkerd") {
+				return dir, nil
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run the demo from inside the slinkerd repository")
+		}
+		dir = parent
+	}
+}
