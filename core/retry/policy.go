@@ -179,7 +179,9 @@ func (e PolicyEntry) Matches(service string) bool {
 }
 
 // String returns the entry in the policy syntax, keys in the canonical
-// order; ParsePolicies reads it back to an equal entry.
+// order; ParsePolicies reads it back to an equal entry (an entry that
+// sets no field, which ParsePolicies never returns, prints as "prefix="
+// and does not parse).
 func (e PolicyEntry) String() string {
 	var b strings.Builder
 	b.WriteString(e.Prefix)
@@ -295,7 +297,7 @@ type PolicyError struct {
 	Err error
 }
 
-// Error returns e.g. `retry: policy: offset 12 in entry "/svc=timeout:x":
+// Error returns e.g. `retry: policy: offset 13 in entry "/svc=timeout:x":
 // timeout: want a Go duration such as 300ms or 2s: time: invalid duration "x"`.
 func (e *PolicyError) Error() string {
 	s := fmt.Sprintf("retry: policy: offset %d in entry %q: %s", e.Offset, e.Entry, e.Msg)
