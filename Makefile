@@ -5,7 +5,7 @@ TOOLS    := $(CURDIR)/.tools
 GOFLAGS_BUILD := -trimpath -ldflags="-s -w"
 export CGO_ENABLED ?= 0
 
-.PHONY: help build test test-short lint demo fuzz bench tools clean
+.PHONY: help build test test-short lint demo fuzz bench bench-lb tools clean
 
 # External programs the tests drive, pinned; installed into .tools/ once.
 GRPC_VERSION   := v1.85.0
@@ -32,6 +32,11 @@ lint: ## gofmt, go vet and staticcheck
 
 demo: build ## run slinkerd in front of local demo services; dashboard on http://127.0.0.1:9990
 	$(GO) run ./examples/hello/demo
+
+LB_FLAGS ?=
+bench-lb: build ## replay linkerd's 2016 load-balancing experiment through slinkerd and HAProxy (LB_FLAGS="-duration 20s" for a short run)
+	@command -v haproxy >/dev/null || (apt-get update -qq && apt-get install -y -qq haproxy)
+	$(GO) run ./test/bench/lb $(LB_FLAGS)
 
 FUZZTIME ?= 60s
 fuzz: ## run every fuzz target for FUZZTIME (default 60s) each

@@ -210,13 +210,23 @@ func identifier(cfg *config.Config) (proxy.Identifier, error) {
 	return proxy.HeaderIdentifier{Prefix: prefix}, nil
 }
 
-// policyFunc builds each service's retry and timeout policy from the
-// global settings.
+// policyFunc builds each service's retry and timeout policy: the global
+// SLINKERD_* settings, overridden by the SLINKERD_SVC_POLICY entries whose
+// prefix matches the service, later entries winning.
 func policyFunc(cfg *config.Config) (func(name.Path) (*proxy.Policy, error), error) {
 	rc := cfg.Retry
+	global := retry.DefaultPolicy()
 	cls, err := retry.Lookup(string(rc.Classifier))
 	if err != nil {
 		return nil, fmt.Errorf("SLINKERD_CLASSIFIER: %w", err)
+	}
+	global.ClassifierName, global.Classifier = string(rc.Classifier), cls
+	global.Budget = retry.BudgetConfig{TTL: rc.BudgetTTL, MinRetriesPerSec: rc.MinPerSec, PercentCanRetry: rc.Percent}
+	global.BackoffMin, global.BackoffMax = rc.BackoffMin, rc.BackoffMax
+	global.AttemptTimeout, global.TotalTimeout = rc.TimeoutAttempt, rc.TimeoutTotal
+	global.ReplayBufferBytes = rc.BufferBytes
+	if err := global.Validate(); err != nil {
+		return nil, fmt.Errorf("SLINKERD_RETRY_*: %w", err)
 	}
 	codes, err := retry.ParseGRPCCodes(rc.GRPCRetryableCodes)
 	if err != nil {
@@ -224,30 +234,38 @@ func policyFunc(cfg *config.Config) (func(name.Path) (*proxy.Policy, error), err
 	}
 	grpcCls, err := retry.NewGRPCClassifier(codes...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("SLINKERD_GRPC_RETRYABLE_CODES: %w", err)
 	}
-	bcfg := retry.BudgetConfig{TTL: rc.BudgetTTL, MinRetriesPerSec: rc.MinPerSec, PercentCanRetry: rc.Percent}
-	if err := bcfg.Validate(); err != nil {
-		return nil, err
-	}
-	backoff, err := retry.NewDecorrelatedJitter(rc.BackoffMin, rc.BackoffMax, nil)
+	entries, err := retry.ParsePolicies(cfg.Routing.SvcPolicy)
 	if err != nil {
-		return nil, fmt.Errorf("SLINKERD_RETRY_BACKOFF_MIN/MAX: %w", err)
+		return nil, fmt.Errorf("SLINKERD_SVC_POLICY: %w", err)
 	}
 	return func(svc name.Path) (*proxy.Policy, error) {
-		budget, err := retry.NewBudget(bcfg)
+		p := retry.Resolve(global, entries, svc.String())
+		if err := p.Validate(); err != nil {
+			return nil, fmt.Errorf("SLINKERD_SVC_POLICY for %s: %w", svc, err)
+		}
+		budget, err := retry.NewBudget(p.Budget)
 		if err != nil {
 			return nil, err
 		}
-		return &proxy.Policy{
-			Classifier:     cls,
+		backoff, err := p.NewBackoff(nil)
+		if err != nil {
+			return nil, err
+		}
+		pol := &proxy.Policy{
+			Classifier:     p.Classifier,
 			GRPCClassifier: grpcCls,
 			Budget:         budget,
 			Backoff:        backoff,
-			AttemptTimeout: rc.TimeoutAttempt,
-			TotalTimeout:   rc.TimeoutTotal,
-			ReplayLimit:    rc.BufferBytes,
-		}, nil
+			AttemptTimeout: p.AttemptTimeout,
+			TotalTimeout:   p.TotalTimeout,
+			ReplayLimit:    p.ReplayBufferBytes,
+		}
+		if _, isGRPC := p.Classifier.(retry.GRPCClassifier); isGRPC {
+			pol.GRPCClassifier = p.Classifier
+		}
+		return pol, nil
 	}, nil
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/slinkerd/slinkerd/core/admin"
 	"github.com/slinkerd/slinkerd/core/config"
 	"github.com/slinkerd/slinkerd/core/name"
+	"github.com/slinkerd/slinkerd/core/retry"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -77,10 +78,15 @@ Configuration is read from SLINKERD_* environment variables; see docs/config.md.
 `
 
 func loadConfig(environ []string) (*config.Config, error) {
-	return config.Load(config.EnvironMap(environ), config.WithDtabValidator(func(s string) error {
-		_, err := name.ParseDtab(s)
-		return err
-	}))
+	return config.Load(config.EnvironMap(environ),
+		config.WithDtabValidator(func(s string) error {
+			_, err := name.ParseDtab(s)
+			return err
+		}),
+		config.WithPolicyValidator(func(s string) error {
+			_, err := retry.ParsePolicies(s)
+			return err
+		}))
 }
 
 func runProxy(environ []string, stderr io.Writer) int {

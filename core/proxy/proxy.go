@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slinkerd/slinkerd/core/balance"
@@ -112,17 +113,48 @@ type Config struct {
 	Clock clock.Clock
 	// Observer receives per-request events for telemetry. May be nil.
 	Observer Observer
+	// Tokens supplies ID tokens for endpoints that need one: an endpoint
+	// whose Meta has "audience" gets "Authorization: Bearer <token>" for
+	// that audience (Cloud Run service-to-service calls). May be nil, in
+	// which case such endpoints are called without a token.
+	Tokens TokenSource
+}
+
+// TokenSource returns an ID token for an audience, cached as it sees fit.
+type TokenSource interface {
+	// Token returns a bearer token for audience.
+	Token(ctx context.Context, audience string) (string, error)
 }
 
 // Observer receives the proxy's events. Implementations must be fast and
 // safe for concurrent use; core/telemetry provides one.
 type Observer interface {
-	// Request is called once per request when its response has started
-	// (or failed): service is the logical name, client the bound ID of
-	// the last attempt ("" if none), status the HTTP status sent,
-	// failed the classified outcome, retries and requeues the extra
-	// attempts made.
-	Request(service, client string, status int, failed bool, latency time.Duration, retries, requeues int)
+	// Request is called once per request when it ends: when its response
+	// body is finished, or when the proxy answered with an error. The
+	// event must not be retained after the call.
+	Request(ev *RequestEvent)
+}
+
+// RequestEvent describes one finished request.
+type RequestEvent struct {
+	// Service is the logical name, e.g. /svc/users; "" when the request
+	// could not be identified.
+	Service string
+	// Client is the bound name of the last attempt, e.g.
+	// /#/io.l5d.fs/users; "" when no attempt was made.
+	Client string
+	// Endpoint is the host:port of the last attempt; "" when none.
+	Endpoint string
+	// Status is the HTTP status sent to the caller.
+	Status int
+	// Failed is the classified outcome (gRPC status included).
+	Failed bool
+	// ProxyError is set when the proxy itself answered (l5d-err).
+	ProxyError bool
+	// Latency is from arrival to the end of the response.
+	Latency time.Duration
+	// Retries and Requeues count the extra attempts.
+	Retries, Requeues int
 }
 
 // Proxy is an http.Handler that routes requests by name.
@@ -137,7 +169,7 @@ type Proxy struct {
 
 type policyEntry struct {
 	once sync.Once
-	p    *Policy
+	p    atomic.Pointer[Policy]
 	err  error
 }
 
@@ -165,12 +197,12 @@ func New(cfg Config) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, clk: clock.Or(cfg.Clock), log: cfg.Logger}
 	p.clients.newBalancer = func() (balance.Balancer, error) { return balance.New(cfg.Balancer) }
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:      p.rewrite,
-		Transport:    &attemptTransport{p: p},
+		Rewrite:       p.rewrite,
+		Transport:     &attemptTransport{p: p},
 		FlushInterval: -1,
-		BufferPool:   bufferPool{},
-		ErrorHandler: p.errorHandler,
-		ErrorLog:     slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+		BufferPool:    bufferPool{},
+		ErrorHandler:  p.errorHandler,
+		ErrorLog:      slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
 	return p, nil
 }
@@ -189,6 +221,7 @@ type route struct {
 
 	// Filled in by the transport for the observer and error handler.
 	client   string
+	endpoint string
 	retries  int
 	requeues int
 	failed   bool
@@ -337,10 +370,11 @@ func (p *Proxy) policy(key string, svc name.Path) (*Policy, error) {
 			pol, e.err = p.cfg.Policy(svc)
 		}
 		if e.err == nil {
-			e.p, e.err = withPolicyDefaults(pol)
+			pol, e.err = withPolicyDefaults(pol)
+			e.p.Store(pol)
 		}
 	})
-	return e.p, e.err
+	return e.p.Load(), e.err
 }
 
 func withPolicyDefaults(in *Policy) (*Policy, error) {
@@ -476,8 +510,60 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, rt *route, e *Error
 	}
 	p.log.Debug("request failed", "service", svc, "status", e.Status, "err", e.Error())
 	if p.cfg.Observer != nil {
-		p.cfg.Observer.Request(svc, client, e.Status, true, p.clk.Now().Sub(start), retries, requeues)
+		ev := RequestEvent{Service: svc, Client: client, Status: e.Status, Failed: true, ProxyError: true,
+			Latency: p.clk.Now().Sub(start), Retries: retries, Requeues: requeues}
+		if rt != nil {
+			ev.Endpoint = rt.endpoint
+		}
+		p.cfg.Observer.Request(&ev)
 	}
 }
 
 var _ http.Handler = (*Proxy)(nil)
+
+// ClientState is a snapshot of one bound name's client, for metrics and
+// the dashboard.
+type ClientState struct {
+	// ID is the bound name, e.g. /#/io.l5d.fs/users.
+	ID string
+	// Addr is the name's address state: pending, bound, neg or failed.
+	Addr string
+	// Endpoints is each endpoint's balancer and accrual state.
+	Endpoints []balance.EndpointStats
+}
+
+// Clients returns a snapshot of every client the proxy has made.
+func (p *Proxy) Clients() []ClientState {
+	cs := p.clients.snapshot()
+	out := make([]ClientState, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, ClientState{ID: c.id, Addr: c.bound.Addr.Peek().State.String(), Endpoints: c.bal.Endpoints()})
+	}
+	return out
+}
+
+// ServiceState is a snapshot of one service's retry budget.
+type ServiceState struct {
+	// Service is the logical name.
+	Service string
+	// BudgetBalance is how many retries the budget allows now.
+	BudgetBalance int
+	// BudgetExhausted counts retries refused because the budget was empty.
+	BudgetExhausted uint64
+}
+
+// Services returns a snapshot of every service's retry budget.
+func (p *Proxy) Services() []ServiceState {
+	var out []ServiceState
+	p.policies.Range(func(k, v any) bool {
+		if pol := v.(*policyEntry).p.Load(); pol != nil {
+			out = append(out, ServiceState{Service: k.(string), BudgetBalance: pol.Budget.Balance(), BudgetExhausted: pol.Budget.Exhausted()})
+		}
+		return true
+	})
+	return out
+}
+
+// CloseIdleConnections closes pooled connections to endpoints that are not
+// in use; the Lambda adapter calls it after a thaw.
+func (p *Proxy) CloseIdleConnections() { p.cfg.Transports.CloseIdle() }

@@ -163,7 +163,9 @@ func TestDeadlineHeaders(t *testing.T) {
 	}))
 	defer be.Close()
 	addr := startProxy(t, "/svc=>/#/static", staticNamer{"s": {hostport(be.URL)}}, func(c *proxy.Config) {
-		c.Policy = func(name.Path) (*proxy.Policy, error) { return &proxy.Policy{TotalTimeout: 300 * time.Millisecond}, nil }
+		c.Policy = func(name.Path) (*proxy.Policy, error) {
+			return &proxy.Policy{TotalTimeout: 300 * time.Millisecond}, nil
+		}
 	})
 	resp := get(t, addr, "s", "/", nil)
 	require.Equal(t, 200, resp.StatusCode)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -166,7 +167,7 @@ func (t *attemptTransport) RoundTrip(out *http.Request) (*http.Response, error) 
 			}
 			return nil, err
 		}
-		rt.client = c.id
+		rt.client, rt.endpoint = c.id, pick.Address.HostPort()
 
 		resp, written, err := t.attempt(out, rt, c, pick, body, attempt)
 		if err != nil {
@@ -278,6 +279,21 @@ func (t *attemptTransport) attempt(out *http.Request, rt *route, c *client, pick
 		req.GetBody = nil
 	}
 	h := req.Header
+	if aud := pick.Address.Meta["audience"]; aud != "" && t.p.cfg.Tokens != nil {
+		tok, err := t.p.cfg.Tokens.Token(ctx, aud)
+		if err != nil {
+			if cancel != nil {
+				cancel(nil)
+			}
+			// Nothing was sent: the caller may requeue to another endpoint.
+			return nil, false, &Error{Status: http.StatusBadGateway, Msg: "cannot get an ID token for " + aud, Retryable: true, Err: err}
+		}
+		if n == 0 {
+			req.Header = out.Header.Clone()
+			h = req.Header
+		}
+		h.Set("Authorization", "Bearer "+tok)
+	}
 	h.Set(hdrDstClient, c.id)
 	residual := c.bound.Residual.String()
 	if len(c.bound.Residual) == 0 {
@@ -296,7 +312,9 @@ func (t *attemptTransport) attempt(out *http.Request, rt *route, c *client, pick
 	if err != nil {
 		if cancel != nil {
 			if cause := context.Cause(ctx); errors.Is(cause, errAttemptTimeout) {
-				err = errors.Join(errAttemptTimeout, err)
+				// Not the caller's cancellation: report a timeout, which
+				// classifiers may retry, instead of context.Canceled.
+				err = fmt.Errorf("%w (%s) to %s: %v", errAttemptTimeout, rt.policy.AttemptTimeout, pick.Address.HostPort(), err)
 			}
 			cancel(nil)
 		}
@@ -385,7 +403,10 @@ func (b *doneBody) finish(eof bool) {
 		}
 		b.pick.Done(failed)
 		if b.obs != nil {
-			b.obs.Request(b.rt.svcStr, b.rt.client, b.resp.StatusCode, failed, b.p.clk.Now().Sub(b.rt.start), b.rt.retries, b.rt.requeues)
+			rt := b.rt
+			ev := RequestEvent{Service: rt.svcStr, Client: rt.client, Endpoint: rt.endpoint, Status: b.resp.StatusCode,
+				Failed: failed, Latency: b.p.clk.Now().Sub(rt.start), Retries: rt.retries, Requeues: rt.requeues}
+			b.obs.Request(&ev)
 		}
 	})
 }
