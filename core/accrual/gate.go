@@ -48,6 +48,17 @@ const (
 
 var stateNames = [...]string{StateAlive: "alive", StateDead: "dead", StateProbeOpen: "probing", StateProbeClosed: "probing"}
 
+// Status returns the balancer status of a gate in state s: busy when dead
+// or while the probe is in flight, open otherwise.
+func (s State) Status() Status {
+	switch s {
+	case StateDead, StateProbeClosed:
+		return StatusBusy
+	default:
+		return StatusOpen
+	}
+}
+
 // String returns "alive", "dead" or, for both probe states, "probing".
 func (s State) String() string {
 	if int(s) < len(stateNames) {
@@ -65,10 +76,10 @@ func (s State) String() string {
 //	probe closed ──probe fails, policy says dead──▶ dead (next, longer backoff)
 //	probe closed ──probe fails, policy says not yet──▶ probe open
 //
-// Only requests acquired while alive feed the policy, and only the probe
-// decides a probe; requests sent to a dead endpoint (fail open) and
-// stragglers that finish during a probe are ignored, so a late outcome
-// cannot be taken for the probe's.
+// Outcomes feed the policy only while the gate is alive, and only the
+// probe's outcome decides a probe: outcomes that arrive while dead
+// (fail-open traffic) and other requests finishing during a probe are
+// ignored, so a straggler cannot be taken for the probe.
 //
 // The owner passes the current time into every call, so one reading of
 // the clock serves a whole pick. A Gate is not safe for concurrent use:
@@ -98,14 +109,7 @@ func (g *Gate) State(now time.Time) State {
 
 // Status returns the status at now: open when alive or ready to probe,
 // busy when dead or while the probe is in flight. A gate is never closed.
-func (g *Gate) Status(now time.Time) Status {
-	switch g.State(now) {
-	case StateDead, StateProbeClosed:
-		return StatusBusy
-	default:
-		return StatusOpen
-	}
-}
+func (g *Gate) Status(now time.Time) Status { return g.State(now).Status() }
 
 // DeadUntil returns when the current backoff expires, or the zero time
 // when the gate is alive.

@@ -205,12 +205,14 @@ func Combine(policies ...Policy) Policy {
 
 type combined []Policy
 
+// RecordSuccess tells every policy.
 func (c combined) RecordSuccess() {
 	for _, p := range c {
 		p.RecordSuccess()
 	}
 }
 
+// MarkDeadOnFailure tells every policy and returns the longest verdict.
 func (c combined) MarkDeadOnFailure() (time.Duration, bool) {
 	var longest time.Duration
 	dead := false
@@ -224,6 +226,7 @@ func (c combined) MarkDeadOnFailure() (time.Duration, bool) {
 	return longest, dead
 }
 
+// Revived tells every policy.
 func (c combined) Revived() {
 	for _, p := range c {
 		p.Revived()
@@ -236,9 +239,14 @@ func Never() Policy { return never{} }
 
 type never struct{}
 
-func (never) RecordSuccess()                           {}
+// RecordSuccess does nothing.
+func (never) RecordSuccess() {}
+
+// MarkDeadOnFailure never marks dead.
 func (never) MarkDeadOnFailure() (time.Duration, bool) { return 0, false }
-func (never) Revived()                                 {}
+
+// Revived does nothing.
+func (never) Revived() {}
 
 var (
 	_ Policy = (*ConsecutiveFailures)(nil)

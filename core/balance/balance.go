@@ -68,9 +68,9 @@ type Config struct {
 	DecayTime time.Duration
 	// FailurePenalty is the least latency a failed request is charged in
 	// the peak EWMA, so that an endpoint that fails fast does not look
-	// fast: a failure counts as max(rtt, 2×EWMA, FailurePenalty).
+	// fast: a failure counts as max(rtt, FailurePenalty, current EWMA).
 	// Defaults to 1s; negative disables the charge (a failure counts as
-	// its rtt).
+	// its rtt). Services whose healthy latency exceeds 1s should raise it.
 	FailurePenalty time.Duration
 	// Accrual configures failure accrual. The zero value is the default:
 	// dead after 5 consecutive failures, for 5s doubling to 300s.
@@ -157,6 +157,14 @@ type EndpointStats struct {
 // New returns a balancer for cfg with no endpoints; call Update to give it
 // some. It reports the first invalid field.
 func New(cfg Config) (Balancer, error) {
+	load := leastLoaded
+	switch cfg.Kind {
+	case "", KindEWMA:
+		load = ewmaLoad
+	case KindP2C, KindRoundRobin, "roundRobin":
+	default:
+		return nil, fmt.Errorf("balance: unknown Kind %q (want %q, %q or %q)", cfg.Kind, KindEWMA, KindP2C, KindRoundRobin)
+	}
 	if cfg.MaxEffort < 0 {
 		return nil, fmt.Errorf("balance: MaxEffort %d is negative", cfg.MaxEffort)
 	}
@@ -180,15 +188,9 @@ func New(cfg Config) (Balancer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("balance: failure accrual: %w", err)
 	}
-	cost := costModel{tau: float64(cfg.DecayTime), failurePenalty: float64(cfg.FailurePenalty)}
-	switch cfg.Kind {
-	case "", KindEWMA:
-		return newP2C(newEndpointSet(clk, gates, cost, ewmaLoad), cfg.MaxEffort, cfg.Rand), nil
-	case KindP2C:
-		return newP2C(newEndpointSet(clk, gates, cost, leastLoaded), cfg.MaxEffort, cfg.Rand), nil
-	case KindRoundRobin, "roundRobin":
-		return newRoundRobin(newEndpointSet(clk, gates, cost, leastLoaded)), nil
-	default:
-		return nil, fmt.Errorf("balance: unknown Kind %q (want %q, %q or %q)", cfg.Kind, KindEWMA, KindP2C, KindRoundRobin)
+	set := newEndpointSet(clk, gates, costModel{tau: float64(cfg.DecayTime), failurePenalty: float64(cfg.FailurePenalty)}, load)
+	if cfg.Kind == KindRoundRobin || cfg.Kind == "roundRobin" {
+		return newRoundRobin(set), nil
 	}
+	return newP2C(set, cfg.MaxEffort, cfg.Rand), nil
 }

@@ -92,9 +92,12 @@ func effectiveWeight(a name.Address) float64 {
 	return w
 }
 
-// status is e's failure-accrual status at now. The caller holds mu.
-func (s *endpointSet) status(e *endpoint, now time.Time) accrual.Status {
-	return e.gate.Status(now)
+// status returns e's failure-accrual status at now, and whether e's
+// backoff has just expired so that its next request is the probe. The
+// caller holds mu.
+func (s *endpointSet) status(e *endpoint, now time.Time) (status accrual.Status, probe bool) {
+	st := e.gate.State(now)
+	return st.Status(), st == accrual.StateProbeOpen
 }
 
 // pick runs c's choice under the lock and hands out the Pick.

@@ -51,7 +51,12 @@ func (p *peakEWMA) observe(rtt float64, now time.Time, tau float64) {
 		w := p.decay(now, tau)
 		p.cost = rtt*(1-w) + p.cost*w
 	}
-	p.stamp, p.seen = now, true
+	if !p.seen || now.After(p.stamp) {
+		// Concurrent Dones read the clock before taking the lock, so
+		// they may arrive slightly out of order: never move back.
+		p.stamp = now
+	}
+	p.seen = true
 }
 
 // estimate returns the latency estimate decayed to now.
@@ -81,16 +86,17 @@ type costModel struct {
 }
 
 // charge returns the latency a request is charged: its rtt, or for a
-// failure max(rtt, 2×cost, failurePenalty), so that an endpoint that
-// fails fast looks slow and doubles its cost with every failure in a row
-// rather than attracting traffic. (linkerd2 charges a fixed latency; the
-// doubling also works for services whose normal latency exceeds the fixed
-// floor.)
+// failure max(rtt, failurePenalty, cost). So an endpoint that fails fast
+// looks at least failurePenalty slow instead of attracting traffic
+// (linkerd2 likewise charges failures a fixed latency), and a failure
+// never makes an endpoint look faster than it already did. The charge is
+// bounded, unlike a multiplier, so the estimate recovers within a few τ
+// once the endpoint answers again.
 func (c *costModel) charge(p *peakEWMA, rtt float64, failed bool) float64 {
 	if !failed || c.failurePenalty < 0 {
 		return rtt
 	}
-	return max(rtt, 2*p.cost, c.failurePenalty)
+	return max(rtt, c.failurePenalty, p.cost)
 }
 
 // ewmaLoad is the load of the "ewma" kind.

@@ -14,9 +14,11 @@ import (
 //
 // Each pick draws two distinct endpoints, each with probability
 // proportional to its weight, and keeps the better: the better status
-// (open > busy > closed), then the lower load/weight, then the first
-// drawn. If the kept one is not open it draws again, up to maxEffort
-// times, and then sends to the last kept one anyway (fail open).
+// (open > busy > closed), then the one whose failure-accrual backoff has
+// expired (so its single probe goes out promptly), then the lower
+// load/weight, then the first drawn. If the kept one is not open it draws
+// again, up to maxEffort times, and then sends to the last kept one
+// anyway (fail open).
 //
 // Drawing by weight and comparing load/weight both matter: at equal loads
 // (for instance an idle service) a tie goes to the first draw, so the
@@ -55,7 +57,7 @@ func (b *p2c) choose(now time.Time) *endpoint {
 	for range b.maxEffort {
 		i, j := b.sampler.pair(b.rng)
 		best = b.better(b.eps[i], b.eps[j], now)
-		if b.status(best, now) == accrual.StatusOpen {
+		if st, _ := b.status(best, now); st == accrual.StatusOpen {
 			break
 		}
 	}
@@ -64,16 +66,27 @@ func (b *p2c) choose(now time.Time) *endpoint {
 
 // better returns whichever of x and y to prefer, x on a tie.
 func (b *p2c) better(x, y *endpoint, now time.Time) *endpoint {
-	if sx, sy := b.status(x, now), b.status(y, now); sx != sy {
+	sx, px := b.status(x, now)
+	sy, py := b.status(y, now)
+	switch {
+	case sx != sy:
 		if sy > sx {
 			return y
 		}
 		return x
-	}
-	if b.load(y, now, &b.cost)/y.weight < b.load(x, now, &b.cost)/x.weight {
+	case px != py:
+		// Both open, one waiting for its probe: send the probe now, or a
+		// cost inflated by the failures that killed the endpoint would
+		// postpone it until the EWMA has decayed, well past the backoff.
+		if py {
+			return y
+		}
+		return x
+	case b.load(y, now, &b.cost)/y.weight < b.load(x, now, &b.cost)/x.weight:
 		return y
+	default:
+		return x
 	}
-	return x
 }
 
 // weightedSampler draws two distinct indexes with probability

@@ -49,7 +49,7 @@ func (b *roundRobin) choose(now time.Time) *endpoint {
 func (b *roundRobin) next(now time.Time, openOnly bool) int {
 	best, total := -1, 0.0
 	for i, e := range b.eps {
-		if openOnly && b.status(e, now) != accrual.StatusOpen {
+		if st, _ := b.status(e, now); openOnly && st != accrual.StatusOpen {
 			continue
 		}
 		b.credit[i] += e.weight
