@@ -109,12 +109,13 @@ func New(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error) {
 				BackoffMax:             cfg.Accrual.BackoffMax,
 			},
 		},
-		Policy:          policy,
-		DtabOverride:    cfg.Routing.DtabOverride.Enabled(),
-		TrustL5DHeaders: cfg.Proxy.TrustL5DHeaders,
-		TrustForwarded:  cfg.Proxy.TrustForwarded,
-		MaxCallDepth:    cfg.Proxy.MaxCallDepth,
-		Logger:          log,
+		Policy:            policy,
+		DtabOverride:      cfg.Routing.DtabOverride.Enabled(),
+		TrustL5DHeaders:   cfg.Proxy.TrustL5DHeaders,
+		TrustForwarded:    cfg.Proxy.TrustForwarded,
+		AllowAbsoluteForm: cfg.Proxy.AllowAbsoluteForm,
+		MaxCallDepth:      cfg.Proxy.MaxCallDepth,
+		Logger:            log,
 	})
 	if err != nil {
 		a.Close()

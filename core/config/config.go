@@ -91,6 +91,11 @@ type ProxyConfig struct {
 	// headers and appends to them. When false they are replaced by what
 	// the proxy saw itself. Defaults to false.
 	TrustForwarded bool `env:"TRUST_FORWARDED" envDefault:"false"`
+	// AllowAbsoluteForm accepts HTTP/1.1 absolute-form request targets
+	// ("GET http://host/path HTTP/1.1"), naming the request by the URL's
+	// host. When false such requests get 400, so a client cannot steer
+	// the proxy with a URL. Defaults to false.
+	AllowAbsoluteForm bool `env:"ALLOW_ABSOLUTE_FORM" envDefault:"false"`
 }
 
 // AdminConfig is the admin server: dashboard, metrics, delegator, /ready.

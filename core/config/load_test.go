@@ -124,6 +124,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		{"drain timeout", env("SLINKERD_DRAIN_TIMEOUT", "1500ms"), func(c *config.Config) any { return c.Proxy.DrainTimeout }, 1500 * time.Millisecond},
 		{"trust l5d headers", env("SLINKERD_TRUST_L5D_HEADERS", "true"), func(c *config.Config) any { return c.Proxy.TrustL5DHeaders }, true},
 		{"trust forwarded", env("SLINKERD_TRUST_FORWARDED", "1"), func(c *config.Config) any { return c.Proxy.TrustForwarded }, true},
+		{"allow absolute form", env("SLINKERD_ALLOW_ABSOLUTE_FORM", "true"), func(c *config.Config) any { return c.Proxy.AllowAbsoluteForm }, true},
 		{"admin listen", env("SLINKERD_ADMIN_LISTEN", "localhost:9991"), func(c *config.Config) any { return c.Admin.Listen }, "localhost:9991"},
 		{"dtab", env("SLINKERD_DTAB", "/svc=>/#/io.l5d.fs;\n# comment\n/svc/a=>/$/inet/127.0.0.1/80"),
 			func(c *config.Config) any { return c.Routing.Dtab }, "/svc=>/#/io.l5d.fs;\n# comment\n/svc/a=>/$/inet/127.0.0.1/80"},
