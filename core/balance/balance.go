@@ -109,11 +109,12 @@ type Pick struct {
 	// Address is the chosen endpoint.
 	Address name.Address
 
-	ep    *endpoint
-	set   *endpointSet
-	start time.Time
-	probe bool
-	done  atomic.Bool
+	ep         *endpoint
+	set        *endpointSet
+	start      time.Time
+	probe      bool
+	done       atomic.Bool
+	prev, next *Pick // the endpoint's outstanding Picks, guarded by set.mu
 }
 
 // Done records the outcome of the request: failed means the response was

@@ -22,6 +22,35 @@ type endpoint struct {
 	failures int // consecutive
 	requests int64
 	failed   int64
+	// oldest and newest link the outstanding Picks in the order they were
+	// made, so the age of the oldest is at hand (see ewmaLoad).
+	oldest, newest *Pick
+}
+
+// track appends p to e's outstanding Picks. The caller holds mu.
+func (e *endpoint) track(p *Pick) {
+	p.prev = e.newest
+	if e.newest != nil {
+		e.newest.next = p
+	} else {
+		e.oldest = p
+	}
+	e.newest = p
+}
+
+// untrack removes p from e's outstanding Picks. The caller holds mu.
+func (e *endpoint) untrack(p *Pick) {
+	if p.prev != nil {
+		p.prev.next = p.next
+	} else {
+		e.oldest = p.next
+	}
+	if p.next != nil {
+		p.next.prev = p.prev
+	} else {
+		e.newest = p.prev
+	}
+	p.prev, p.next = nil, nil
 }
 
 // loadFunc returns the load the balancer minimises, before it is divided
@@ -111,9 +140,10 @@ func (s *endpointSet) pick(c chooser) (*Pick, error) {
 	}
 	e.pending++
 	probe := e.gate.Acquire(now)
-	addr := e.addr
+	p := &Pick{Address: e.addr, ep: e, set: s, start: now, probe: probe}
+	e.track(p)
 	s.mu.Unlock()
-	return &Pick{Address: addr, ep: e, set: s, start: now, probe: probe}, nil
+	return p, nil
 }
 
 // release records the outcome of p.
@@ -124,6 +154,7 @@ func (s *endpointSet) release(p *Pick, failed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e.pending--
+	e.untrack(p)
 	e.requests++
 	if failed {
 		e.failed++

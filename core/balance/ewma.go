@@ -99,7 +99,17 @@ func (c *costModel) charge(p *peakEWMA, rtt float64, failed bool) float64 {
 	return max(rtt, c.failurePenalty, p.cost)
 }
 
-// ewmaLoad is the load of the "ewma" kind.
+// ewmaLoad is the load of the "ewma" kind: the peak EWMA × (pending+1),
+// where the estimate is raised to the age of the endpoint's oldest
+// outstanding request when that is longer. An outstanding request proves
+// the endpoint's latency is at least its age, so this is the peak rule
+// applied before the response arrives: an endpoint that suddenly turns
+// slow stops attracting traffic within about one normal latency instead
+// of only after its first slow response comes back.
 func ewmaLoad(e *endpoint, now time.Time, c *costModel) float64 {
-	return e.ewma.load(now, c.tau, e.pending)
+	if e.oldest == nil || !e.ewma.seen {
+		return e.ewma.load(now, c.tau, e.pending)
+	}
+	est := max(e.ewma.estimate(now, c.tau), float64(now.Sub(e.oldest.start)))
+	return est * float64(e.pending+1)
 }

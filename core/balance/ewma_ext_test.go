@@ -146,3 +146,27 @@ func TestEWMAProbeIsNotPostponedByTheFailurePenalty(t *testing.T) {
 	assert.Equal(t, bad, picks[0].Address.HostPort(), "the probe goes first")
 	assert.Equal(t, 1, counts[bad], "and alone")
 }
+
+// An outstanding request older than the estimate raises the load: the
+// endpoint is known to be at least that slow before its response arrives.
+func TestEWMAOutstandingAgeRaisesLoad(t *testing.T) {
+	b, clk := newBalancer(t, balance.Config{}, addrs(1))
+	p, err := b.Pick()
+	require.NoError(t, err)
+	clk.Advance(10 * time.Millisecond)
+	p.Done(false) // estimate 10ms
+
+	slow, err := b.Pick()
+	require.NoError(t, err)
+	clk.Advance(5 * time.Millisecond)
+	s := b.Endpoints()[0]
+	assert.InEpsilon(t, float64(10*time.Millisecond)*math.Exp(-0.0005)*2, s.Load, 1e-9, "younger than the estimate: ema × (pending+1)")
+
+	clk.Advance(995 * time.Millisecond) // the request is now 1s old
+	s = b.Endpoints()[0]
+	assert.Equal(t, float64(time.Second)*2, s.Load, "age of the oldest outstanding × (pending+1)")
+
+	slow.Done(false)
+	s = b.Endpoints()[0]
+	assert.Equal(t, float64(time.Second), s.Load, "the peak: the 1s response sets the estimate")
+}
