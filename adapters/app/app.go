@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -21,11 +22,11 @@ import (
 	"github.com/slinkerd/slinkerd/core/name"
 	"github.com/slinkerd/slinkerd/core/proxy"
 	"github.com/slinkerd/slinkerd/core/retry"
-	"github.com/slinkerd/slinkerd/discovery/fs"
-	"github.com/slinkerd/slinkerd/discovery/inet"
+	"github.com/slinkerd/slinkerd/core/telemetry"
 )
 
-// App is an assembled slinkerd: built, listening, not yet serving.
+// App is an assembled slinkerd: built (Build), listening (Listen; New does
+// both), then serving (Serve, or Start and Stop).
 type App struct {
 	Config      *config.Config
 	Mode        config.Mode
@@ -34,56 +35,56 @@ type App struct {
 	Server      *proxy.Server
 	Admin       *admin.Server
 	Log         *slog.Logger
+	// Telemetry holds the metrics and traces; the Lambda adapter flushes
+	// its EMF lines (FlushEMF) and spans (Tracer().Flush).
+	Telemetry *telemetry.Telemetry
 
 	closers []func() error
+	// adminHandlers are the admin endpoints beyond the basic ones, built
+	// by Build and served by Listen.
+	adminHandlers map[string]http.Handler
 }
 
-// NewInterpreter builds the namers and the interpreter from cfg: the
-// system namers (/$/inet, /$/nil, /$/fail) and, when SLINKERD_FS_DIR is
-// set, io.l5d.fs. watch turns on background refresh where it is allowed.
+// NewInterpreter builds the namers and the interpreter from cfg (see
+// newInterpreter in discovery.go for the namers). watch turns on
+// background refresh where it is allowed.
 func NewInterpreter(cfg *config.Config, log *slog.Logger, watch bool) (*bind.Interpreter, []func() error, error) {
-	dtab, err := name.ParseDtab(cfg.Routing.Dtab)
-	if err != nil {
-		return nil, nil, fmt.Errorf("SLINKERD_DTAB: %w", err)
-	}
-	ns := &bind.Namers{}
-	sys, err := inet.System(inet.Config{TTL: cfg.Discovery.TTL, Logger: log})
+	in, d, err := newInterpreter(cfg, log, watch)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, r := range sys {
-		if err := ns.Add(r.Prefix.String(), r.Namer); err != nil {
-			return nil, nil, err
-		}
-	}
-	var closers []func() error
-	if cfg.Discovery.FSDir != "" {
-		n, err := fs.New(fs.Config{Dir: cfg.Discovery.FSDir, Watch: watch, Logger: log})
-		if err != nil {
-			return nil, nil, fmt.Errorf("SLINKERD_FS_DIR: %w", err)
-		}
-		closers = append(closers, n.Close)
-		if err := ns.Add("/#/io.l5d.fs", n); err != nil {
-			return nil, nil, err
-		}
-	}
-	in, err := bind.New(bind.Config{Dtab: dtab, Namers: ns})
-	if err != nil {
-		return nil, nil, err
-	}
-	return in, closers, nil
+	return in, d.closers, nil
 }
 
 // New builds everything and opens the listeners, so that a caller knows
 // the ports are bound when New returns.
 func New(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error) {
-	a := &App{Config: cfg, Mode: mode, Log: log}
-	watch := cfg.Discovery.BackgroundRefresh(mode)
-	in, closers, err := NewInterpreter(cfg, log, watch)
+	a, err := Build(cfg, mode, log)
 	if err != nil {
 		return nil, err
 	}
-	a.Interpreter, a.closers = in, closers
+	if err := a.Listen(a.Proxy); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Build builds the namers, the interpreter, telemetry and the proxy, but
+// opens no listener: Listen does that. The Lambda in-function mode serves
+// a.Proxy in memory and never listens; the extension wraps it first.
+func Build(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error) {
+	a := &App{Config: cfg, Mode: mode, Log: log}
+	watch := cfg.Discovery.BackgroundRefresh(mode)
+	in, disco, err := newInterpreter(cfg, log, watch)
+	if err != nil {
+		return nil, err
+	}
+	a.Interpreter, a.closers = in, disco.closers
+	transports, err := backendTransports(cfg)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 
 	ident, err := identifier(cfg)
 	if err != nil {
@@ -93,6 +94,16 @@ func New(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.Telemetry, err = newTelemetry(cfg, log)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.closers = append(a.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return a.Telemetry.Close(ctx)
+	})
 	a.Proxy, err = proxy.New(proxy.Config{
 		Interpreter: in,
 		Identifier:  ident,
@@ -116,11 +127,27 @@ func New(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error) {
 		AllowAbsoluteForm: cfg.Proxy.AllowAbsoluteForm,
 		MaxCallDepth:      cfg.Proxy.MaxCallDepth,
 		Logger:            log,
+		Observer:          a.Telemetry,
+		Tokens:            disco.tokens,
+		Transports:        transports,
+
+		MaxRequestBodyBytes: cfg.Proxy.MaxRequestBodyBytes,
+		BodyReadTimeout:     cfg.Proxy.BodyReadTimeout,
 	})
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
+	a.Telemetry.SetSource(a.Proxy)
+	a.adminHandlers = disco.handlers(a.Telemetry.Handlers())
+	return a, nil
+}
+
+// Listen opens the proxy listener, serving h (a.Proxy, or a.Proxy wrapped
+// by a run mode), and the admin listener. On error it closes a.
+func (a *App) Listen(h http.Handler) error {
+	cfg, log := a.Config, a.Log
+	var err error
 	a.Server, err = proxy.Listen(proxy.ServerConfig{
 		Addr:              cfg.Proxy.Listen,
 		TLSCertFile:       cfg.Proxy.TLSCert,
@@ -129,23 +156,60 @@ func New(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error) {
 		IdleTimeout:       cfg.Proxy.IdleTimeout,
 		MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
 		Logger:            log,
-	}, a.Proxy)
+		ConnState:         a.Telemetry.ConnState,
+	}, h)
 	if err != nil {
 		a.Close()
-		return nil, fmt.Errorf("SLINKERD_LISTEN: %w", err)
+		if errors.Is(err, proxy.ErrTLSCertificate) {
+			return fmt.Errorf("SLINKERD_TLS_CERT, SLINKERD_TLS_KEY: %w", err)
+		}
+		return fmt.Errorf("SLINKERD_LISTEN: %w", err)
 	}
 	a.closers = append(a.closers, func() error { return a.Server.Shutdown(closedContext()) })
 	a.Admin, err = admin.Listen(admin.Config{
 		Addr:        cfg.Admin.Listen,
-		Interpreter: in,
+		Interpreter: a.Interpreter,
 		ConfigJSON:  cfg.JSON,
+		Handlers:    a.adminHandlers,
 		Logger:      log,
 	})
 	if err != nil {
 		a.Close()
-		return nil, fmt.Errorf("SLINKERD_ADMIN_LISTEN: %w", err)
+		return fmt.Errorf("SLINKERD_ADMIN_LISTEN: %w", err)
 	}
-	return a, nil
+	return nil
+}
+
+// newTelemetry builds the metrics, access log and tracing from the
+// SLINKERD_* telemetry settings. Traces are started for requests without
+// one only when spans are exported (SLINKERD_OTLP_ENDPOINT).
+func newTelemetry(cfg *config.Config, log *slog.Logger) (*telemetry.Telemetry, error) {
+	tc := cfg.Telemetry
+	maxEndpoints := tc.MetricsMaxEndpoints
+	if maxEndpoints == 0 {
+		maxEndpoints = -1 // 0 turns endpoint series off
+	}
+	var headers map[string]string
+	if h := tc.OTLPHeaders.Reveal(); h != "" {
+		var err error
+		if headers, err = telemetry.ParseOTLPHeaders(h); err != nil {
+			return nil, fmt.Errorf("SLINKERD_OTLP_HEADERS: %w", err)
+		}
+	}
+	t, err := telemetry.New(telemetry.Config{
+		MaxEndpoints: maxEndpoints,
+		AccessLog:    tc.AccessLog,
+		Logger:       log,
+		Trace: telemetry.TraceConfig{
+			Generate:     tc.OTLPEndpoint != "",
+			OTLPEndpoint: tc.OTLPEndpoint,
+			OTLPHeaders:  headers,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("SLINKERD_OTLP_ENDPOINT: %w", err)
+	}
+	return t, nil
 }
 
 func closedContext() context.Context {
@@ -158,25 +222,48 @@ func closedContext() context.Context {
 // proxy stops accepting, sends GOAWAY, and lets in-flight requests finish
 // within drain. It returns nil after a clean drain.
 func (a *App) Serve(ctx context.Context, drain time.Duration) error {
-	errc := make(chan error, 2)
-	go func() { errc <- a.Server.Serve() }()
-	go func() { errc <- a.Admin.Serve() }()
-	a.Admin.SetReady(true)
-	a.Log.Info("slinkerd serving", "mode", a.Mode, "proxy", a.Server.Addr().String(), "admin", a.Admin.Addr().String())
+	errc := a.Start()
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
-	a.Admin.SetReady(false)
 	dctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	err := a.Server.Shutdown(dctx)
-	_ = a.Admin.Shutdown(closedContext())
-	a.Close()
+	err := a.Stop(dctx)
 	if serveErr != nil {
 		return serveErr
 	}
+	return err
+}
+
+// Start serves the proxy and admin listeners in the background, turns
+// /ready on and logs "slinkerd serving". The channel receives a listener's
+// error if one stops serving before Stop. Run modes that decide their own
+// drain deadline (the Lambda SHUTDOWN event) use Start and Stop instead of
+// Serve.
+func (a *App) Start() <-chan error {
+	errc := make(chan error, 2)
+	serve := func(f func() error) {
+		if err := f(); err != nil {
+			errc <- err
+		}
+	}
+	go serve(a.Server.Serve)
+	go serve(a.Admin.Serve)
+	a.Admin.SetReady(true)
+	a.Log.Info("slinkerd serving", "mode", a.Mode, "proxy", a.Server.Addr().String(), "admin", a.Admin.Addr().String())
+	return errc
+}
+
+// Stop drains and closes: /ready turns 503, the proxy stops accepting,
+// sends GOAWAY and lets in-flight requests finish until ctx is done, then
+// everything is closed. It returns nil after a clean drain.
+func (a *App) Stop(ctx context.Context) error {
+	a.Admin.SetReady(false)
+	err := a.Server.Shutdown(ctx)
+	_ = a.Admin.Shutdown(closedContext())
+	a.Close()
 	if err != nil {
 		return fmt.Errorf("drain: %w", err)
 	}
@@ -321,6 +408,18 @@ func severity(l slog.Level) string {
 	}
 	return "DEBUG"
 }
+
+// StartError is an error that kept slinkerd from starting (building the
+// proxy or opening a listener), as opposed to one that stopped it later.
+// The run modes wrap their start failures in it; its message is the
+// cause's.
+type StartError struct{ Err error }
+
+// Error returns the cause's message.
+func (e *StartError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *StartError) Unwrap() error { return e.Err }
 
 // IsConfigError reports whether err came from configuration.
 func IsConfigError(err error) bool {

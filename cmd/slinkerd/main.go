@@ -14,17 +14,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/slinkerd/slinkerd/adapters/app"
+	"github.com/slinkerd/slinkerd/adapters/cloudrun"
+	"github.com/slinkerd/slinkerd/adapters/container"
+	"github.com/slinkerd/slinkerd/adapters/lambda"
 	"github.com/slinkerd/slinkerd/core/admin"
 	"github.com/slinkerd/slinkerd/core/config"
 	"github.com/slinkerd/slinkerd/core/name"
@@ -33,6 +35,11 @@ import (
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
+
+// processStart is when the process started, as near as Go lets a program
+// tell: package variables are set before main runs, after the runtime
+// has started. The Lambda extension logs the time from it to ready.
+var processStart = time.Now()
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
@@ -89,28 +96,53 @@ func loadConfig(environ []string) (*config.Config, error) {
 		}))
 }
 
+// runProxy runs the proxy in the mode SLINKERD_MODE picks: a Lambda
+// extension, a Cloud Run sidecar, or a plain long-lived process.
 func runProxy(environ []string, stderr io.Writer) int {
+	env := config.EnvironMap(environ)
 	cfg, err := loadConfig(environ)
 	if err != nil {
 		fmt.Fprintf(stderr, "slinkerd: invalid configuration:\n%s\n", indent(err.Error()))
+		if lambdaMode(env) {
+			// Tell Lambda why the init failed, so the function's error
+			// says it, not only this log.
+			log := app.NewLogger(config.Default(), config.ModeLambda)
+			_ = lambda.Run(context.Background(), lambda.Options{ConfigErr: err,
+				RuntimeAPI: env[config.EnvLambdaRuntimeAPI], Log: log, Started: processStart})
+		}
 		return exitUsage
 	}
-	mode := cfg.ResolveMode(config.EnvironMap(environ))
+	mode := cfg.ResolveMode(env)
 	log := app.NewLogger(cfg, mode)
 	slog.SetDefault(log)
-	a, err := app.New(cfg, mode, log)
-	if err != nil {
-		log.Error("slinkerd failed to start", "err", err)
-		return exitUsage
+	ctx := context.Background()
+	switch mode {
+	case config.ModeLambda:
+		err = lambda.Run(ctx, lambda.Options{Config: cfg, RuntimeAPI: env[config.EnvLambdaRuntimeAPI],
+			Log: log, Started: processStart})
+	case config.ModeCloudRun:
+		err = cloudrun.Run(ctx, cfg, env, log)
+	default:
+		err = container.Run(ctx, cfg, log)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := a.Serve(ctx, cfg.Proxy.DrainTimeout); err != nil {
+	if err != nil {
+		var se *app.StartError
+		if errors.As(err, &se) {
+			log.Error("slinkerd failed to start", "err", err)
+			return exitUsage
+		}
 		log.Error("slinkerd stopped with an error", "err", err)
 		return 1
 	}
 	log.Info("slinkerd stopped")
 	return exitOK
+}
+
+// lambdaMode reports whether the environment asks for lambda mode, for
+// when the configuration could not be loaded.
+func lambdaMode(env map[string]string) bool {
+	c := config.Config{Mode: config.Mode(env["SLINKERD_MODE"])}
+	return c.ResolveMode(env) == config.ModeLambda && env[config.EnvLambdaRuntimeAPI] != ""
 }
 
 func runDelegate(args, environ []string, stdout, stderr io.Writer) int {

@@ -27,7 +27,10 @@ type Config struct {
 	Interpreter *bind.Interpreter
 	// ConfigJSON renders /config.json (secrets redacted). May be nil.
 	ConfigJSON func() ([]byte, error)
-	// Handlers adds more endpoints (metrics, dashboard) by path.
+	// Handlers adds more endpoints by ServeMux pattern, e.g. the
+	// telemetry's "GET /metrics" and "GET /admin/metrics.json". The
+	// dashboard (/, /delegator, /ui/) is always served; it reads
+	// /admin/metrics.json.
 	Handlers map[string]http.Handler
 	// Logger receives server errors. Defaults to slog.Default().
 	Logger *slog.Logger
@@ -58,6 +61,9 @@ func Listen(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /ready", s.handleReady)
 	mux.HandleFunc("GET /config.json", s.handleConfig)
 	mux.HandleFunc("GET /delegator.json", s.handleDelegate)
+	for p, h := range uiHandlers() {
+		mux.Handle(p, h)
+	}
 	for p, h := range cfg.Handlers {
 		mux.Handle(p, h)
 	}

@@ -41,6 +41,12 @@ type Config struct {
 	Discovery DiscoveryConfig
 	// Telemetry configures logs, metrics and traces.
 	Telemetry TelemetryConfig
+	// Run configures what is particular to one run mode: the Lambda
+	// extension and the Cloud Run sidecar.
+	Run RunConfig
+	// Ingress configures the optional ingress proxy in front of the app
+	// (cloudrun mode).
+	Ingress IngressConfig `envPrefix:"INGRESS_"`
 
 	// validators are the hooks Load was given; Validate uses them.
 	validators validators
@@ -65,6 +71,12 @@ type ProxyConfig struct {
 	// headers (slowloris protection); 0 means no limit. Go duration.
 	// Defaults to 10s.
 	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"10s" min:"0s"`
+	// BodyReadTimeout is the longest a client may pause while sending a
+	// request body, between two reads (nginx's client_body_timeout); a
+	// client that sends nothing for this long gets 408 and its connection
+	// is closed. gRPC requests are exempt. 0 means no limit. Go duration.
+	// Defaults to 60s.
+	BodyReadTimeout time.Duration `env:"BODY_READ_TIMEOUT" envDefault:"60s" min:"0s"`
 	// IdleTimeout closes a client connection that has been idle this long;
 	// 0 means never. Go duration. Defaults to 60s.
 	IdleTimeout time.Duration `env:"IDLE_TIMEOUT" envDefault:"60s" min:"0s"`
@@ -96,6 +108,11 @@ type ProxyConfig struct {
 	// host. When false such requests get 400, so a client cannot steer
 	// the proxy with a URL. Defaults to false.
 	AllowAbsoluteForm bool `env:"ALLOW_ABSOLUTE_FORM" envDefault:"false"`
+	// BackendCAFile is the path of a PEM file of CA certificates that the
+	// proxy trusts, in addition to the system roots, when it calls https
+	// endpoints (such as Cloud Run services, or a local test backend with
+	// a self-signed certificate). Defaults to empty (system roots only).
+	BackendCAFile string `env:"BACKEND_CA_FILE" check:"file"`
 }
 
 // AdminConfig is the admin server: dashboard, metrics, delegator, /ready.
@@ -243,6 +260,12 @@ type DiscoveryConfig struct {
 	// holds the endpoint's weight (a non-negative number). Defaults to
 	// empty (every endpoint weighs 1).
 	CloudMapWeightAttribute string `env:"CLOUDMAP_WEIGHT_ATTRIBUTE" check:"attribute"`
+	// CloudMapFullRefresh is how often a Cloud Map name is fetched in full
+	// with DiscoverInstances even though its revision
+	// (DiscoverInstancesRevision, polled every SLINKERD_DISCOVERY_TTL) has
+	// not changed: health changes do not change the revision. Go duration.
+	// Defaults to 60s.
+	CloudMapFullRefresh time.Duration `env:"CLOUDMAP_FULL_REFRESH" envDefault:"60s" min:"1s"`
 	// CloudRunEndpoint overrides the Cloud Run Admin API endpoint,
 	// host:port, e.g. a local fake. Defaults to empty (the client's own
 	// default, run.googleapis.com:443).
@@ -265,8 +288,8 @@ type TelemetryConfig struct {
 	// AccessLog logs one line per proxied request. Defaults to false.
 	AccessLog bool `env:"ACCESS_LOG" envDefault:"false"`
 	// MetricsMaxEndpoints caps how many endpoints per client get their own
-	// metrics, in endpoints; the rest are counted only in the client's
-	// totals. 0 turns endpoint metrics off. Defaults to 100.
+	// metrics, in endpoints; the rest are summed into one series labelled
+	// endpoint="other". 0 turns endpoint metrics off. Defaults to 100.
 	MetricsMaxEndpoints int `env:"METRICS_MAX_ENDPOINTS" envDefault:"100" min:"0"`
 	// OTLPEndpoint is the OTLP/HTTP traces URL, e.g.
 	// http://127.0.0.1:4318/v1/traces. Defaults to empty (tracing export
@@ -277,4 +300,44 @@ type TelemetryConfig struct {
 	// OTEL_EXPORTER_OTLP_HEADERS), e.g. authorization=Bearer%20abc. Secret:
 	// always printed redacted. Defaults to empty.
 	OTLPHeaders Secret `env:"OTLP_HEADERS" check:"headers"`
+}
+
+// RunConfig holds the settings of one run mode (SLINKERD_MODE).
+type RunConfig struct {
+	// LambdaThawGap applies in lambda mode: an invocation that starts at
+	// least this long after the proxy's last request first closes the
+	// idle pooled connections, which may have died while the environment
+	// was frozen: one found dead before the request is written to it is
+	// requeued, but one that died silently (a dropped NAT mapping) would
+	// swallow the request. 0 closes them at every invocation. Go
+	// duration. Defaults to 5s.
+	LambdaThawGap time.Duration `env:"LAMBDA_THAW_GAP" envDefault:"5s" min:"0s"`
+	// CloudRunDrainQuiet applies in cloudrun mode: after SIGTERM the
+	// outbound proxy keeps serving, because the app may still call out
+	// while it finishes its own requests, until no request has been in
+	// flight for this long (counted from SIGTERM at the earliest); then it
+	// drains and exits. Whatever happens it has stopped
+	// SLINKERD_DRAIN_TIMEOUT after SIGTERM, capped at 9s to fit Cloud
+	// Run's 10s. Go duration. Defaults to 1s.
+	CloudRunDrainQuiet time.Duration `env:"CLOUDRUN_DRAIN_QUIET" envDefault:"1s" min:"0s"`
+}
+
+// IngressConfig is the optional ingress proxy of cloudrun mode: it takes
+// the service's traffic on $PORT and forwards all of it to the app
+// container, adding metrics, a timeout and requeues while the app is not
+// listening yet. It uses no dtab: every request goes to Target.
+type IngressConfig struct {
+	// Target is the app's address, host:port (e.g. 127.0.0.1:8081), that
+	// the ingress forwards every request to. Setting it turns the ingress
+	// on, in cloudrun mode only. Defaults to empty (no ingress).
+	Target string `env:"TARGET" check:"hostport"`
+	// Listen is the ingress listen address, host:port. Defaults to empty:
+	// every interface on Cloud Run's $PORT, or 0.0.0.0:8080 when PORT is
+	// unset.
+	Listen string `env:"LISTEN" check:"listen"`
+	// Timeout bounds each ingress request over all its attempts, response
+	// body included; it is sent to the app as l5d-ctx-deadline, and a
+	// request that runs out gets 504. 0 means no timeout. Go duration.
+	// Defaults to 0.
+	Timeout time.Duration `env:"TIMEOUT" envDefault:"0" min:"0s"`
 }

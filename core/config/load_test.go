@@ -22,6 +22,7 @@ func TestDefaults(t *testing.T) {
 		Proxy: config.ProxyConfig{
 			Listen:            "127.0.0.1:4140",
 			ReadHeaderTimeout: 10 * time.Second,
+			BodyReadTimeout:   60 * time.Second,
 			IdleTimeout:       60 * time.Second,
 			MaxHeaderBytes:    64 << 10,
 			MaxCallDepth:      10,
@@ -60,11 +61,16 @@ func TestDefaults(t *testing.T) {
 			Background:           config.AutoBoolAuto,
 			EmptyGrace:           60 * time.Second,
 			CloudMapHealthStatus: "HEALTHY_OR_ELSE_ALL",
+			CloudMapFullRefresh:  60 * time.Second,
 		},
 		Telemetry: config.TelemetryConfig{
 			LogLevel:            config.LogLevelInfo,
 			LogFormat:           config.LogFormatAuto,
 			MetricsMaxEndpoints: 100,
+		},
+		Run: config.RunConfig{
+			LambdaThawGap:      5 * time.Second,
+			CloudRunDrainQuiet: time.Second,
 		},
 	}
 	tests := []struct {
@@ -117,6 +123,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		{"tls", map[string]string{"SLINKERD_TLS_CERT": cert, "SLINKERD_TLS_KEY": key},
 			func(c *config.Config) any { return [2]string{c.Proxy.TLSCert, c.Proxy.TLSKey} }, [2]string{cert, key}},
 		{"read header timeout", env("SLINKERD_READ_HEADER_TIMEOUT", "2s"), func(c *config.Config) any { return c.Proxy.ReadHeaderTimeout }, 2 * time.Second},
+		{"body read timeout", env("SLINKERD_BODY_READ_TIMEOUT", "0"), func(c *config.Config) any { return c.Proxy.BodyReadTimeout }, time.Duration(0)},
 		{"idle timeout", env("SLINKERD_IDLE_TIMEOUT", "0"), func(c *config.Config) any { return c.Proxy.IdleTimeout }, time.Duration(0)},
 		{"max header bytes", env("SLINKERD_MAX_HEADER_BYTES", "8192"), func(c *config.Config) any { return c.Proxy.MaxHeaderBytes }, 8192},
 		{"max request body", env("SLINKERD_MAX_REQUEST_BODY_BYTES", "10737418240"), func(c *config.Config) any { return c.Proxy.MaxRequestBodyBytes }, int64(10 << 30)},
@@ -125,6 +132,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		{"trust l5d headers", env("SLINKERD_TRUST_L5D_HEADERS", "true"), func(c *config.Config) any { return c.Proxy.TrustL5DHeaders }, true},
 		{"trust forwarded", env("SLINKERD_TRUST_FORWARDED", "1"), func(c *config.Config) any { return c.Proxy.TrustForwarded }, true},
 		{"allow absolute form", env("SLINKERD_ALLOW_ABSOLUTE_FORM", "true"), func(c *config.Config) any { return c.Proxy.AllowAbsoluteForm }, true},
+		{"backend ca file", env("SLINKERD_BACKEND_CA_FILE", cert), func(c *config.Config) any { return c.Proxy.BackendCAFile }, cert},
 		{"admin listen", env("SLINKERD_ADMIN_LISTEN", "localhost:9991"), func(c *config.Config) any { return c.Admin.Listen }, "localhost:9991"},
 		{"dtab", env("SLINKERD_DTAB", "/svc=>/#/io.l5d.fs;\n# comment\n/svc/a=>/$/inet/127.0.0.1/80"),
 			func(c *config.Config) any { return c.Routing.Dtab }, "/svc=>/#/io.l5d.fs;\n# comment\n/svc/a=>/$/inet/127.0.0.1/80"},
@@ -161,6 +169,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		{"discovery empty grace", env("SLINKERD_DISCOVERY_EMPTY_GRACE", "0"), func(c *config.Config) any { return c.Discovery.EmptyGrace }, time.Duration(0)},
 		{"cloudmap health status", env("SLINKERD_CLOUDMAP_HEALTH_STATUS", "ALL"), func(c *config.Config) any { return c.Discovery.CloudMapHealthStatus }, "ALL"},
 		{"cloudmap weight attribute", env("SLINKERD_CLOUDMAP_WEIGHT_ATTRIBUTE", "weight"), func(c *config.Config) any { return c.Discovery.CloudMapWeightAttribute }, "weight"},
+		{"cloudmap full refresh", env("SLINKERD_CLOUDMAP_FULL_REFRESH", "5m"), func(c *config.Config) any { return c.Discovery.CloudMapFullRefresh }, 5 * time.Minute},
 		{"cloudrun endpoint", env("SLINKERD_CLOUDRUN_ENDPOINT", "127.0.0.1:9443"), func(c *config.Config) any { return c.Discovery.CloudRunEndpoint }, "127.0.0.1:9443"},
 		{"id token audience", env("SLINKERD_ID_TOKEN_AUDIENCE", "https://users.example.com"), func(c *config.Config) any { return c.Discovery.IDTokenAudience }, "https://users.example.com"},
 		{"log level", env("SLINKERD_LOG_LEVEL", "debug"), func(c *config.Config) any { return c.Telemetry.LogLevel }, config.LogLevelDebug},
@@ -170,6 +179,11 @@ func TestLoadEveryVariable(t *testing.T) {
 		{"otlp endpoint", env("SLINKERD_OTLP_ENDPOINT", "http://127.0.0.1:4318/v1/traces"), func(c *config.Config) any { return c.Telemetry.OTLPEndpoint }, "http://127.0.0.1:4318/v1/traces"},
 		{"otlp headers", env("SLINKERD_OTLP_HEADERS", "authorization=Bearer%20abc, x-team=core"),
 			func(c *config.Config) any { return c.Telemetry.OTLPHeaderMap() }, map[string]string{"authorization": "Bearer abc", "x-team": "core"}},
+		{"lambda thaw gap", env("SLINKERD_LAMBDA_THAW_GAP", "0"), func(c *config.Config) any { return c.Run.LambdaThawGap }, time.Duration(0)},
+		{"cloudrun drain quiet", env("SLINKERD_CLOUDRUN_DRAIN_QUIET", "250ms"), func(c *config.Config) any { return c.Run.CloudRunDrainQuiet }, 250 * time.Millisecond},
+		{"ingress target", env("SLINKERD_INGRESS_TARGET", "127.0.0.1:8081"), func(c *config.Config) any { return c.Ingress.Target }, "127.0.0.1:8081"},
+		{"ingress listen", env("SLINKERD_INGRESS_LISTEN", ":8080"), func(c *config.Config) any { return c.Ingress.Listen }, ":8080"},
+		{"ingress timeout", env("SLINKERD_INGRESS_TIMEOUT", "30s"), func(c *config.Config) any { return c.Ingress.Timeout }, 30 * time.Second},
 	}
 	covered := map[string]bool{}
 	for _, tt := range tests {

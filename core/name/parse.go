@@ -70,7 +70,9 @@ func (p *parser) found() string {
 	return strconv.QuoteRune(rune(p.src[p.pos]))
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+}
 
 // skipSpace skips white space and comments.
 func (p *parser) skipSpace() {

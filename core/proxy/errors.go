@@ -17,7 +17,9 @@ import (
 //
 //	400 the request could not be identified, or carried a malformed
 //	    l5d-dtab / l5d-ctx-dtab / l5d-ctx-deadline, or used an
-//	    absolute-form target
+//	    absolute-form target, or its body could not be read
+//	408 the client stopped sending the request body (BodyReadTimeout)
+//	413 the request body is over MaxRequestBodyBytes
 //	502 the name is negative or failed, has no endpoints, or every
 //	    endpoint tried refused or reset the connection
 //	504 the total or per-attempt timeout, or the caller's deadline, passed
@@ -53,8 +55,10 @@ func (e *Error) grpcCode() int {
 	switch e.Status {
 	case http.StatusBadRequest:
 		return 3 // INVALID_ARGUMENT
-	case http.StatusGatewayTimeout:
+	case http.StatusGatewayTimeout, http.StatusRequestTimeout:
 		return 4 // DEADLINE_EXCEEDED
+	case http.StatusRequestEntityTooLarge:
+		return 8 // RESOURCE_EXHAUSTED
 	case http.StatusLoopDetected:
 		return 9 // FAILED_PRECONDITION
 	}
@@ -73,6 +77,18 @@ func asProxyError(ctx context.Context, err error) *Error {
 	var pe *Error
 	if errors.As(err, &pe) {
 		return pe
+	}
+	// The caller's own body failed: too large, or too slow.
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errorf(http.StatusRequestEntityTooLarge, nil, "request body is over the limit of %d bytes (SLINKERD_MAX_REQUEST_BODY_BYTES)", mbe.Limit)
+	}
+	var be *bodyError
+	if errors.As(err, &be) {
+		if be.timeout {
+			return errorf(http.StatusRequestTimeout, nil, "the client sent no request body bytes for %s (SLINKERD_BODY_READ_TIMEOUT)", be.d)
+		}
+		return errorf(http.StatusBadRequest, be, "malformed or incomplete request body")
 	}
 	if errors.Is(err, errAttemptTimeout) {
 		return errorf(http.StatusGatewayTimeout, err, "request timed out")

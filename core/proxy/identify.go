@@ -91,7 +91,11 @@ func (m MethodHostIdentifier) Identify(r *http.Request) (name.Path, error) {
 	case r.ProtoMajor == 1 && r.ProtoMinor == 0:
 		version = "1.0"
 	}
-	return appendSegs(prefixOr(m.Prefix), version, r.Method, host), nil
+	method := r.Method
+	if method == "" {
+		method = http.MethodGet // net/http's meaning of an empty Method
+	}
+	return appendSegs(prefixOr(m.Prefix), version, method, host), nil
 }
 
 // HeaderPathIdentifier reads a whole path from a header: with Header
@@ -113,6 +117,9 @@ func (h HeaderPathIdentifier) Identify(r *http.Request) (name.Path, error) {
 	p, err := name.ParsePath(v)
 	if err != nil {
 		return nil, fmt.Errorf("header %s: %w", h.Header, err)
+	}
+	if len(p) == 0 {
+		return nil, fmt.Errorf("header %s is %q: it names no service", h.Header, v)
 	}
 	return prefixOr(h.Prefix).Concat(p), nil
 }

@@ -103,6 +103,17 @@ type Config struct {
 	// MaxCallDepth is how many slinkerd hops (Via entries) a request may
 	// have passed before it is refused with 508. Defaults to 10.
 	MaxCallDepth int
+	// MaxRequestBodyBytes caps a request body: a larger declared
+	// Content-Length is refused with 413 before any endpoint is tried,
+	// and a body that grows past it while streaming ends the request with
+	// 413. Zero means no limit.
+	MaxRequestBodyBytes int64
+	// BodyReadTimeout is the longest the proxy waits for the next bytes
+	// of a request body (nginx's client_body_timeout): a client that
+	// stops sending gets 408 and its connection is closed. gRPC requests
+	// are exempt (their streams may idle; their deadlines bound them).
+	// Zero means no limit.
+	BodyReadTimeout time.Duration
 	// BackendTLS configures TLS to https endpoints. Nil means the system
 	// roots and the endpoint's host as SNI.
 	Transports *Transports
@@ -197,9 +208,12 @@ func New(cfg Config) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, clk: clock.Or(cfg.Clock), log: cfg.Logger}
 	p.clients.newBalancer = func() (balance.Balancer, error) { return balance.New(cfg.Balancer) }
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:       p.rewrite,
-		Transport:     &attemptTransport{p: p},
-		FlushInterval: -1,
+		Rewrite:   p.rewrite,
+		Transport: &attemptTransport{p: p},
+		// 0: the ReverseProxy still flushes at once for responses of unknown
+		// length (gRPC, streams) and event streams, and avoids a flush per
+		// response and a timer goroutine otherwise.
+		FlushInterval: 0,
 		BufferPool:    bufferPool{},
 		ErrorHandler:  p.errorHandler,
 		ErrorLog:      slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
@@ -218,6 +232,7 @@ type route struct {
 	start    time.Time
 	inProto  int // caller's HTTP major version
 	grpc     bool
+	body     *callerBody // nil when the request has no body
 
 	// Filled in by the transport for the observer and error handler.
 	client   string
@@ -236,12 +251,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, nil, e, start)
 		return
 	}
+	body, e := p.limitBody(w, r)
+	if e != nil {
+		p.fail(w, r, nil, e, start)
+		return
+	}
 	svc, err := p.cfg.Identifier.Identify(r)
 	if err != nil {
 		p.fail(w, r, nil, &Error{Status: http.StatusBadRequest, Msg: "cannot identify request", Err: err}, start)
 		return
 	}
-	rt := &route{service: svc, svcStr: svc.String(), start: start, inProto: r.ProtoMajor, grpc: isGRPC(r)}
+	rt := &route{service: svc, svcStr: svc.String(), start: start, inProto: r.ProtoMajor, grpc: isGRPC(r), body: body}
 
 	var local name.Dtab
 	if p.cfg.DtabOverride {
@@ -296,6 +316,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, rt, &Error{Status: http.StatusBadGateway, Msg: "no endpoints for " + rt.svcStr + ": the name is bound to an empty set", Retryable: true}, start)
 		return
 	}
+	if r.ProtoMajor == 1 {
+		// Pass the response on while the request body still arrives, as on
+		// HTTP/2: by default net/http reads an HTTP/1 body to its end
+		// before it writes a response.
+		_ = http.NewResponseController(w).EnableFullDuplex()
+	}
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(ctx, routeKey{}, rt)))
 }
 
@@ -333,6 +359,27 @@ func (p *Proxy) screen(r *http.Request) *Error {
 		}
 	}
 	return nil
+}
+
+// limitBody applies MaxRequestBodyBytes and BodyReadTimeout to the
+// request body, and tags its read errors as the caller's (callerBody).
+func (p *Proxy) limitBody(w http.ResponseWriter, r *http.Request) (*callerBody, *Error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	if max := p.cfg.MaxRequestBodyBytes; max > 0 {
+		if r.ContentLength > max {
+			return nil, &Error{Status: http.StatusRequestEntityTooLarge,
+				Msg: fmt.Sprintf("request body of %d bytes is over the limit of %d (SLINKERD_MAX_REQUEST_BODY_BYTES)", r.ContentLength, max)}
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+	}
+	cb := &callerBody{ReadCloser: r.Body}
+	if d := p.cfg.BodyReadTimeout; d > 0 && !isGRPC(r) {
+		cb.rc, cb.d = http.NewResponseController(w), d
+	}
+	r.Body = cb
+	return cb, nil
 }
 
 // requestDtab parses l5d-ctx-dtab then l5d-dtab, in that order, so the
@@ -439,6 +486,15 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		proto = "1.0"
 	}
 	out.Header.Add("Via", proto+" "+viaToken)
+
+	// --- telemetry (issue 8): trace context. An Observer that can trace
+	// (core/telemetry's) may start a trace or a span and set traceparent;
+	// W3C, B3 and X-Amzn-Trace-Id headers otherwise pass through as
+	// received. One type assertion per request when it cannot.
+	if tr, ok := p.cfg.Observer.(interface{ TraceRequest(in, out *http.Request) }); ok {
+		tr.TraceRequest(pr.In, out)
+	}
+	// --- end telemetry ---
 }
 
 // forwardedElement is the RFC 7239 element for this hop.
@@ -488,6 +544,15 @@ func newRequestID() string {
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	rt, _ := r.Context().Value(routeKey{}).(*route)
 	e := asProxyError(r.Context(), err)
+	if rt != nil && rt.body != nil {
+		if te := rt.body.timeoutError(); te != nil {
+			// The body read timeout also ended the request's context on
+			// HTTP/1 (net/http cancels it on any connection read error);
+			// the client is still there to be told.
+			p.fail(w, r, rt, te, time.Time{})
+			return
+		}
+	}
 	if r.Context().Err() != nil && rt != nil && (rt.deadline.IsZero() || p.clk.Now().Before(rt.deadline)) {
 		// The caller went away; nobody reads this answer.
 		e = &Error{Status: 499, Msg: "client closed request", Err: err}

@@ -31,7 +31,14 @@ type ServerConfig struct {
 	MaxConcurrentStreams int
 	// Logger receives server errors. Defaults to slog.Default().
 	Logger *slog.Logger
+	// ConnState, if not nil, is told of every client connection's state
+	// changes (telemetry counts open connections with it).
+	ConnState func(net.Conn, http.ConnState)
 }
+
+// ErrTLSCertificate is wrapped by Listen's error when the TLS certificate
+// or key cannot be loaded.
+var ErrTLSCertificate = errors.New("proxy: cannot load the TLS certificate")
 
 // Server serves a Proxy on one listener.
 type Server struct {
@@ -76,7 +83,8 @@ func Listen(cfg ServerConfig, h http.Handler) (*Server, error) {
 			MaxReceiveBufferPerConnection: 4 << 20,
 			MaxReceiveBufferPerStream:     1 << 20,
 		},
-		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+		ErrorLog:  slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+		ConnState: cfg.ConnState,
 	}
 	s := &Server{srv: srv}
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
@@ -85,7 +93,7 @@ func Listen(cfg ServerConfig, h http.Handler) (*Server, error) {
 	if cfg.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("proxy: load TLS certificate: %w", err)
+			return nil, fmt.Errorf("%w %s and key %s: %w", ErrTLSCertificate, cfg.TLSCertFile, cfg.TLSKeyFile, err)
 		}
 		protos.SetHTTP2(true)
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
@@ -98,6 +106,11 @@ func Listen(cfg ServerConfig, h http.Handler) (*Server, error) {
 		return nil, fmt.Errorf("proxy: listen on %s: %w", cfg.Addr, err)
 	}
 	s.ln = ln
+	if !s.tls {
+		// Refuse the smuggling-prone heads net/http would normalise
+		// (h1guard.go).
+		s.ln = &guardListener{Listener: ln, maxHead: cfg.MaxHeaderBytes, log: cfg.Logger}
+	}
 	return s, nil
 }
 

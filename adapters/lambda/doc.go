@@ -1,0 +1,28 @@
+// Package lambda runs slinkerd on AWS Lambda, in two ways.
+//
+// Extension mode (Run) is the slinkerd binary installed as an external
+// extension, /opt/extensions/slinkerd, from the layer that `make layer`
+// builds. It opens its proxy listener, registers with the Lambda
+// Extensions API (Lambda starts the runtime once every extension has
+// registered), and then handles INVOKE and SHUTDOWN events. The function
+// calls http://127.0.0.1:4140 with a Host header naming the service, in
+// any language.
+//
+// In-function mode (Router) is a Go API for functions built with
+// github.com/aws/aws-lambda-go: an http.RoundTripper and *http.Client that
+// route by service name through the same core inside the function's own
+// process, and a handler wrapper (Router.Wrap, Handle) for the
+// per-invocation work.
+//
+// Both modes follow from how Lambda runs code: the execution environment
+// is frozen between invocations, so timers and background goroutines stop
+// and pooled TCP connections may be dead when it thaws. Neither mode keeps
+// a timer across events. Discovery is refreshed lazily, when an
+// invocation starts and a name in use is older than its TTL; after a long
+// gap the idle pooled connections are closed before the invocation runs;
+// and a pooled connection found dead before the request was written to it
+// is requeued by the proxy, whatever the method, like any request that
+// provably reached no server.
+// Metrics are written as CloudWatch embedded-metric-format lines to
+// stdout, which Lambda sends to CloudWatch Logs.
+package lambda

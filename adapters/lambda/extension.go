@@ -1,0 +1,290 @@
+package lambda
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/slinkerd/slinkerd/adapters/app"
+	"github.com/slinkerd/slinkerd/core/config"
+)
+
+// Error types reported to Lambda through init/error and exit/error. Lambda
+// shows them in the function's init or invoke error.
+const (
+	// ErrConfigInvalid: a SLINKERD_* variable is invalid.
+	ErrConfigInvalid = "Extension.ConfigInvalid"
+	// ErrInitFailed: the proxy could not be assembled (a namer failed).
+	ErrInitFailed = "Extension.InitFailed"
+	// ErrListenFailed: the proxy or admin port could not be bound.
+	ErrListenFailed = "Extension.ListenFailed"
+	// ErrServeFailed: a listener stopped serving after init.
+	ErrServeFailed = "Extension.ServeFailed"
+	// ErrEventsFailed: event/next failed after init.
+	ErrEventsFailed = "Extension.EventsFailed"
+)
+
+// shutdownMargin is kept back from the SHUTDOWN deadline for what follows
+// the drain: closing namers and telemetry, the last EMF flush, and exit.
+const shutdownMargin = 150 * time.Millisecond
+
+// spanFlushTimeout bounds the export of waiting trace spans on INVOKE,
+// which delays the extension's next event/next and so may delay the end of
+// the invocation.
+const spanFlushTimeout = 250 * time.Millisecond
+
+// Options configures Run.
+type Options struct {
+	// Config is the loaded configuration; nil when ConfigErr is set.
+	Config *config.Config
+	// ConfigErr is the configuration's error, if loading failed. Run then
+	// registers, reports it to Lambda as Extension.ConfigInvalid and
+	// returns it, so the function's init fails with a readable reason.
+	ConfigErr error
+	// RuntimeAPI is the host:port of the Extensions API, the value of
+	// AWS_LAMBDA_RUNTIME_API. Required.
+	RuntimeAPI string
+	// Name is the name the extension registers under, which Lambda
+	// requires to be its file name in /opt/extensions. Defaults to the
+	// base name of os.Args[0].
+	Name string
+	// Log receives the extension's log. Defaults to slog.Default().
+	Log *slog.Logger
+	// Started is when the process started; Run logs the time from it to
+	// ready as startup_ms. Defaults to when Run is called.
+	Started time.Time
+	// Metrics receives the CloudWatch EMF lines written on every INVOKE
+	// and at SHUTDOWN. Defaults to os.Stdout, which Lambda sends to
+	// CloudWatch Logs.
+	Metrics io.Writer
+}
+
+// Run runs slinkerd as an AWS Lambda external extension, from register
+// to SHUTDOWN:
+//
+//  1. Build the proxy and open its listener and the admin listener, so
+//     that they are open before Lambda starts the runtime, which it does
+//     once every extension has registered.
+//  2. Register for INVOKE and SHUTDOWN. A failure of step 1 is then
+//     reported through init/error with a reason (the Extension.*
+//     constants) and returned; a failure to register can only be
+//     returned.
+//  3. Serve, and only then ask for the first event.
+//  4. On INVOKE: set the invocation's X-Amzn-Trace-Id for requests that
+//     carry none, close idle pooled connections after a thaw (see
+//     Config.Run.LambdaThawGap), start the refresh of stale names, and
+//     write the metrics of the previous interval as EMF lines.
+//  5. On SHUTDOWN: drain within the event's deadline (and at most
+//     SLINKERD_DRAIN_TIMEOUT), flush metrics and spans, and return nil so
+//     the process exits 0 before Lambda has to kill it.
+//
+// When ctx ends or the process gets SIGTERM or SIGINT (Lambda itself
+// sends SHUTDOWN, but a test harness may signal), Run drains for
+// SLINKERD_DRAIN_TIMEOUT and returns nil. Nothing in Run uses a timer across events, so a freeze
+// between events loses nothing.
+func Run(ctx context.Context, o Options) error {
+	if o.Started.IsZero() {
+		o.Started = time.Now()
+	}
+	if o.Name == "" {
+		o.Name = filepath.Base(os.Args[0])
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Metrics == nil {
+		o.Metrics = os.Stdout
+	}
+	log := o.Log
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	c, err := NewClient(o.RuntimeAPI, nil)
+	if err != nil {
+		return &app.StartError{Err: err}
+	}
+	defer c.CloseIdleConnections()
+
+	// Build and listen before registering: Lambda starts the runtime once
+	// every extension has registered, and the function may call the proxy
+	// from its own init. A failure is reported after registering, which
+	// gives the identifier that init/error needs.
+	var a *app.App
+	var act *activity
+	errType, initErr := ErrConfigInvalid, o.ConfigErr
+	if initErr == nil && o.Config == nil {
+		initErr = errors.New("lambda: no configuration")
+	}
+	if initErr == nil {
+		a, initErr = app.Build(o.Config, config.ModeLambda, log)
+		if initErr != nil && !app.IsConfigError(initErr) {
+			errType = ErrInitFailed
+		}
+	}
+	if initErr == nil {
+		act = newActivity(time.Now())
+		if initErr = a.Listen(act.wrap(a.Proxy)); initErr != nil {
+			errType = ErrListenFailed
+		}
+	}
+
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	reg, err := c.Register(rctx, o.Name, Invoke, Shutdown)
+	cancel()
+	if err != nil {
+		if initErr != nil {
+			err = errors.Join(initErr, err)
+		} else {
+			_ = a.Stop(closedContext())
+		}
+		return &app.StartError{Err: err}
+	}
+	registered := time.Now()
+	if initErr != nil {
+		log.Error("slinkerd extension init failed", "errorType", errType, "err", initErr)
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if err := c.InitError(rctx, errType, initErr); err != nil {
+			log.Error("cannot report the init error to Lambda", "err", err)
+		}
+		return &app.StartError{Err: fmt.Errorf("%s: %w", errType, initErr)}
+	}
+	serveErr := a.Start()
+	ready := time.Now()
+	log.Info("slinkerd lambda extension ready",
+		"startup_ms", ms(ready.Sub(o.Started)),
+		"register_ms", ms(registered.Sub(o.Started)),
+		"function", reg.FunctionName, "version", reg.FunctionVersion)
+
+	x := &extension{o: o, c: c, a: a, act: act, log: log}
+	return x.loop(ctx, serveErr)
+}
+
+// extension is Run's state after init.
+type extension struct {
+	o   Options
+	c   *Client
+	a   *app.App
+	act *activity
+	log *slog.Logger
+}
+
+type nextResult struct {
+	ev  *Event
+	err error
+}
+
+func (x *extension) loop(ctx context.Context, serveErr <-chan error) error {
+	for {
+		nc := make(chan nextResult, 1)
+		go func() {
+			ev, err := x.c.Next(ctx)
+			nc <- nextResult{ev, err}
+		}()
+		select {
+		case r := <-nc:
+			if r.err != nil {
+				if ctx.Err() != nil {
+					return x.stop(time.Time{}, "signal")
+				}
+				x.exitError(ErrEventsFailed, r.err)
+				_ = x.stop(time.Time{}, "event/next failed")
+				return r.err
+			}
+			switch r.ev.EventType {
+			case Invoke:
+				x.invoke(ctx, r.ev)
+			case Shutdown:
+				return x.stop(r.ev.Deadline(), r.ev.ShutdownReason)
+			default:
+				x.log.Warn("unknown Lambda extension event", "eventType", r.ev.EventType)
+			}
+		case err := <-serveErr:
+			x.exitError(ErrServeFailed, err)
+			_ = x.stop(time.Time{}, "serve failed")
+			return err
+		case <-ctx.Done():
+			<-nc // the request is cancelled with ctx
+			return x.stop(time.Time{}, "signal")
+		}
+	}
+}
+
+// invoke handles an INVOKE event. It must be quick: the invocation does
+// not end before the extension asks for its next event.
+func (x *extension) invoke(ctx context.Context, ev *Event) {
+	now := time.Now()
+	x.a.Telemetry.Tracer().SetLambdaTraceID(ev.TraceHeader())
+	idle, closed, names := invokeStart(ctx, x.a, x.act, x.o.Config.Run.LambdaThawGap, now)
+	x.flush(ctx, now, spanFlushTimeout)
+	x.log.Debug("invoke", "requestId", ev.RequestID, "deadline", ev.Deadline(), "trace", ev.TraceHeader(),
+		"idle_ms", ms(idle), "closed_idle", closed, "names", names)
+}
+
+// flush writes the EMF lines of the interval since the last flush and
+// exports the waiting spans within spanTimeout.
+func (x *extension) flush(ctx context.Context, now time.Time, spanTimeout time.Duration) {
+	if err := x.a.Telemetry.FlushEMF(x.o.Metrics, now); err != nil {
+		x.log.Warn("cannot write EMF metrics", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, spanTimeout)
+	defer cancel()
+	if err := x.a.Telemetry.Tracer().Flush(sctx); err != nil {
+		x.log.Debug("cannot export trace spans", "err", err)
+	}
+}
+
+// stop drains the proxy until deadline less shutdownMargin (at most
+// SLINKERD_DRAIN_TIMEOUT; a zero deadline means the drain timeout alone),
+// then flushes metrics. It returns nil: a drain cut short is logged, not
+// an error, since Lambda would only kill the process for it.
+func (x *extension) stop(deadline time.Time, reason string) error {
+	start := time.Now()
+	drain := x.o.Config.Proxy.DrainTimeout
+	if !deadline.IsZero() {
+		drain = min(drain, deadline.Sub(start)-shutdownMargin)
+	}
+	drain = max(drain, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	err := x.a.Stop(ctx) // also closes telemetry, which exports the last spans
+	cancel()
+	if err != nil {
+		x.log.Warn("drain cut short", "err", err, "drain_ms", ms(drain))
+	}
+	if ferr := x.a.Telemetry.FlushEMF(x.o.Metrics, time.Now()); ferr != nil {
+		x.log.Warn("cannot write EMF metrics", "err", ferr)
+	}
+	attrs := []any{"reason", reason, "took_ms", ms(time.Since(start)), "drain_ms", ms(drain)}
+	if !deadline.IsZero() {
+		attrs = append(attrs, "deadline_left_ms", ms(time.Until(deadline)))
+	}
+	x.log.Info("slinkerd lambda extension stopped", attrs...)
+	return nil
+}
+
+func (x *extension) exitError(errType string, cause error) {
+	x.log.Error("slinkerd extension failed", "errorType", errType, "err", cause)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := x.c.ExitError(ctx, errType, cause); err != nil {
+		x.log.Debug("cannot report the exit error to Lambda", "err", err)
+	}
+}
+
+// ms returns d in milliseconds with µs precision, for logs.
+func ms(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}
+
+// closedContext returns a context that is already done.
+func closedContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}

@@ -1,0 +1,126 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestCallerBodyTimeout reads request bodies through a callerBody with a
+// 200ms timeout, over HTTP/1.1 and HTTP/2: a stalled body fails with a
+// timeout bodyError after about 200ms, a body that keeps coming (more
+// slowly than the timeout in all, never pausing that long) is read whole,
+// and other read errors are tagged as the caller's.
+func TestCallerBodyTimeout(t *testing.T) {
+	const d = 200 * time.Millisecond
+	type result struct {
+		n       int64
+		err     error
+		took    time.Duration
+		timeout *Error
+	}
+	results := make(chan result, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cb := &callerBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: d}
+		start := time.Now()
+		n, err := io.Copy(io.Discard, cb)
+		results <- result{n, err, time.Since(start), cb.timeoutError()}
+		_ = cb.Close()
+	})
+	for _, proto := range []string{"HTTP/1.1", "HTTP/2"} {
+		t.Run(proto, func(t *testing.T) {
+			srv := httptest.NewUnstartedServer(h)
+			srv.Config.Protocols = new(http.Protocols)
+			srv.Config.Protocols.SetHTTP1(true)
+			srv.Config.Protocols.SetUnencryptedHTTP2(true)
+			srv.Start()
+			defer srv.Close()
+			cproto := new(http.Protocols)
+			if proto == "HTTP/2" {
+				cproto.SetUnencryptedHTTP2(true)
+			} else {
+				cproto.SetHTTP1(true)
+			}
+			tr := &http.Transport{Protocols: cproto}
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+
+			send := func(body io.Reader) {
+				go func() {
+					resp, err := c.Post(srv.URL, "text/plain", body)
+					if err == nil {
+						_ = resp.Body.Close()
+					}
+				}()
+			}
+
+			t.Run("stalled", func(t *testing.T) {
+				pr, pw := io.Pipe()
+				defer pw.Close()
+				send(pr)
+				_, err := pw.Write([]byte("abc"))
+				require.NoError(t, err)
+				r := <-results
+				var be *bodyError
+				require.True(t, errors.As(r.err, &be), "got %v", r.err)
+				assert.True(t, be.timeout)
+				assert.EqualValues(t, 3, r.n)
+				assert.GreaterOrEqual(t, r.took, d)
+				assert.Less(t, r.took, 5*d)
+				require.NotNil(t, r.timeout)
+				assert.Equal(t, http.StatusRequestTimeout, r.timeout.Status)
+			})
+			t.Run("slow but steady", func(t *testing.T) {
+				pr, pw := io.Pipe()
+				send(pr)
+				go func() {
+					tick := time.NewTicker(d / 2)
+					defer tick.Stop()
+					for range 6 {
+						<-tick.C
+						if _, err := pw.Write([]byte("x")); err != nil {
+							return
+						}
+					}
+					_ = pw.Close()
+				}()
+				r := <-results
+				require.NoError(t, r.err)
+				assert.EqualValues(t, 6, r.n)
+				assert.Greater(t, r.took, d, "longer than one timeout in all")
+				assert.Nil(t, r.timeout)
+			})
+		})
+	}
+}
+
+// TestCallerBodyTagsErrors: a broken body is the caller's fault (400),
+// an oversized one 413.
+func TestCallerBodyTagsErrors(t *testing.T) {
+	cb := &callerBody{ReadCloser: io.NopCloser(io.MultiReader(strings.NewReader("ab"), errReader{io.ErrUnexpectedEOF}))}
+	_, err := io.ReadAll(cb)
+	assert.Equal(t, http.StatusBadRequest, asProxyError(t.Context(), fmt.Errorf("transport: %w", err)).Status)
+
+	rec := httptest.NewRecorder()
+	mb := &callerBody{ReadCloser: http.MaxBytesReader(rec, io.NopCloser(strings.NewReader("abcdef")), 3)}
+	_, err = io.ReadAll(mb)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, asProxyError(t.Context(), fmt.Errorf("transport: %w", err)).Status)
+
+	// EOF stays EOF.
+	ok := &callerBody{ReadCloser: io.NopCloser(strings.NewReader("x"))}
+	b, err := io.ReadAll(ok)
+	assert.NoError(t, err)
+	assert.Equal(t, "x", string(b))
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }

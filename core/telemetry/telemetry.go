@@ -1,0 +1,258 @@
+// Package telemetry measures slinkerd: per-request counters and latency
+// histograms per server, service (logical name), client (bound name) and
+// endpoint, served as Prometheus text and JSON and written as CloudWatch
+// embedded-metric-format lines; trace-context propagation with optional
+// OTLP/HTTP span export; and the access log.
+//
+// A [Telemetry] is the proxy's [proxy.Observer]. Its hot path is two plain
+// map reads (copy-on-write maps, no locks, no allocation) and six atomic
+// adds per request; everything else (sums per client and server, windowed
+// quantiles, the balancer's endpoint state) is computed when someone reads
+// the metrics.
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slinkerd/slinkerd/core/clock"
+	"github.com/slinkerd/slinkerd/core/proxy"
+)
+
+// Defaults of Config.
+const (
+	// DefaultMaxEndpoints is how many endpoints per client get their own
+	// series unless Config.MaxEndpoints says otherwise.
+	DefaultMaxEndpoints = 100
+	// DefaultMaxServices caps services and clients with their own series.
+	DefaultMaxServices = 1000
+	// DefaultWindow is the quantile window's rotation period.
+	DefaultWindow = 10 * time.Second
+)
+
+// Overflow label values. They cannot collide with real names: services
+// and clients are paths (they start with '/'), endpoints are host:port.
+const (
+	// OtherEndpoint aggregates endpoints past the endpoint cap.
+	OtherEndpoint = "other"
+	// OtherName aggregates services or clients past their cap.
+	OtherName = "other"
+)
+
+// Source supplies the proxy's live state at read time; *proxy.Proxy is
+// one.
+type Source interface {
+	// Clients returns every client's endpoint state.
+	Clients() []proxy.ClientState
+	// Services returns every service's retry budget.
+	Services() []proxy.ServiceState
+}
+
+// Config configures a Telemetry. Its zero value works: metrics on, access
+// log and trace export off.
+type Config struct {
+	// MaxEndpoints caps how many endpoints of each client get their own
+	// series; the others are aggregated under endpoint="other". Negative
+	// turns per-endpoint series off (everything is "other"). Defaults to
+	// 100 (SLINKERD_METRICS_MAX_ENDPOINTS).
+	MaxEndpoints int
+	// MaxServices caps how many services, and how many clients, get their
+	// own series; the others are aggregated under "other". Defaults to
+	// 1000.
+	MaxServices int
+	// Window is how often the quantile window rotates: quantiles cover the
+	// last one to two Windows. Defaults to 10s.
+	Window time.Duration
+	// AccessLog logs one line per request to Logger at Info.
+	AccessLog bool
+	// Logger receives the access log and exporter warnings. Defaults to
+	// slog.Default().
+	Logger *slog.Logger
+	// Version is reported on the dashboard. Defaults to the module
+	// version from the build info.
+	Version string
+	// Trace configures trace-context generation and span export.
+	Trace TraceConfig
+	// Clock tells the time. Defaults to the real clock.
+	Clock clock.Clock
+}
+
+// Telemetry collects the proxy's metrics and traces. It implements
+// proxy.Observer; give it the proxy with SetSource. Safe for concurrent
+// use.
+type Telemetry struct {
+	cfg   Config
+	clk   clock.Clock
+	start time.Time
+	log   *slog.Logger
+
+	services    scopeMap[scope]
+	svcOther    scope // services past the cap
+	unnamed     scope // requests that could not be identified
+	clients     scopeMap[clientScopes]
+	clientOther clientScopes // clients past the cap
+
+	connsOpen  atomic.Int64
+	connsTotal atomic.Uint64
+	connsSeen  atomic.Bool // the ConnState hook is wired
+
+	source atomic.Pointer[Source]
+
+	readMu  sync.Mutex // serialises readers: window rotation, EMF
+	winTime time.Time
+
+	emf emfState
+
+	tracer *Tracer
+}
+
+// New returns a Telemetry. With Config.Trace.OTLPEndpoint set it starts
+// the span exporter; Close stops it.
+func New(cfg Config) (*Telemetry, error) {
+	if cfg.MaxEndpoints == 0 {
+		cfg.MaxEndpoints = DefaultMaxEndpoints
+	}
+	if cfg.MaxServices < 0 {
+		return nil, fmt.Errorf("telemetry: MaxServices %d is negative", cfg.MaxServices)
+	}
+	if cfg.MaxServices == 0 {
+		cfg.MaxServices = DefaultMaxServices
+	}
+	if cfg.Window < 0 {
+		return nil, fmt.Errorf("telemetry: Window %v is negative", cfg.Window)
+	}
+	if cfg.Window == 0 {
+		cfg.Window = DefaultWindow
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Version == "" {
+		cfg.Version = buildVersion()
+	}
+	t := &Telemetry{cfg: cfg, clk: clock.Or(cfg.Clock), log: cfg.Logger}
+	t.start = t.clk.Now()
+	t.winTime = t.start
+	tr, err := newTracer(cfg.Trace, t.clk, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	t.tracer = tr
+	return t, nil
+}
+
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// SetSource gives the Telemetry the proxy whose client and budget state
+// it reports. Until then only the request counters are reported.
+func (t *Telemetry) SetSource(s Source) {
+	if s == nil {
+		t.source.Store(nil)
+		return
+	}
+	t.source.Store(&s)
+}
+
+// Tracer returns the trace-context propagator and span exporter.
+func (t *Telemetry) Tracer() *Tracer { return t.tracer }
+
+// Close flushes and stops the span exporter, waiting until ctx is done at
+// most.
+func (t *Telemetry) Close(ctx context.Context) error { return t.tracer.Close(ctx) }
+
+// Request records one finished request. It is the proxy.Observer method
+// and the hot path: two map reads and about six atomic adds.
+func (t *Telemetry) Request(ev *proxy.RequestEvent) {
+	v := eventView{status: ev.Status, failed: ev.Failed, proxyError: ev.ProxyError,
+		latency: ev.Latency, retries: ev.Retries, requeues: ev.Requeues}
+	t.serviceScope(ev.Service).record(v)
+	if ev.Client != "" {
+		t.endpointScope(ev.Client, ev.Endpoint).record(v)
+	}
+	if t.cfg.AccessLog {
+		t.accessLog(ev)
+	}
+}
+
+func (t *Telemetry) serviceScope(svc string) *scope {
+	if svc == "" {
+		return &t.unnamed
+	}
+	if s := t.services.load(svc); s != nil {
+		return s
+	}
+	if s := t.services.loadOrAdd(svc, t.cfg.MaxServices, newScope); s != nil {
+		return s
+	}
+	return &t.svcOther
+}
+
+func (t *Telemetry) endpointScope(client, endpoint string) *scope {
+	cs := t.clients.load(client)
+	if cs == nil {
+		if cs = t.clients.loadOrAdd(client, t.cfg.MaxServices, newClientScopes); cs == nil {
+			cs = &t.clientOther
+		}
+	}
+	if endpoint == "" || t.cfg.MaxEndpoints < 0 {
+		return &cs.other
+	}
+	if s := cs.endpoints.load(endpoint); s != nil {
+		return s
+	}
+	if s := cs.endpoints.loadOrAdd(endpoint, t.cfg.MaxEndpoints, newScope); s != nil {
+		return s
+	}
+	return &cs.other
+}
+
+func newScope() *scope               { return new(scope) }
+func newClientScopes() *clientScopes { return new(clientScopes) }
+
+// ConnState counts the proxy listener's connections; set it as the proxy
+// http.Server's ConnState hook. Until it is called the open-connection
+// gauges are not reported.
+func (t *Telemetry) ConnState(_ net.Conn, s http.ConnState) {
+	switch s {
+	case http.StateNew:
+		t.connsSeen.Store(true)
+		t.connsOpen.Add(1)
+		t.connsTotal.Add(1)
+	case http.StateHijacked, http.StateClosed:
+		t.connsOpen.Add(-1)
+	}
+}
+
+// accessLog writes one line per request.
+func (t *Telemetry) accessLog(ev *proxy.RequestEvent) {
+	level := slog.LevelInfo
+	t.log.LogAttrs(context.Background(), level, "request",
+		slog.String("service", ev.Service),
+		slog.String("client", ev.Client),
+		slog.String("endpoint", ev.Endpoint),
+		slog.Int("status", ev.Status),
+		slog.Bool("failed", ev.Failed),
+		slog.Bool("proxy_error", ev.ProxyError),
+		slog.Float64("latency_ms", float64(ev.Latency)/1e6),
+		slog.Int("retries", ev.Retries),
+		slog.Int("requeues", ev.Requeues),
+	)
+}
+
+var _ proxy.Observer = (*Telemetry)(nil)
+
+// TraceRequest is called by the proxy for every request it forwards; see
+// Tracer.TraceRequest.
+func (t *Telemetry) TraceRequest(in, out *http.Request) { t.tracer.TraceRequest(in, out) }

@@ -1,0 +1,364 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Host names the benchmark's requests carry. slinkerd routes by them;
+// the peers route by port and ignore them.
+const (
+	hostHTTP = "bench"      // HTTP/1.1 and h2c requests
+	hostGRPC = "bench-grpc" // gRPC requests
+)
+
+// Protocols measured, in table order.
+const (
+	protoH1   = "h1"
+	protoH2C  = "h2c"
+	protoGRPC = "grpc"
+)
+
+// env is what every setup is started with.
+type env struct {
+	backend  backendPorts
+	dir      string // scratch directory for configs and logs
+	cpus     string // taskset CPU list for the proxy, "" for none
+	workers  int    // worker threads or processes each proxy gets
+	slinkerd string
+}
+
+// setup is one way of putting (or not putting) a proxy in front of the
+// backend.
+type setup struct {
+	// name is the setup's column in the table.
+	name string
+	// binary is the proxy's main executable; "" for direct.
+	binary string
+	// missing says why the setup cannot run here ("" when it can).
+	missing string
+	// start launches one instance. Each start writes its own config in
+	// a fresh subdirectory of env.dir.
+	start func(e *env, tag string) (*instance, error)
+}
+
+// instance is one running setup.
+type instance struct {
+	proc *proc // nil for direct
+	// addrs maps each protocol to the address serving it; a protocol
+	// without an address is not supported by the setup.
+	addrs map[string]string
+	// unsupported explains the protocols the setup cannot serve.
+	unsupported map[string]string
+}
+
+func (in *instance) stop() {
+	if in != nil && in.proc != nil {
+		in.proc.stop(3 * time.Second)
+	}
+}
+
+// freeAddr returns a loopback address with a port that was free a moment
+// ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func freeAddrs(n int) ([]string, error) {
+	out := make([]string, n)
+	for i := range out {
+		a, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = a
+	}
+	return out, nil
+}
+
+// setups returns every setup in table order: direct first, then
+// slinkerd, then the peers, HAProxy first since ratios are taken to it.
+func setups(slinkerdBin string) []*setup {
+	ss := []*setup{
+		{name: "direct", start: startDirect},
+		{name: "slinkerd", binary: slinkerdBin, start: startSlinkerd},
+		{name: "haproxy", binary: "haproxy", start: startHAProxy},
+		{name: "nginx", binary: "nginx", start: startNginx},
+		{name: "caddy", binary: "caddy", start: startCaddy},
+	}
+	for _, s := range ss {
+		if s.binary == "" {
+			continue
+		}
+		p, err := exec.LookPath(s.binary)
+		if err != nil {
+			s.missing = fmt.Sprintf("%s is not installed (make bench installs it from Debian; skipped)", s.binary)
+			continue
+		}
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			p = r
+		}
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		s.binary = p
+	}
+	return ss
+}
+
+func startDirect(e *env, _ string) (*instance, error) {
+	return &instance{addrs: map[string]string{protoH1: e.backend.HTTP, protoH2C: e.backend.HTTP, protoGRPC: e.backend.GRPC}}, nil
+}
+
+// startSlinkerd runs bin/slinkerd configured the way a user would: one
+// listener for HTTP/1.1, h2c and gRPC, routing by Host through the dtab.
+func startSlinkerd(e *env, tag string) (*instance, error) {
+	addrs, err := freeAddrs(2)
+	if err != nil {
+		return nil, err
+	}
+	listen, admin := addrs[0], addrs[1]
+	dtab := fmt.Sprintf("/svc=>/$/inet/127.0.0.1/%s; /svc/%s=>/$/inet/127.0.0.1/%s",
+		port(e.backend.HTTP), hostGRPC, port(e.backend.GRPC))
+	envv := append(os.Environ(),
+		"SLINKERD_MODE=container",
+		"SLINKERD_LISTEN="+listen,
+		"SLINKERD_ADMIN_LISTEN="+admin,
+		"SLINKERD_DTAB="+dtab,
+		"SLINKERD_LOG_LEVEL=warn",
+		fmt.Sprintf("GOMAXPROCS=%d", e.workers),
+	)
+	p, err := startProc("slinkerd-"+tag, e.dir, e.cpus, envv, nil, nil, e.slinkerd)
+	if err != nil {
+		return nil, err
+	}
+	return &instance{proc: p, addrs: map[string]string{protoH1: listen, protoH2C: listen, protoGRPC: listen}}, nil
+}
+
+// startHAProxy runs HAProxy with one frontend per protocol: HTTP/1.1 to
+// an HTTP/1.1 keep-alive pool, h2c to h2c, gRPC to the gRPC port over h2.
+func startHAProxy(e *env, tag string) (*instance, error) {
+	a, err := freeAddrs(3)
+	if err != nil {
+		return nil, err
+	}
+	cfg := fmt.Sprintf(`global
+  nbthread %d
+  maxconn 8000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+  http-reuse always
+frontend h1
+  bind %s
+  default_backend be_h1
+frontend h2c
+  bind %s proto h2
+  default_backend be_h2c
+frontend grpc
+  bind %s proto h2
+  default_backend be_grpc
+backend be_h1
+  server s1 %s
+backend be_h2c
+  server s1 %s proto h2
+backend be_grpc
+  server s1 %s proto h2
+`, e.workers, a[0], a[1], a[2], e.backend.HTTP, e.backend.HTTP, e.backend.GRPC)
+	dir, err := configDir(e, "haproxy-"+tag)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		return nil, fmt.Errorf("haproxy config: %w", err)
+	}
+	p, err := startProc("haproxy-"+tag, e.dir, e.cpus, os.Environ(), nil, nil, "haproxy", "-db", "-f", path)
+	if err != nil {
+		return nil, err
+	}
+	return &instance{proc: p, addrs: map[string]string{protoH1: a[0], protoH2C: a[1], protoGRPC: a[2]}}, nil
+}
+
+// startNginx runs nginx with a master and e.workers worker processes, a
+// keep-alive upstream pool, and one server per protocol: nginx speaks h2c
+// to clients but only HTTP/1.1 to plain upstreams, and gRPC through
+// grpc_pass.
+func startNginx(e *env, tag string) (*instance, error) {
+	a, err := freeAddrs(3)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := configDir(e, "nginx-"+tag)
+	if err != nil {
+		return nil, err
+	}
+	cfg := fmt.Sprintf(`daemon off;
+master_process on;
+worker_processes %d;
+pid %s/nginx.pid;
+error_log stderr warn;
+events {
+  worker_connections 8192;
+}
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  client_body_temp_path %[2]s/body;
+  proxy_temp_path %[2]s/proxy;
+  fastcgi_temp_path %[2]s/fastcgi;
+  uwsgi_temp_path %[2]s/uwsgi;
+  scgi_temp_path %[2]s/scgi;
+  upstream be_http {
+    server %[6]s;
+    keepalive 256;
+    keepalive_requests 1000000;
+  }
+  upstream be_grpc {
+    server %[7]s;
+    keepalive 256;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen %[3]s;
+    location / {
+      proxy_pass http://be_http;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+    }
+  }
+  server {
+    listen %[4]s http2;
+    location / {
+      proxy_pass http://be_http;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+    }
+  }
+  server {
+    listen %[5]s http2;
+    location / {
+      grpc_pass grpc://be_grpc;
+    }
+  }
+}
+`, e.workers, dir, a[0], a[1], a[2], e.backend.HTTP, e.backend.GRPC)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		return nil, fmt.Errorf("nginx config: %w", err)
+	}
+	p, err := startProc("nginx-"+tag, e.dir, e.cpus, os.Environ(), nil, nil, "nginx", "-e", "stderr", "-p", dir, "-c", path)
+	if err != nil {
+		return nil, err
+	}
+	return &instance{proc: p, addrs: map[string]string{protoH1: a[0], protoH2C: a[1], protoGRPC: a[2]}}, nil
+}
+
+// startCaddy runs Caddy from a JSON config: no admin API, no automatic
+// HTTPS, no access logs, one server per protocol, h2c upstreams for h2c
+// and gRPC, and idle pools as large as slinkerd's.
+func startCaddy(e *env, tag string) (*instance, error) {
+	a, err := freeAddrs(3)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := configDir(e, "caddy-"+tag)
+	if err != nil {
+		return nil, err
+	}
+	proxyTo := func(upstream string, h2c bool) map[string]any {
+		tr := map[string]any{"protocol": "http", "keep_alive": map[string]any{"max_idle_conns_per_host": 256}}
+		if h2c {
+			tr["versions"] = []string{"h2c", "2"}
+		}
+		return map[string]any{"handler": "reverse_proxy", "transport": tr, "upstreams": []any{map[string]any{"dial": upstream}}}
+	}
+	server := func(listen, upstream string, h2c bool) map[string]any {
+		return map[string]any{
+			"listen":          []string{listen},
+			"protocols":       []string{"h1", "h2c"},
+			"automatic_https": map[string]any{"disable": true},
+			"routes":          []any{map[string]any{"handle": []any{proxyTo(upstream, h2c)}}},
+		}
+	}
+	cfg := map[string]any{
+		"admin":   map[string]any{"disabled": true},
+		"logging": map[string]any{"logs": map[string]any{"default": map[string]any{"level": "ERROR"}}},
+		"apps": map[string]any{"http": map[string]any{"servers": map[string]any{
+			protoH1:   server(a[0], e.backend.HTTP, false),
+			protoH2C:  server(a[1], e.backend.HTTP, true),
+			protoGRPC: server(a[2], e.backend.GRPC, true),
+		}}},
+	}
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("caddy config: %w", err)
+	}
+	path := filepath.Join(dir, "caddy.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return nil, fmt.Errorf("caddy config: %w", err)
+	}
+	envv := append(os.Environ(),
+		"HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir,
+		fmt.Sprintf("GOMAXPROCS=%d", e.workers))
+	p, err := startProc("caddy-"+tag, e.dir, e.cpus, envv, nil, nil, "caddy", "run", "--config", path)
+	if err != nil {
+		return nil, err
+	}
+	return &instance{proc: p, addrs: map[string]string{protoH1: a[0], protoH2C: a[1], protoGRPC: a[2]}}, nil
+}
+
+// configDir makes a fresh directory for one instance's files.
+func configDir(e *env, name string) (string, error) {
+	dir := filepath.Join(e.dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	return dir, nil
+}
+
+func port(hostport string) string {
+	_, p, _ := net.SplitHostPort(hostport)
+	return p
+}
+
+// version asks a binary for its version line, for the JSON record.
+func version(ctx context.Context, s *setup) string {
+	if s.binary == "" || s.missing != "" {
+		return ""
+	}
+	var args []string
+	switch s.name {
+	case "slinkerd":
+		args = []string{"version"}
+	case "haproxy":
+		args = []string{"-v"}
+	case "nginx":
+		args = []string{"-v"}
+	case "caddy":
+		args = []string{"version"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, s.binary, args...).CombinedOutput()
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return line
+}
