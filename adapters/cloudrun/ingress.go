@@ -84,10 +84,12 @@ func newIngress(cfg *config.Config, environ map[string]string, obs proxy.Observe
 		Policy:      func(name.Path) (*proxy.Policy, error) { return pol, nil },
 		// Every request to $PORT comes through Google's front end, which
 		// sets X-Forwarded-For: keep it, so the app sees the client.
-		TrustForwarded: true,
-		MaxCallDepth:   cfg.Proxy.MaxCallDepth,
-		Logger:         log,
-		Observer:       obs,
+		TrustForwarded:      true,
+		MaxCallDepth:        cfg.Proxy.MaxCallDepth,
+		MaxRequestBodyBytes: cfg.Proxy.MaxRequestBodyBytes,
+		BodyReadTimeout:     cfg.Proxy.BodyReadTimeout,
+		Logger:              log,
+		Observer:            obs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ingress: %w", err)

@@ -149,10 +149,16 @@ func (in *Interpreter) Namers() *Namers { return in.cfg.Namers }
 // result when one is fresh. Concurrent binds of the same key share one
 // delegation.
 func (in *Interpreter) Bind(ctx context.Context, local name.Dtab, path name.Path) (Result, error) {
+	return in.BindNamed(ctx, local, path, path.String())
+}
+
+// BindNamed is Bind for a caller that already has path's text form,
+// pathText (the proxy does), saving its rendering on the hot path.
+func (in *Interpreter) BindNamed(ctx context.Context, local name.Dtab, path name.Path, pathText string) (Result, error) {
 	if in.cfg.CacheTTL < 0 {
 		return in.bind(ctx, local, path)
 	}
-	key := cacheKey{path: path.String()}
+	key := cacheKey{path: pathText}
 	if len(local) > 0 {
 		key.local = local.String()
 	}

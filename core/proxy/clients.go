@@ -43,41 +43,51 @@ func (c *client) sync() name.Addr {
 	return a
 }
 
-// clients holds one client per bound ID.
+// clients holds one client per bound name. The hot path finds a client
+// by its name's Var, which identifies a bound name without rendering its
+// ID; byID keeps a client's balancer when a namer replaces a name's Var.
 type clients struct {
 	newBalancer func() (balance.Balancer, error)
 
-	mu sync.RWMutex
-	m  map[string]*client
+	mu    sync.RWMutex
+	byVar map[*name.Var]*client
+	byID  map[string]*client
 }
 
 func (cs *clients) get(b name.Bound) (*client, error) {
-	id := b.ID.String()
+	if b.Addr == nil {
+		return nil, fmt.Errorf("client %s: the namer bound it without an address set", b.ID)
+	}
 	cs.mu.RLock()
-	c := cs.m[id]
+	c := cs.byVar[b.Addr]
 	cs.mu.RUnlock()
-	if c != nil && c.bound.Addr == b.Addr {
+	if c != nil {
 		return c, nil
 	}
+	id := b.ID.String()
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	if c = cs.m[id]; c != nil && c.bound.Addr == b.Addr {
+	if c = cs.byVar[b.Addr]; c != nil {
 		return c, nil
 	}
-	bal, err := cs.newBalancer()
-	if err != nil {
-		return nil, fmt.Errorf("client %s: %w", id, err)
-	}
-	if c != nil {
+	old := cs.byID[id]
+	var bal balance.Balancer
+	if old != nil {
 		// The namer replaced the name's Var (e.g. a file came back): keep
 		// the balancer's endpoint state by reusing it.
-		bal = c.bal
+		bal = old.bal
+		delete(cs.byVar, old.bound.Addr)
+	} else {
+		var err error
+		if bal, err = cs.newBalancer(); err != nil {
+			return nil, fmt.Errorf("client %s: %w", id, err)
+		}
 	}
 	c = &client{id: id, bound: b, bal: bal}
-	if cs.m == nil {
-		cs.m = map[string]*client{}
+	if cs.byVar == nil {
+		cs.byVar, cs.byID = map[*name.Var]*client{}, map[string]*client{}
 	}
-	cs.m[id] = c
+	cs.byVar[b.Addr], cs.byID[id] = c, c
 	return c, nil
 }
 
@@ -85,8 +95,8 @@ func (cs *clients) get(b name.Bound) (*client, error) {
 func (cs *clients) snapshot() []*client {
 	cs.mu.RLock()
 	defer cs.mu.RUnlock()
-	out := make([]*client, 0, len(cs.m))
-	for _, c := range cs.m {
+	out := make([]*client, 0, len(cs.byID))
+	for _, c := range cs.byID {
 		out = append(out, c)
 	}
 	return out

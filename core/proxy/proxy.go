@@ -15,6 +15,7 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -233,6 +234,9 @@ type route struct {
 	inProto  int // caller's HTTP major version
 	grpc     bool
 	body     *callerBody // nil when the request has no body
+	// reqBody is the HTTP/2 server's own request body, unwrapped: closing
+	// it ends a Read in flight at once. Nil on HTTP/1.
+	reqBody io.Closer
 
 	// Filled in by the transport for the observer and error handler.
 	client   string
@@ -247,6 +251,10 @@ type routeKey struct{}
 // ServeHTTP identifies, routes and forwards one request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := p.clk.Now()
+	var h2Body io.Closer // the server's own body, before anything wraps it
+	if r.ProtoMajor == 2 && r.Body != nil && r.Body != http.NoBody {
+		h2Body = r.Body
+	}
 	if e := p.screen(r); e != nil {
 		p.fail(w, r, nil, e, start)
 		return
@@ -299,7 +307,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 	}
 
-	rt.res, err = p.cfg.Interpreter.Bind(ctx, local, svc)
+	rt.res, err = p.cfg.Interpreter.BindNamed(ctx, local, svc, rt.svcStr)
 	if err != nil {
 		p.fail(w, r, rt, asBindError(ctx, rt.svcStr, err), start)
 		return
@@ -322,6 +330,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// before it writes a response.
 		_ = http.NewResponseController(w).EnableFullDuplex()
 	}
+	rt.reqBody = h2Body
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(ctx, routeKey{}, rt)))
 }
 

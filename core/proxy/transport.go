@@ -155,7 +155,8 @@ func (t *attemptTransport) RoundTrip(out *http.Request) (*http.Response, error) 
 				return nil, errors.Join(lastErr, err)
 			}
 		}
-		c, err := t.p.clients.get(pickBound(rt.res.Bounds))
+		bound := pickBound(rt.res.Bounds)
+		c, err := t.p.clients.get(bound)
 		if err != nil {
 			return nil, err
 		}
@@ -169,7 +170,7 @@ func (t *attemptTransport) RoundTrip(out *http.Request) (*http.Response, error) 
 		}
 		rt.client, rt.endpoint = c.id, pick.Address.HostPort()
 
-		resp, written, err := t.attempt(out, rt, c, pick, body, attempt)
+		resp, written, err := t.attempt(out, rt, c, bound.Residual, pick, body, attempt)
 		if err != nil {
 			pick.Done(true)
 			lastErr = err
@@ -245,7 +246,7 @@ func (t *attemptTransport) wait(ctx context.Context, pol *Policy, prev time.Dura
 
 // attempt sends one attempt to the picked endpoint. written reports
 // whether the request head may have reached the connection.
-func (t *attemptTransport) attempt(out *http.Request, rt *route, c *client, pick *balance.Pick, body *replayBody, n int) (*http.Response, bool, error) {
+func (t *attemptTransport) attempt(out *http.Request, rt *route, c *client, residual name.Path, pick *balance.Pick, body *replayBody, n int) (*http.Response, bool, error) {
 	tr, scheme := t.p.cfg.Transports.forEndpoint(pick.Address, rt.inProto)
 
 	ctx := out.Context()
@@ -295,11 +296,10 @@ func (t *attemptTransport) attempt(out *http.Request, rt *route, c *client, pick
 		h.Set("Authorization", "Bearer "+tok)
 	}
 	h.Set(hdrDstClient, c.id)
-	residual := c.bound.Residual.String()
-	if len(c.bound.Residual) == 0 {
+	if len(residual) == 0 {
 		h.Del(hdrDstResidual)
 	} else {
-		h.Set(hdrDstResidual, residual)
+		h.Set(hdrDstResidual, residual.String())
 	}
 	if !deadline.IsZero() {
 		setDeadlineHeaders(h, now, deadline)
@@ -386,6 +386,12 @@ func (b *doneBody) Read(p []byte) (int, error) {
 }
 
 func (b *doneBody) Close() error {
+	if b.rt.reqBody != nil {
+		// The exchange is over. The HTTP/2 transport may still be writing
+		// the request body, blocked in a Read of the caller's body, and its
+		// Close waits for that Read: only closing the caller's body ends it.
+		_ = b.rt.reqBody.Close()
+	}
 	err := b.ReadCloser.Close()
 	b.finish(false)
 	return err

@@ -401,7 +401,7 @@ func analyse(t *testing.T, sc scenario, r *run, reqs []request, results []load.R
 func scenarios() []scenario {
 	return []scenario{
 		{name: "backend-sigkill", desc: "one of three backends (its own OS process) is killed with SIGKILL, then started again", setup: setupSIGKILL},
-		{name: "backend-hang", desc: "one of three backends stops answering (holds every request)", setup: setupHang},
+		{name: "backend-hang", desc: "one of three backends stops answering (holds every request); round-robin balancer", setup: setupHang},
 		{name: "backend-503-bursts", desc: "two of three backends answer 503 in alternating bursts", setup: setup503},
 		{name: "all-endpoints-down", desc: "both endpoints of the service stop (connections refused), then come back", setup: setupAllDown},
 		{name: "discovery-down", desc: "Cloud Map closes every connection; endpoints stay healthy", setup: setupCloudMap(cloudmap.Down)},
@@ -415,11 +415,16 @@ func scenarios() []scenario {
 // fsProxy starts slinkerd routing /svc/web to the io.l5d.fs file "web"
 // listing ports.
 func fsProxy(r *run, ports ...int) (dir string, p *proc) {
+	return fsProxyWith(r, nil, ports...)
+}
+
+func fsProxyWith(r *run, extra map[string]string, ports ...int) (dir string, p *proc) {
 	dir = r.t.TempDir()
 	fsFile(r.t, dir, "web", fsLines(ports...))
 	env := proxyEnv()
 	env["SLINKERD_FS_DIR"] = dir
 	env["SLINKERD_DTAB"] = "/svc=>/#/io.l5d.fs"
+	maps.Copy(env, extra)
 	return dir, startSlinkerd(r.t, env)
 }
 
@@ -462,7 +467,10 @@ func setupSIGKILL(r *run, c config) (string, string, time.Duration, timeline) {
 
 func setupHang(r *run, c config) (string, string, time.Duration, timeline) {
 	a, b, cc := startBackend(r.t, "a"), startBackend(r.t, "b"), startBackend(r.t, "c")
-	_, p := fsProxy(r, a.port, b.port, cc.port)
+	// Round robin, so that the hung endpoint keeps getting requests until
+	// failure accrual marks it dead, and then its probes; peak EWMA would
+	// stop sending to it after the first slow answer.
+	_, p := fsProxyWith(r, map[string]string{"SLINKERD_BALANCER": "roundrobin"}, a.port, b.port, cc.port)
 	loadFor, from, to := backendTimes(c)
 	var before int64
 	return "http://" + p.proxyAddr, "web", loadFor, timeline{

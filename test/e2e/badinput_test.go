@@ -679,13 +679,8 @@ func (a *h2Raw) waitStream(t testing.TB, id uint32) h2Stream {
 	}
 }
 
-// headers writes a HEADERS frame for a GET of / from host.
-func (a *h2Raw) headers(t testing.TB, id uint32, host string, endStream bool, extra ...hpack.HeaderField) {
-	t.Helper()
-	require.NoError(t, a.writeHeaders(id, host, endStream, true, extra...))
-	require.NoError(t, a.bw.Flush())
-}
-
+// writeHeaders writes HEADERS (and CONTINUATION frames for a large
+// block) for a GET of / from host, or a POST when the stream stays open.
 func (a *h2Raw) writeHeaders(id uint32, host string, endStream, endHeaders bool, extra ...hpack.HeaderField) error {
 	a.hbuf.Reset()
 	method := "GET"
@@ -922,4 +917,35 @@ func TestBadInputHTTP2Floods(t *testing.T) {
 		assert.LessOrEqual(t, maxInflight.Load(), int64(250))
 		assert.GreaterOrEqual(t, refused, streams-250)
 	})
+}
+
+// TestBadInputAbsoluteFormAllowed: even with SLINKERD_ALLOW_ABSOLUTE_FORM
+// on, the URL's host is only a name for the dtab: a URL naming the
+// backend's address, or any other host, is never sent there.
+func TestBadInputAbsoluteFormAllowed(t *testing.T) {
+	t.Parallel()
+	be := startBadInputBackend(t)
+	p := startBadInputProxy(t, be.Backend, map[string]string{"SLINKERD_ALLOW_ABSOLUTE_FORM": "true"})
+	backendAddr := fmt.Sprintf("127.0.0.1:%d", be.Port)
+	tests := []struct {
+		name, target, host string
+		status             int
+		forwarded          bool
+	}{
+		{"the backend's address", "http://" + backendAddr + "/", "web", 502, false},
+		{"another host", "http://evil.example/", "web", 502, false},
+		{"the service's name", "http://web/", "evil.example", 200, true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := fmt.Sprintf("abs-%d", i)
+			got := rawExchange(t, p.ProxyAddr, rawRequest("GET "+tt.target+" HTTP/1.1", "Host: "+tt.host, "X-Case: "+id), 10*time.Second)
+			require.NoError(t, got.Err)
+			assert.Equal(t, tt.status, got.Status, "%s", got)
+			assert.Equal(t, tt.forwarded, be.saw(id) > 0)
+			if tt.status != 200 {
+				assert.Contains(t, got.Header.Get("l5d-err"), "no route")
+			}
+		})
+	}
 }
