@@ -208,6 +208,7 @@ func serverError(status int) bool { return status >= 500 || status < 100 }
 func markedRetryable(h http.Header) Class {
 	v := h[canonicalHeaderRetryable]
 	if v == nil {
+		//lint:ignore SA1008 a hand-built header map may use the lower-case key
 		v = h[HeaderRetryable]
 	}
 	for _, s := range v {

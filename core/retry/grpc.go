@@ -274,6 +274,7 @@ func GRPCStatus(r Response) GRPCCode {
 func grpcStatusValue(h http.Header) (string, bool) {
 	v := h["Grpc-Status"]
 	if len(v) == 0 {
+		//lint:ignore SA1008 a hand-built header map may use the lower-case key
 		v = h["grpc-status"]
 	}
 	if len(v) == 0 {

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the transports still return x/net/http2's GoAwayError; recognising it is the point
+
 package retry
 
 import (

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 these tests drive x/net/http2 directly to produce its errors
+
 package retry_test
 
 import (
