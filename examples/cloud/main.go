@@ -32,6 +32,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/slinkerd/slinkerd/examples/internal/demokit"
+
 	"github.com/slinkerd/slinkerd/test/fakes/cloudmap"
 	"github.com/slinkerd/slinkerd/test/fakes/cloudrun"
 	"github.com/slinkerd/slinkerd/test/fakes/metadata"
@@ -55,7 +57,7 @@ func run(duration time.Duration) error {
 		defer cancel()
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	root, err := repoRoot()
+	root, err := demokit.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -131,7 +133,7 @@ func run(duration time.Duration) error {
 			_ = cmd.Process.Kill()
 		}
 	}()
-	if err := waitReady(ctx, "http://127.0.0.1:9990/ready", exited); err != nil {
+	if err := demokit.WaitReady(ctx, "http://127.0.0.1:9990/ready", exited); err != nil {
 		return err
 	}
 	fmt.Print(`
@@ -222,43 +224,5 @@ func traffic(ctx context.Context, log *slog.Logger) {
 				log.Warn("demo request failed", "host", host, "status", resp.StatusCode, "l5d-err", resp.Header.Get("l5d-err"))
 			}
 		}()
-	}
-}
-
-func waitReady(ctx context.Context, url string, exited <-chan error) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case err := <-exited:
-			return fmt.Errorf("slinkerd exited before it was ready: %v", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return errors.New("slinkerd was not ready within 10s")
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/slinkerd/slinkerd") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run the demo from inside the slinkerd repository")
-		}
-		dir = parent
 	}
 }

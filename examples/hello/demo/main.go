@@ -17,9 +17,10 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/slinkerd/slinkerd/examples/internal/demokit"
 )
 
 func main() {
@@ -40,7 +41,7 @@ func run() error {
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	root, err := repoRoot()
+	root, err := demokit.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func run() error {
 			_ = cmd.Process.Kill()
 		}
 	}()
-	if err := waitReady(ctx, "http://127.0.0.1:9990/ready", exited); err != nil {
+	if err := demokit.WaitReady(ctx, "http://127.0.0.1:9990/ready", exited); err != nil {
 		return err
 	}
 
@@ -155,45 +156,5 @@ func traffic(ctx context.Context, log *slog.Logger) {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 		}(hosts[i%len(hosts)])
-	}
-}
-
-func waitReady(ctx context.Context, url string, exited <-chan error) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		select {
-		case err := <-exited:
-			return fmt.Errorf("slinkerd exited before it was ready: %v", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return errors.New("slinkerd was not ready within 10s")
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			if b, _ := os.ReadFile(filepath.Join(dir, "go.mod")); strings.Contains(string(b), "module github.com/slinkerd/slinkerd") {
-				return dir, nil
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run the demo from inside the slinkerd repository")
-		}
-		dir = parent
 	}
 }
