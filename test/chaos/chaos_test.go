@@ -450,7 +450,7 @@ func setupSIGKILL(r *run, c config) (string, string, time.Duration, timeline) {
 	b, cc := startBackend(r.t, "b"), startBackend(r.t, "c")
 	_, p := fsProxy(r, killed.port, b.port, cc.port)
 	loadFor, from, to := backendTimes(c)
-	return "http://" + p.proxyAddr, "web", loadFor, timeline{
+	return "http://" + p.ProxyAddr, "web", loadFor, timeline{
 		{from, func() {
 			// Requests in flight to it, or sent on a pooled connection to
 			// it, may fail if they are not idempotent.
@@ -473,7 +473,7 @@ func setupHang(r *run, c config) (string, string, time.Duration, timeline) {
 	_, p := fsProxyWith(r, map[string]string{"SLINKERD_BALANCER": "roundrobin"}, a.port, b.port, cc.port)
 	loadFor, from, to := backendTimes(c)
 	var before int64
-	return "http://" + p.proxyAddr, "web", loadFor, timeline{
+	return "http://" + p.ProxyAddr, "web", loadFor, timeline{
 		{from, func() {
 			r.open(&r.faulty, r.since(), to+totalTimeout)
 			a.mode.Store(modeHang)
@@ -506,7 +506,7 @@ func setup503(r *run, c config) (string, string, time.Duration, timeline) {
 		)
 	}
 	slices.SortStableFunc(steps, func(x, y step) int { return int(x.at - y.at) })
-	return "http://" + p.proxyAddr, "web", loadFor, steps
+	return "http://" + p.ProxyAddr, "web", loadFor, steps
 }
 
 func setupAllDown(r *run, c config) (string, string, time.Duration, timeline) {
@@ -514,7 +514,7 @@ func setupAllDown(r *run, c config) (string, string, time.Duration, timeline) {
 	_, p := fsProxy(r, a.port, b.port)
 	loadFor, from, to := backendTimes(c)
 	var downAt time.Duration
-	return "http://" + p.proxyAddr, "web", loadFor, timeline{
+	return "http://" + p.ProxyAddr, "web", loadFor, timeline{
 		{from, func() {
 			downAt = r.since()
 			a.stop()
@@ -541,7 +541,7 @@ func setupFSMalformed(r *run, c config) (string, string, time.Duration, timeline
 	a, b, cc := startBackend(r.t, "a"), startBackend(r.t, "b"), startBackend(r.t, "c")
 	dir, p := fsProxy(r, a.port, b.port, cc.port)
 	loadFor, from, to := discoveryTimes(c)
-	return "http://" + p.proxyAddr, "web", loadFor, timeline{
+	return "http://" + p.ProxyAddr, "web", loadFor, timeline{
 		{from, func() {
 			fsFile(r.t, dir, "web", "this is not an address list\n")
 			r.note("io.l5d.fs file web made malformed")
@@ -585,7 +585,7 @@ func setupCloudMap(mode cloudmap.Mode) func(r *run, c config) (string, string, t
 		cm, p := cloudMapProxy(r, c, a, b, cc)
 		loadFor, from, to := discoveryTimes(c)
 		var calls int64
-		return "http://" + p.proxyAddr, "users", loadFor, timeline{
+		return "http://" + p.ProxyAddr, "users", loadFor, timeline{
 			{from, func() {
 				calls = cm.TotalCalls()
 				cm.SetMode(mode)
@@ -607,7 +607,7 @@ func setupCloudMapEmpty(r *run, c config) (string, string, time.Duration, timeli
 	cm, p := cloudMapProxy(r, c, a, b, cc)
 	loadFor, from, to := discoveryTimes(c)
 	var calls int64
-	return "http://" + p.proxyAddr, "users", loadFor, timeline{
+	return "http://" + p.ProxyAddr, "users", loadFor, timeline{
 		{from, func() {
 			calls = cm.TotalCalls()
 			for _, be := range []*backend{a, b, cc} {
@@ -636,7 +636,7 @@ func setupSIGTERM(r *run, c config) (string, string, time.Duration, timeline) {
 	env["SLINKERD_DTAB"] = "/svc=>/#/io.l5d.fs"
 	env["SLINKERD_LISTEN"] = fmt.Sprintf("127.0.0.1:%d", port)
 	p := startSlinkerd(r.t, env)
-	addr := p.proxyAddr
+	addr := p.ProxyAddr
 	loadFor, from, _ := backendTimes(c)
 	const inflight = 5
 	slow := make(chan error, inflight)
@@ -665,7 +665,7 @@ func setupSIGTERM(r *run, c config) (string, string, time.Duration, timeline) {
 				}
 			}
 			termAt := r.since()
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			_ = p.Signal(syscall.SIGTERM)
 			r.note("SIGTERM to slinkerd with %d slow requests in flight", inflight)
 			// The listener closes at once: new connections are refused.
 			waitUntil(r.t, 5*time.Second, "the proxy port refuses connections", func() bool {
@@ -685,12 +685,12 @@ func setupSIGTERM(r *run, c config) (string, string, time.Duration, timeline) {
 			}
 			r.note("the %d in-flight requests completed", inflight)
 			select {
-			case <-p.done:
+			case <-p.Exited():
 			case <-time.After(15 * time.Second):
 				r.t.Errorf("slinkerd did not exit within 15s of SIGTERM")
 			}
-			r.note("slinkerd exited (code %d)", p.cmd.ProcessState.ExitCode())
-			if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			r.note("slinkerd exited (code %d)", p.ExitCode())
+			if code := p.ExitCode(); code != 0 {
 				r.t.Errorf("slinkerd exited with %d after SIGTERM", code)
 			}
 			startSlinkerd(r.t, env)

@@ -2,8 +2,6 @@ package chaos
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slinkerd/slinkerd/test/internal/harness"
 )
 
 // repoRoot is the module root, two levels above this package.
@@ -49,167 +49,29 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	slinkerdBin = filepath.Join(dir, "slinkerd")
-	// The flags of `make build`, so the suite measures what ships.
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", slinkerdBin, "./cmd/slinkerd")
-	build.Dir = repoRoot
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "chaos: go build ./cmd/slinkerd: %v\n%s", err, out)
+	if slinkerdBin, err = harness.Build(repoRoot, dir); err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 1
 	}
 	return m.Run()
 }
 
-// proc is a running slinkerd.
-type proc struct {
-	proxyAddr, adminAddr string
-
-	cmd  *exec.Cmd
-	logs *syncBuffer
-	done chan struct{}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes and reads, that
-// also reports the "slinkerd serving" line.
-type syncBuffer struct {
-	mu      sync.Mutex
-	b       bytes.Buffer
-	partial []byte
-	serving chan servingLine
-}
-
-type servingLine struct {
-	Message string `json:"message"`
-	Proxy   string `json:"proxy"`
-	Admin   string `json:"admin"`
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Write(p)
-	s.partial = append(s.partial, p...)
-	for {
-		i := bytes.IndexByte(s.partial, '\n')
-		if i < 0 {
-			break
-		}
-		var sl servingLine
-		if json.Unmarshal(s.partial[:i], &sl) == nil && sl.Message == "slinkerd serving" {
-			select {
-			case s.serving <- sl:
-			default:
-			}
-		}
-		s.partial = s.partial[i+1:]
-	}
-	return len(p), nil
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// proc is a running slinkerd (see test/internal/harness).
+type proc = harness.Proc
 
 // startSlinkerd runs slinkerd with env (on top of container mode, JSON
-// logs and a loopback admin port) and returns when it reports ready. It
-// is stopped at cleanup.
+// logs and loopback listeners) and returns when it reports ready. It is
+// stopped at cleanup.
 func startSlinkerd(t testing.TB, env map[string]string) *proc {
 	t.Helper()
-	vars := map[string]string{
-		"SLINKERD_LISTEN":       "127.0.0.1:0",
-		"SLINKERD_ADMIN_LISTEN": "127.0.0.1:0",
-		"SLINKERD_MODE":         "container",
-		"SLINKERD_LOG_FORMAT":   "json",
-	}
-	for k, v := range env {
-		vars[k] = v
-	}
-	var environ []string
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "SLINKERD_") || strings.HasPrefix(k, "AWS_") || k == "K_SERVICE" {
-			continue
-		}
-		environ = append(environ, kv)
-	}
-	for k, v := range vars {
-		environ = append(environ, k+"="+v)
-	}
-	logs := &syncBuffer{serving: make(chan servingLine, 1)}
-	cmd := exec.Command(slinkerdBin)
-	cmd.Env, cmd.Stdout, cmd.Stderr = environ, logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start slinkerd: %v", err)
-	}
-	p := &proc{cmd: cmd, logs: logs, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.stop(15 * time.Second)
-		if t.Failed() {
-			t.Logf("slinkerd (pid %d) log, last lines:\n%s", cmd.Process.Pid, lastLines(logs.String(), 40))
-		}
-	})
-	select {
-	case sl := <-logs.serving:
-		p.proxyAddr, p.adminAddr = sl.Proxy, sl.Admin
-	case <-p.done:
-		t.Fatalf("slinkerd exited before serving:\n%s", logs.String())
-	case <-time.After(15 * time.Second):
-		t.Fatalf("slinkerd did not serve within 15s:\n%s", logs.String())
-	}
-	waitUntil(t, 15*time.Second, "slinkerd is ready", func() bool {
-		resp, err := http.Get("http://" + p.adminAddr + "/ready")
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	return p
-}
-
-// stop sends SIGTERM and waits up to timeout, then kills.
-func (p *proc) stop(timeout time.Duration) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return harness.StartSlinkerd(t, slinkerdBin, env)
 }
 
 // waitUntil polls cond every 10ms until it holds, failing the test after
 // timeout.
 func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting until %s", timeout, what)
-		}
-		<-tick.C
-	}
+	harness.WaitFor(t, timeout, what, cond)
 }
 
 // freePort returns a loopback port nothing listens on.

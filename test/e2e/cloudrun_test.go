@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slinkerd/slinkerd/test/internal/harness"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -321,23 +323,7 @@ func TestCloudRunSidecarExample(t *testing.T) {
 	appAddr := fmt.Sprintf("127.0.0.1:%d", closedPort(t))
 	app := exec.Command(appBin)
 	app.Env = append(os.Environ(), "APP_LISTEN="+appAddr, "ROUTER_URL="+p.URL())
-	logs := &lineLog{}
-	app.Stdout, app.Stderr = logs, logs
-	require.NoError(t, app.Start())
-	exited := make(chan struct{})
-	go func() { _ = app.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = app.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = app.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("app log:\n%s", logs.String())
-		}
-	})
+	harness.StartProcess(t, app, nil)
 
 	c := newH1Client(t)
 	var resp *http.Response

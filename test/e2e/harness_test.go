@@ -15,7 +15,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,15 +22,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/slinkerd/slinkerd/test/internal/harness"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 )
@@ -67,232 +64,43 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	slinkerdBin = filepath.Join(dir, "slinkerd")
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: the go command is needed to build bin/slinkerd:", err)
-		return 1
-	}
-	// The same flags as `make build`, so the tests measure what ships.
-	build := exec.Command(goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", slinkerdBin, "./cmd/slinkerd")
-	build.Dir = repoRoot
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/slinkerd: %v\n%s", err, out)
+	if slinkerdBin, err = harness.Build(repoRoot, dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 	return m.Run()
 }
 
-// Proc is a running slinkerd.
-type Proc struct {
-	// ProxyAddr and AdminAddr are the bound host:port of the proxy and
-	// admin listeners, read from the "slinkerd serving" log line.
-	ProxyAddr, AdminAddr string
+// Proc is a running process started by a test (see test/internal/harness).
+type Proc = harness.Proc
 
-	cmd    *exec.Cmd
-	logs   *lineLog
-	done   chan struct{} // closed when the process has exited
-	state  *os.ProcessState
-	waited error
-}
-
-// PID returns the process id.
-func (p *Proc) PID() int { return p.cmd.Process.Pid }
-
-// URL returns the proxy's base URL, e.g. http://127.0.0.1:41234.
-func (p *Proc) URL() string { return "http://" + p.ProxyAddr }
-
-// AdminURL returns the admin server's base URL.
-func (p *Proc) AdminURL() string { return "http://" + p.AdminAddr }
-
-// Logs returns what the process wrote to stderr so far.
-func (p *Proc) Logs() string { return p.logs.String() }
-
-// Signal sends sig to the process.
-func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
-
-// Exited is closed when the process has exited.
-func (p *Proc) Exited() <-chan struct{} { return p.done }
-
-// Wait waits up to timeout for the process to exit and returns its exit
-// code (-1 if it was killed by a signal). ok is false on timeout.
-func (p *Proc) Wait(timeout time.Duration) (code int, ok bool) {
-	select {
-	case <-p.done:
-		return p.state.ExitCode(), true
-	case <-time.After(timeout):
-		return 0, false
-	}
-}
-
-// Stop sends SIGTERM and waits up to timeout for the process to exit,
-// then kills it. It returns the exit code, or -1 if it had to be killed.
-func (p *Proc) Stop(timeout time.Duration) int {
-	select {
-	case <-p.done:
-		return p.state.ExitCode()
-	default:
-	}
-	_ = p.Signal(syscall.SIGTERM)
-	if code, ok := p.Wait(timeout); ok {
-		return code
-	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-	return -1
-}
+// lineLog collects a process's output (see harness.LineLog).
+type lineLog = harness.LineLog
 
 // procStartTimeout bounds how long slinkerd may take to log that it serves
 // and to report ready.
-const procStartTimeout = 15 * time.Second
+const procStartTimeout = harness.StartTimeout
 
 // startSlinkerd runs the slinkerd binary with env on top of the harness
-// defaults: SLINKERD_LISTEN and SLINKERD_ADMIN_LISTEN on 127.0.0.1:0,
-// SLINKERD_MODE=container, SLINKERD_LOG_FORMAT=json and a 5s drain. Any
-// SLINKERD_* variable of the test process's own environment is dropped, so
-// only env configures it. It returns once the proxy has logged its
-// addresses and the admin server answers /ready with 200. At cleanup the
-// process gets SIGTERM, and SIGKILL if it has not exited within 15s; its
-// log is printed when the test failed.
+// defaults (loopback listeners on port 0, container mode, JSON logs) and
+// a 5s drain; see harness.StartSlinkerd.
 func startSlinkerd(t testing.TB, env map[string]string) *Proc {
 	t.Helper()
-	vars := map[string]string{
-		"SLINKERD_LISTEN":        "127.0.0.1:0",
-		"SLINKERD_ADMIN_LISTEN":  "127.0.0.1:0",
-		"SLINKERD_MODE":          "container",
-		"SLINKERD_LOG_FORMAT":    "json",
-		"SLINKERD_DRAIN_TIMEOUT": "5s",
-	}
+	vars := map[string]string{"SLINKERD_DRAIN_TIMEOUT": "5s"}
 	for k, v := range env {
 		vars[k] = v
 	}
-	var environ []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "SLINKERD_") || k == "AWS_LAMBDA_RUNTIME_API" || k == "K_SERVICE" {
-			continue
-		}
-		environ = append(environ, kv)
-	}
-	for k, v := range vars {
-		environ = append(environ, k+"="+v)
-	}
-
-	serving := make(chan servingLine, 1)
-	logs := &lineLog{onLine: func(line string) {
-		var sl servingLine
-		if json.Unmarshal([]byte(line), &sl) == nil && sl.Message == "slinkerd serving" && sl.Proxy != "" {
-			select {
-			case serving <- sl:
-			default:
-			}
-		}
-	}}
-	cmd := exec.Command(slinkerdBin)
-	cmd.Env = environ
-	cmd.Stdout = logs
-	cmd.Stderr = logs
-	require.NoError(t, cmd.Start(), "start slinkerd")
-	p := &Proc{cmd: cmd, logs: logs, done: make(chan struct{})}
-	go func() {
-		p.waited = cmd.Wait()
-		p.state = cmd.ProcessState
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		code := p.Stop(15 * time.Second)
-		if t.Failed() {
-			t.Logf("slinkerd (pid %d) exited with %d; its log:\n%s", p.PID(), code, tail(p.Logs(), 60))
-		}
-	})
-
-	select {
-	case sl := <-serving:
-		p.ProxyAddr, p.AdminAddr = sl.Proxy, sl.Admin
-	case <-p.done:
-		t.Fatalf("slinkerd exited before serving (%v); its log:\n%s", p.waited, p.Logs())
-	case <-time.After(procStartTimeout):
-		t.Fatalf("slinkerd did not log \"slinkerd serving\" within %s; its log:\n%s", procStartTimeout, p.Logs())
-	}
-	client := &http.Client{Timeout: 2 * time.Second}
-	waitFor(t, procStartTimeout, "admin /ready answers 200", func() bool {
-		resp, err := client.Get(p.AdminURL() + "/ready")
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return p
-}
-
-// servingLine is the JSON log line slinkerd writes when it serves.
-type servingLine struct {
-	Message string `json:"message"`
-	Proxy   string `json:"proxy"`
-	Admin   string `json:"admin"`
-}
-
-// lineLog collects a process's output and calls onLine for every line.
-type lineLog struct {
-	onLine func(string)
-
-	mu      sync.Mutex
-	all     bytes.Buffer
-	partial []byte
-}
-
-func (l *lineLog) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	l.all.Write(b)
-	l.partial = append(l.partial, b...)
-	var lines []string
-	for {
-		i := bytes.IndexByte(l.partial, '\n')
-		if i < 0 {
-			break
-		}
-		lines = append(lines, string(l.partial[:i]))
-		l.partial = l.partial[i+1:]
-	}
-	l.mu.Unlock()
-	for _, line := range lines {
-		if l.onLine != nil {
-			l.onLine(line)
-		}
-	}
-	return len(b), nil
-}
-
-func (l *lineLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.all.String()
+	return harness.StartSlinkerd(t, slinkerdBin, vars)
 }
 
 // tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func tail(s string, n int) string { return harness.Tail(s, n) }
 
 // waitFor polls cond every 10ms until it is true, failing the test if
 // timeout passes first.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting until %s", timeout, what)
-		}
-		<-tick.C
-	}
+	harness.WaitFor(t, timeout, what, cond)
 }
 
 // recv receives one value from c, failing the test after timeout.

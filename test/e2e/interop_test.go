@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slinkerd/slinkerd/test/internal/harness"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -90,22 +92,11 @@ func TestGRPCInterop(t *testing.T) {
 
 	port := closedPort(t)
 	srv := exec.Command(server, "--port="+strconv.Itoa(port))
-	logs := &lineLog{}
-	srv.Stdout, srv.Stderr = logs, logs
-	require.NoError(t, srv.Start())
-	exited := make(chan struct{})
-	go func() { _ = srv.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = srv.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("interop server log:\n%s", tail(logs.String(), 30))
-		}
-	})
+	srvProc := harness.StartProcess(t, srv, nil)
 	waitFor(t, 10*time.Second, "the interop server accepts connections", func() bool {
 		select {
-		case <-exited:
-			t.Fatalf("the interop server exited:\n%s", logs.String())
+		case <-srvProc.Exited():
+			t.Fatalf("the interop server exited:\n%s", srvProc.Logs())
 		default:
 		}
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slinkerd/slinkerd/test/internal/harness"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -99,17 +101,7 @@ func startRIE(t *testing.T, bootstrap string, withExtension bool, env map[string
 	invokeAddr := fmt.Sprintf("127.0.0.1:%d", closedPort(t))
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", closedPort(t))
 
-	var environ []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "SLINKERD_") || strings.HasPrefix(k, "AWS_LAMBDA_") || k == "K_SERVICE" {
-			continue
-		}
-		environ = append(environ, kv)
-	}
-	for k, v := range env {
-		environ = append(environ, k+"="+v)
-	}
+	environ := harness.Environ(env)
 	// The mount is private to the new namespace, which ends with the
 	// emulator: unshare and sh exec into it, so it is the process we
 	// start, signal and wait for.
@@ -117,26 +109,11 @@ func startRIE(t *testing.T, bootstrap string, withExtension bool, env map[string
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "--", "sh", "-c", script, "sh", opt, rie, invokeAddr, apiAddr, bootstrap)
 	cmd.Env = environ
 	cmd.Dir = filepath.Dir(bootstrap)
-	logs := &lineLog{}
-	cmd.Stdout = logs
-	cmd.Stderr = logs
-	require.NoError(t, cmd.Start(), "start the emulator")
-	p := &Proc{cmd: cmd, logs: logs, done: make(chan struct{})}
-	go func() {
-		p.waited = cmd.Wait()
-		p.state = cmd.ProcessState
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		code := p.Stop(15 * time.Second)
-		if t.Failed() {
-			t.Logf("emulator (pid %d) exited with %d; its output:\n%s", p.PID(), code, tail(p.Logs(), 80))
-		}
-	})
+	p := harness.StartProcess(t, cmd, nil)
 	waitFor(t, procStartTimeout, "the emulator listens on "+invokeAddr, func() bool {
 		select {
-		case <-p.done:
-			t.Fatalf("the emulator exited (%v):\n%s", p.waited, p.Logs())
+		case <-p.Exited():
+			t.Fatalf("the emulator exited (%v):\n%s", p.WaitErr(), p.Logs())
 		default:
 		}
 		c, err := net.DialTimeout("tcp", invokeAddr, time.Second)
