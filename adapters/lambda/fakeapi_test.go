@@ -3,16 +3,15 @@ package lambda_test
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/slinkerd/slinkerd/internal/leakcheck"
 
 	"github.com/stretchr/testify/require"
 
@@ -22,38 +21,7 @@ import (
 // TestMain fails the run when a test leaves a goroutine of this package
 // or of an HTTP connection behind.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaks := leakedGoroutines(2 * time.Second); leaks != "" {
-			fmt.Fprintf(os.Stderr, "leaked goroutines:\n%s\n", leaks)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func leakedGoroutines(grace time.Duration) string {
-	deadline := time.Now().Add(grace)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaks []string
-		for g := range strings.SplitSeq(string(buf), "\n\n") {
-			if strings.Contains(g, "testing.(*M).") || strings.Contains(g, "leakedGoroutines") {
-				continue
-			}
-			if strings.Contains(g, "adapters/lambda.") || strings.Contains(g, "net/http.(*persistConn)") ||
-				strings.Contains(g, "net/http.(*conn).serve") {
-				leaks = append(leaks, g)
-			}
-		}
-		if len(leaks) == 0 || time.Now().After(deadline) {
-			return strings.Join(leaks, "\n\n")
-		}
-		<-tick.C
-	}
+	leakcheck.Main(m, 2*time.Second, "adapters/lambda.", "net/http.(*persistConn)", "net/http.(*conn).serve")
 }
 
 // fakeAPI is a local Lambda Extensions API: the test hands it events,

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/slinkerd/slinkerd/internal/leakcheck"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -23,18 +22,7 @@ import (
 
 // TestMain fails the run if a refresh goroutine outlives the tests.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		buf := make([]byte, 1<<20)
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		for _, g := range strings.Split(stacks, "\n\n") {
-			if strings.Contains(g, "internal/refresh.") && !strings.Contains(g, "TestMain") {
-				fmt.Fprintf(os.Stderr, "leaked goroutine:\n%s\n", g)
-				code = 1
-			}
-		}
-	}
-	os.Exit(code)
+	leakcheck.Main(m, 0, "internal/refresh.")
 }
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
