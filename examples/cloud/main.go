@@ -25,7 +25,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -106,8 +105,7 @@ func run(duration time.Duration) error {
 	}
 	cr.SetService(cloudrun.ReadyService("demo-project", "europe-west1", "hello", hello.URL))
 
-	cmd := exec.Command(filepath.Join(root, "bin/slinkerd"))
-	cmd.Env = append(os.Environ(),
+	stop, exited, err := demokit.StartSlinkerd(ctx, root,
 		"SLINKERD_MODE=container",
 		"SLINKERD_DTAB=/svc/users=>/#/io.l5d.cloudmap/demo/users; /svc/hello=>/#/io.l5d.cloudrun/demo-project/europe-west1/hello",
 		"SLINKERD_DISCOVERY_TTL=2s",
@@ -119,23 +117,10 @@ func run(duration time.Duration) error {
 		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=demo", "AWS_SECRET_ACCESS_KEY=demo",
 		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
 	)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start bin/slinkerd (run `make build` first): %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(12 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	}()
-	if err := demokit.WaitReady(ctx, "http://127.0.0.1:9990/ready", exited); err != nil {
+	if err != nil {
 		return err
 	}
+	defer stop()
 	fmt.Print(`
 slinkerd cloud demo is running (Cloud Map, Cloud Run and metadata fakes on loopback).
   dashboard:  http://127.0.0.1:9990/

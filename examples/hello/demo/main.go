@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -72,29 +71,15 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(filepath.Join(root, "bin/slinkerd"))
-	cmd.Env = append(os.Environ(),
+	stop, exited, err := demokit.StartSlinkerd(ctx, root,
 		"SLINKERD_FS_DIR="+filepath.Join(root, "examples/hello/disco"),
 		"SLINKERD_DTAB="+string(dtab),
 		"SLINKERD_MODE=container",
 	)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start bin/slinkerd (run `make build` first): %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(12 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	}()
-	if err := demokit.WaitReady(ctx, "http://127.0.0.1:9990/ready", exited); err != nil {
+	if err != nil {
 		return err
 	}
+	defer stop()
 
 	fmt.Print(`
 slinkerd demo is running.

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -55,4 +57,33 @@ func WaitReady(ctx context.Context, url string, exited <-chan error) error {
 		}
 	}
 	return errors.New("slinkerd was not ready within 10s")
+}
+
+// StartSlinkerd runs root/bin/slinkerd with the process environment plus
+// env, its output on this process's, and waits until its admin server
+// (on the default 127.0.0.1:9990) is ready. exited receives the process's
+// Wait error if it stops; stop sends it SIGTERM and waits up to 12s before
+// killing it.
+func StartSlinkerd(ctx context.Context, root string, env ...string) (stop func(), exited <-chan error, err error) {
+	cmd := exec.Command(filepath.Join(root, "bin/slinkerd"))
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start bin/slinkerd (run `make build` first): %w", err)
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- cmd.Wait() }()
+	stop = func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-ch:
+		case <-time.After(12 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	}
+	if err := WaitReady(ctx, "http://127.0.0.1:9990/ready", ch); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return stop, ch, nil
 }
