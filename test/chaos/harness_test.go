@@ -39,21 +39,7 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv(backendAddrEnv); addr != "" {
 		os.Exit(serveProcBackend(addr))
 	}
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "slinkerd-chaos-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "chaos:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if slinkerdBin, err = harness.Build(repoRoot, dir); err != nil {
-		fmt.Fprintln(os.Stderr, "chaos:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(harness.Run(m, "chaos", repoRoot, &slinkerdBin))
 }
 
 // proc is a running slinkerd (see test/internal/harness).

@@ -54,21 +54,7 @@ func toolPath(name string) (string, bool) {
 }
 
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "slinkerd-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if slinkerdBin, err = harness.Build(repoRoot, dir); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(harness.Run(m, "e2e", repoRoot, &slinkerdBin))
 }
 
 // Proc is a running process started by a test (see test/internal/harness).

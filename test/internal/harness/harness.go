@@ -44,6 +44,24 @@ func Build(repoRoot, dir string) (string, error) {
 	return bin, nil
 }
 
+// Run is the body of a whole-program suite's TestMain: it builds slinkerd
+// (see Build) into a temporary directory, stores the binary's path in
+// *bin, runs the tests, removes the directory and returns the exit code.
+// suite names the suite in errors.
+func Run(m *testing.M, suite, repoRoot string, bin *string) int {
+	dir, err := os.MkdirTemp("", "slinkerd-"+suite+"-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", suite, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if *bin, err = Build(repoRoot, dir); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", suite, err)
+		return 1
+	}
+	return m.Run()
+}
+
 // Proc is a process started by a test: slinkerd, or another program the
 // test drives the same way (the Lambda emulator).
 type Proc struct {
