@@ -192,7 +192,7 @@ func (t *attemptTransport) RoundTrip(out *http.Request) (*http.Response, error) 
 				continue
 			}
 			if !sent && retry.Requeueable(err, false) {
-				return nil, &Error{Status: http.StatusBadGateway, Msg: "connection to " + pick.Address.HostPort() + " failed", Retryable: true, Err: err}
+				return nil, &Error{Status: http.StatusBadGateway, Msg: "connection to " + rt.endpoint + " failed", Retryable: true, Err: err}
 			}
 			return nil, err
 		}
@@ -270,7 +270,7 @@ func (t *attemptTransport) attempt(out *http.Request, rt *route, c *client, resi
 	}
 	u := *out.URL
 	u.Scheme = scheme
-	u.Host = pick.Address.HostPort()
+	u.Host = rt.endpoint // the picked endpoint, rendered once per attempt
 	req.URL = &u
 	if scheme == "https" && pick.Address.Meta != nil && pick.Address.Meta["host"] != "" {
 		req.Host = pick.Address.Meta["host"]
@@ -288,10 +288,6 @@ func (t *attemptTransport) attempt(out *http.Request, rt *route, c *client, resi
 			}
 			// Nothing was sent: the caller may requeue to another endpoint.
 			return nil, false, &Error{Status: http.StatusBadGateway, Msg: "cannot get an ID token for " + aud, Retryable: true, Err: err}
-		}
-		if n == 0 {
-			req.Header = out.Header.Clone()
-			h = req.Header
 		}
 		h.Set("Authorization", "Bearer "+tok)
 	}
@@ -314,7 +310,7 @@ func (t *attemptTransport) attempt(out *http.Request, rt *route, c *client, resi
 			if cause := context.Cause(ctx); errors.Is(cause, errAttemptTimeout) {
 				// Not the caller's cancellation: report a timeout, which
 				// classifiers may retry, instead of context.Canceled.
-				err = fmt.Errorf("%w (%s) to %s: %v", errAttemptTimeout, rt.policy.AttemptTimeout, pick.Address.HostPort(), err)
+				err = fmt.Errorf("%w (%s) to %s: %v", errAttemptTimeout, rt.policy.AttemptTimeout, rt.endpoint, err)
 			}
 			cancel(nil)
 		}
