@@ -60,9 +60,6 @@ func TestMain(m *testing.M) {
 // Proc is a running process started by a test (see test/internal/harness).
 type Proc = harness.Proc
 
-// lineLog collects a process's output (see harness.LineLog).
-type lineLog = harness.LineLog
-
 // procStartTimeout bounds how long slinkerd may take to log that it serves
 // and to report ready.
 const procStartTimeout = harness.StartTimeout
