@@ -41,6 +41,8 @@ type TransportConfig struct {
 // speak HTTP/2 (gRPC among them), and TLS with ALPN for https endpoints.
 type Transports struct {
 	h1, h2c, tls *http.Transport
+	// direct sends the requests h1Eligible accepts to h1 endpoints.
+	direct *h1Client
 }
 
 // NewTransports builds the pools.
@@ -84,7 +86,9 @@ func NewTransports(cfg TransportConfig) *Transports {
 	tl.Protocols.SetHTTP1(true)
 	tl.Protocols.SetHTTP2(true)
 	tl.ForceAttemptHTTP2 = true
-	return &Transports{h1: h1, h2c: h2c, tls: tl}
+	direct := &h1Client{dial: dialer.DialContext, idleTimeout: cfg.IdleConnTimeout,
+		maxIdle: cfg.MaxIdleConnsPerHost, maxHeader: cfg.MaxResponseHeaderBytes}
+	return &Transports{h1: h1, h2c: h2c, tls: tl, direct: direct}
 }
 
 // CloseIdle closes idle pooled connections, e.g. after a Lambda thaw.
@@ -92,6 +96,7 @@ func (t *Transports) CloseIdle() {
 	t.h1.CloseIdleConnections()
 	t.h2c.CloseIdleConnections()
 	t.tls.CloseIdleConnections()
+	t.direct.closeIdle()
 }
 
 // forEndpoint chooses the pool and scheme for an attempt.
@@ -261,8 +266,11 @@ func (t *attemptTransport) attempt(out *http.Request, rt *route, c *client, resi
 			deadline = d
 		}
 	}
+	direct := tr == t.p.cfg.Transports.h1 && h1Eligible(out)
 	var wrote atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }})
+	if !direct {
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }})
+	}
 
 	req := out.WithContext(ctx)
 	if n > 0 {
@@ -301,7 +309,15 @@ func (t *attemptTransport) attempt(out *http.Request, rt *route, c *client, resi
 		setDeadlineHeaders(h, now, deadline)
 	}
 
-	resp, err := tr.RoundTrip(req)
+	var resp *http.Response
+	var err error
+	if direct {
+		var written bool
+		resp, written, err = t.p.cfg.Transports.direct.roundTrip(req, rt.endpoint)
+		wrote.Store(written)
+	} else {
+		resp, err = tr.RoundTrip(req)
+	}
 	if timer != nil {
 		timer.Stop()
 	}

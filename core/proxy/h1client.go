@@ -1,0 +1,407 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// h1Client sends the most common request — HTTP/1.1, no body, a method
+// that may be repeated (GET, HEAD, OPTIONS, TRACE), no upgrade — to a
+// cleartext endpoint on the calling goroutine: it writes the head to a
+// pooled keep-alive connection and reads the response from it, with no
+// other goroutine involved. net/http's Transport hands every request to a
+// writer and a reader goroutine per connection; on a 2-core machine those
+// handoffs took about a quarter of the proxy's CPU. Every other request
+// (bodies, upgrades, TLS, h2c) still goes through net/http's Transport.
+type h1Client struct {
+	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
+	idleTimeout time.Duration
+	maxIdle     int
+	maxHeader   int64
+	hosts       sync.Map // host:port -> *h1Host
+}
+
+// h1Eligible says whether the synchronous client may send req.
+func h1Eligible(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody {
+		return false
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+	default:
+		return false
+	}
+	// The ReverseProxy keeps Upgrade only for upgrade requests.
+	_, up := req.Header["Upgrade"]
+	return !up
+}
+
+// maxInformational bounds the 1xx responses read before the final one.
+const maxInformational = 10
+
+// errServerClosedIdle is the error of a pooled connection that the server
+// had closed while it was idle: it is the text net/http uses, which
+// retry.Requeueable recognises.
+var errServerClosedIdle = errors.New("http: server closed idle connection")
+
+// roundTrip sends req to addr and returns its response, whose body must
+// be read to its end or closed. written reports whether the request head
+// may have reached a server.
+func (c *h1Client) roundTrip(req *http.Request, addr string) (*http.Response, bool, error) {
+	ctx := req.Context()
+	h := c.host(addr)
+	for {
+		pc, err := h.get(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		resp, written, err := pc.roundTrip(req)
+		if err == nil {
+			return resp, true, nil
+		}
+		pc.close()
+		if pc.reused && pc.nread == 0 && isConnLoss(err) && ctx.Err() == nil {
+			// A kept-alive connection the server closed while it sat in
+			// the pool, found out on the first read: the server saw
+			// nothing it answered. Try the next one, or a new one; a new
+			// connection is never reused, so this ends.
+			continue
+		}
+		return nil, written, err
+	}
+}
+
+func (c *h1Client) host(addr string) *h1Host {
+	if v, ok := c.hosts.Load(addr); ok {
+		return v.(*h1Host)
+	}
+	v, _ := c.hosts.LoadOrStore(addr, &h1Host{c: c, addr: addr})
+	return v.(*h1Host)
+}
+
+// closeIdle closes every idle connection.
+func (c *h1Client) closeIdle() {
+	c.hosts.Range(func(_, v any) bool {
+		h := v.(*h1Host)
+		h.mu.Lock()
+		for i, pc := range h.idle {
+			_ = pc.nc.Close()
+			h.idle[i] = nil
+		}
+		h.idle = h.idle[:0]
+		h.mu.Unlock()
+		return true
+	})
+}
+
+// h1Host is the idle connections to one endpoint, newest last.
+type h1Host struct {
+	c     *h1Client
+	addr  string
+	mu    sync.Mutex
+	idle  []*h1Conn
+	sweep *time.Timer // set while idle connections exist
+}
+
+// get returns an idle connection, or dials one.
+func (h *h1Host) get(ctx context.Context) (*h1Conn, error) {
+	h.mu.Lock()
+	for n := len(h.idle); n > 0; n = len(h.idle) {
+		pc := h.idle[n-1]
+		h.idle[n-1] = nil
+		h.idle = h.idle[:n-1]
+		if time.Since(pc.idleAt) < h.c.idleTimeout {
+			h.mu.Unlock()
+			pc.reused = true
+			return pc, nil
+		}
+		_ = pc.nc.Close()
+	}
+	h.mu.Unlock()
+	nc, err := h.c.dial(ctx, "tcp", h.addr)
+	if err != nil {
+		return nil, err
+	}
+	pc := &h1Conn{host: h, nc: nc}
+	pc.br = bufio.NewReaderSize(pc, 4<<10)
+	pc.bw = bufio.NewWriterSize(nc, 4<<10)
+	return pc, nil
+}
+
+// put pools a connection whose exchange ended cleanly.
+func (h *h1Host) put(pc *h1Conn) {
+	pc.idleAt = time.Now()
+	h.mu.Lock()
+	if len(h.idle) >= h.c.maxIdle {
+		h.mu.Unlock()
+		_ = pc.nc.Close()
+		return
+	}
+	h.idle = append(h.idle, pc)
+	if h.sweep == nil {
+		h.sweep = time.AfterFunc(h.c.idleTimeout, h.sweepIdle)
+	}
+	h.mu.Unlock()
+}
+
+// sweepIdle closes connections idle for IdleConnTimeout and runs again
+// when the oldest left would expire.
+func (h *h1Host) sweepIdle() {
+	now := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	keep := h.idle[:0]
+	for _, pc := range h.idle {
+		if now.Sub(pc.idleAt) >= h.c.idleTimeout {
+			_ = pc.nc.Close()
+		} else {
+			keep = append(keep, pc)
+		}
+	}
+	clear(h.idle[len(keep):])
+	h.idle = keep
+	if len(keep) == 0 {
+		h.sweep = nil
+		return
+	}
+	h.sweep.Reset(keep[0].idleAt.Add(h.c.idleTimeout).Sub(now))
+}
+
+// h1Conn is one keep-alive connection to an endpoint. Its bufio.Reader
+// reads through it (Read), which enforces the response header limit.
+type h1Conn struct {
+	host   *h1Host
+	nc     net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	limit  int64 // bytes Read may still return
+	nread  int64 // bytes read for the current exchange
+	idleAt time.Time
+	reused bool
+}
+
+var errHeadersTooLarge = errors.New("response headers are over the limit (SLINKERD_MAX_RESPONSE_HEADER_BYTES)")
+
+func (pc *h1Conn) Read(p []byte) (int, error) {
+	if pc.limit <= 0 {
+		return 0, errHeadersTooLarge
+	}
+	if int64(len(p)) > pc.limit {
+		p = p[:pc.limit]
+	}
+	n, err := pc.nc.Read(p)
+	pc.limit -= int64(n)
+	pc.nread += int64(n)
+	return n, err
+}
+
+func (pc *h1Conn) close() { _ = pc.nc.Close() }
+
+// aLongTimeAgo is a deadline that has passed: setting it makes blocked
+// reads and writes return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// roundTrip makes one exchange on pc. On error the caller closes pc.
+func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, bool, error) {
+	ctx := req.Context()
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	// The request's end — the caller gone, a deadline, an attempt timeout
+	// — unblocks the connection; the error is then the context's.
+	stop := context.AfterFunc(ctx, func() { _ = pc.nc.SetDeadline(aLongTimeAgo) })
+	fail := func(err error) error {
+		if !stop() {
+			if cerr := ctx.Err(); cerr != nil {
+				return fmt.Errorf("%w (%v)", cerr, err)
+			}
+		}
+		return err
+	}
+	pc.nread = 0
+	if err := writeHead(pc.bw, req); err != nil {
+		pc.bw.Reset(pc.nc)
+		return nil, false, fail(err)
+	}
+	if err := pc.bw.Flush(); err != nil {
+		// A head the server did not get in full cannot have been acted on.
+		return nil, false, fail(err)
+	}
+
+	pc.limit = pc.host.c.maxHeader
+	var resp *http.Response
+	for i := 0; ; i++ {
+		var err error
+		resp, err = http.ReadResponse(pc.br, req)
+		if err != nil {
+			if pc.nread == 0 && errors.Is(err, io.EOF) && pc.reused {
+				err = fmt.Errorf("%w: %w", errServerClosedIdle, err)
+			}
+			return nil, true, fail(err)
+		}
+		code := resp.StatusCode
+		if code >= 200 || code == http.StatusSwitchingProtocols {
+			break
+		}
+		if i >= maxInformational {
+			return nil, true, fail(errors.New("too many 1xx informational responses"))
+		}
+		if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
+			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+				return nil, true, fail(err)
+			}
+		}
+	}
+	pc.limit = math.MaxInt64
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return nil, true, fail(errors.New("endpoint switched protocols without an upgrade request"))
+	}
+	reuse := !resp.Close && !req.Close
+	if resp.Body == http.NoBody {
+		if stop() && reuse {
+			pc.host.put(pc)
+		} else {
+			pc.close()
+		}
+		return resp, true, nil
+	}
+	resp.Body = &h1Body{pc: pc, rc: resp.Body, stop: stop, reuse: reuse}
+	return resp, true, nil
+}
+
+// isConnLoss says whether err is a connection that broke.
+func isConnLoss(err error) bool {
+	return errors.Is(err, errServerClosedIdle) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || isReset(err)
+}
+
+func isReset(err error) bool {
+	var op *net.OpError
+	if !errors.As(err, &op) {
+		return false
+	}
+	s := op.Err.Error()
+	return strings.Contains(s, "connection reset") || strings.Contains(s, "broken pipe")
+}
+
+// h1Body is a response body on a pooled connection: the connection goes
+// back to the pool when the body reaches its end, and is closed when the
+// body is closed before that.
+type h1Body struct {
+	pc    *h1Conn // nil once released
+	rc    io.ReadCloser
+	stop  func() bool
+	reuse bool
+	err   error // after release
+}
+
+var errBodyClosed = errors.New("http: read on closed response body")
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	if b.pc == nil {
+		if b.err == nil {
+			return 0, errBodyClosed
+		}
+		return 0, b.err
+	}
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.release(true)
+		b.err = io.EOF
+	} else if err != nil {
+		b.release(false)
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *h1Body) Close() error {
+	b.release(false)
+	return nil
+}
+
+func (b *h1Body) release(eof bool) {
+	pc := b.pc
+	if pc == nil {
+		return
+	}
+	b.pc = nil
+	if b.stop() && eof && b.reuse {
+		pc.host.put(pc)
+		return
+	}
+	pc.close()
+}
+
+// writeHead writes req's head in HTTP/1.1 form, as net/http's Transport
+// would for a request without a body, refusing what it refuses.
+func writeHead(w *bufio.Writer, req *http.Request) error {
+	uri := req.URL.RequestURI()
+	if strings.ContainsAny(uri, "\x00\r\n\t ") {
+		return errors.New("net/http: can't write control character in Request.URL")
+	}
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	if !httpguts.ValidHostHeader(host) {
+		return errors.New("http: invalid Host header")
+	}
+	for k, vv := range req.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return fmt.Errorf("net/http: invalid header field name %q", k)
+		}
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return fmt.Errorf("net/http: invalid header field value for %q", k)
+			}
+		}
+	}
+	_, _ = w.WriteString(req.Method)
+	_ = w.WriteByte(' ')
+	_, _ = w.WriteString(uri)
+	_, _ = w.WriteString(" HTTP/1.1\r\nHost: ")
+	_, _ = w.WriteString(host)
+	_, _ = w.WriteString("\r\n")
+	for k, vv := range req.Header {
+		switch k {
+		case "Host", "Content-Length", "Transfer-Encoding", "Trailer", "Connection":
+			continue
+		case "User-Agent":
+			// As net/http: the first value, and none when it is empty
+			// (the ReverseProxy sets "" to send none).
+			if len(vv) > 0 && vv[0] != "" {
+				writeField(w, k, vv[0])
+			}
+			continue
+		}
+		for _, v := range vv {
+			writeField(w, k, v)
+		}
+	}
+	if req.Close {
+		_, _ = w.WriteString("Connection: close\r\n")
+	}
+	_, err := w.WriteString("\r\n")
+	return err
+}
+
+func writeField(w *bufio.Writer, k, v string) {
+	_, _ = w.WriteString(k)
+	_, _ = w.WriteString(": ")
+	_, _ = w.WriteString(textproto.TrimString(v))
+	_, _ = w.WriteString("\r\n")
+}

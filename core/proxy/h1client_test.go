@@ -1,0 +1,385 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// rawServer accepts connections on loopback and hands each to serve. It
+// counts connections, and reports each connection's end on closed.
+type rawServer struct {
+	ln     net.Listener
+	conns  chan net.Conn
+	closed chan struct{}
+	wg     sync.WaitGroup
+}
+
+func startRawServer(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) *rawServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := &rawServer{ln: ln, conns: make(chan net.Conn, 100), closed: make(chan struct{}, 100)}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.conns <- c
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer func() { s.closed <- struct{}{} }()
+				defer c.Close()
+				serve(c, bufio.NewReader(c))
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for {
+			select {
+			case c := <-s.conns:
+				c.Close()
+				continue
+			default:
+			}
+			break
+		}
+		s.wg.Wait()
+	})
+	return s
+}
+
+func (s *rawServer) addr() string { return s.ln.Addr().String() }
+
+// readHead reads one request head and returns its lines, or nil at EOF.
+func readHead(br *bufio.Reader) []string {
+	var lines []string
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return nil
+		}
+		l = strings.TrimRight(l, "\r\n")
+		if l == "" {
+			return lines
+		}
+		lines = append(lines, l)
+	}
+}
+
+// waitClosed waits for n connection ends, failing after a deadline.
+func (s *rawServer) waitClosed(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for i := 0; i < n; i++ {
+		select {
+		case <-s.closed:
+		case <-deadline:
+			t.Fatalf("only %d of %d connections ended", i, n)
+		}
+	}
+}
+
+func newTestH1Client() *h1Client {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return &h1Client{dial: d.DialContext, idleTimeout: time.Minute, maxIdle: 4, maxHeader: 1 << 20}
+}
+
+func getReq(t *testing.T, ctx context.Context, addr string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/p?q=1", nil)
+	require.NoError(t, err)
+	req.Host = "svc.example"
+	req.Header.Set("User-Agent", "")
+	req.Header.Set("X-A", "1")
+	return req
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	return string(b)
+}
+
+func TestH1ClientReusesConnectionAndWritesHead(t *testing.T) {
+	heads := make(chan []string, 10)
+	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			h := readHead(br)
+			if h == nil {
+				return
+			}
+			heads <- h
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+		}
+	})
+	c := newTestH1Client()
+	for i := 0; i < 3; i++ {
+		resp, written, err := c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+		require.NoError(t, err)
+		assert.True(t, written)
+		assert.Equal(t, "hello", readAll(t, resp))
+	}
+	assert.Len(t, s.conns, 1, "three requests in a row share one connection")
+	h := <-heads
+	assert.Equal(t, "GET /p?q=1 HTTP/1.1", h[0])
+	assert.ElementsMatch(t, []string{"Host: svc.example", "X-A: 1"}, h[1:], "no User-Agent when it is empty, as net/http")
+	c.closeIdle()
+	s.waitClosed(t, 1)
+}
+
+func TestH1ClientRetriesAConnectionClosedWhileIdle(t *testing.T) {
+	// Each connection answers one request without saying Connection:
+	// close, then closes: the pooled connection is dead when reused.
+	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		if readHead(br) == nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	c := newTestH1Client()
+	resp, _, err := c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+	require.NoError(t, err)
+	assert.Equal(t, "ok", readAll(t, resp))
+	s.waitClosed(t, 1) // the server has closed the pooled connection
+
+	resp, written, err := c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+	require.NoError(t, err, "a dead pooled connection is replaced, not reported")
+	assert.True(t, written)
+	assert.Equal(t, "ok", readAll(t, resp))
+	assert.Len(t, s.conns, 2)
+}
+
+func TestH1ClientFreshConnectionLossIsReported(t *testing.T) {
+	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) { readHead(br) })
+	c := newTestH1Client()
+	_, written, err := c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+	require.Error(t, err)
+	assert.True(t, written, "the head was sent: the server may have acted on it")
+	assert.True(t, errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF), "got %v", err)
+}
+
+func TestH1ClientDialErrorIsUnwritten(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	c := newTestH1Client()
+	_, written, err := c.roundTrip(getReq(t, context.Background(), addr), addr)
+	require.Error(t, err)
+	assert.False(t, written)
+	var op *net.OpError
+	require.ErrorAs(t, err, &op)
+	assert.Equal(t, "dial", op.Op)
+}
+
+func TestH1ClientResponseHeaderLimit(t *testing.T) {
+	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		if readHead(br) == nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: "+strings.Repeat("a", 8<<10)+"\r\nContent-Length: 0\r\n\r\n")
+	})
+	c := newTestH1Client()
+	c.maxHeader = 4 << 10
+	_, _, err := c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+	require.ErrorIs(t, err, errHeadersTooLarge)
+	s.waitClosed(t, 1)
+}
+
+func TestH1ClientInformationalResponses(t *testing.T) {
+	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		if readHead(br) == nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"+
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		readHead(br)
+	})
+	var got []int
+	var link string
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			got = append(got, code)
+			link = h.Get("Link")
+			return nil
+		},
+	})
+	c := newTestH1Client()
+	resp, _, err := c.roundTrip(getReq(t, ctx, s.addr()), s.addr())
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "ok", readAll(t, resp))
+	assert.Equal(t, []int{103}, got)
+	assert.Equal(t, "</s.css>; rel=preload", link)
+}
+
+func TestH1ClientCancelUnblocksABodyRead(t *testing.T) {
+	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		if readHead(br) == nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")
+		_, _ = br.ReadByte() // until the client closes
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	c := newTestH1Client()
+	resp, _, err := c.roundTrip(getReq(t, ctx, s.addr()), s.addr())
+	require.NoError(t, err)
+	buf := make([]byte, 4)
+	_, err = io.ReadFull(resp.Body, buf)
+	require.NoError(t, err)
+	cancel()
+	_, err = resp.Body.Read(buf)
+	require.Error(t, err, "the read ends when the request is cancelled")
+	require.NoError(t, resp.Body.Close())
+	s.waitClosed(t, 1) // closed, not pooled
+	assert.Empty(t, c.host(s.addr()).idle)
+}
+
+func TestH1ClientDoesNotPool(t *testing.T) {
+	cases := map[string]struct {
+		resp  string
+		early bool // close the body before its end
+	}{
+		"connection close":         {resp: "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"},
+		"body to the end of conn":  {resp: "HTTP/1.1 200 OK\r\n\r\nok"},
+		"HTTP/1.0":                 {resp: "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+		"body closed before end":   {resp: "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nok", early: true},
+		"chunked, closed mid-body": {resp: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n", early: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
+				if readHead(br) == nil {
+					return
+				}
+				_, _ = io.WriteString(c, tc.resp)
+				if !strings.Contains(tc.resp, "Content-Length") || strings.Contains(tc.resp, "close") || strings.HasPrefix(tc.resp, "HTTP/1.0") {
+					return
+				}
+				readHead(br)
+			})
+			c := newTestH1Client()
+			resp, _, err := c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+			require.NoError(t, err)
+			if tc.early {
+				buf := make([]byte, 2)
+				_, err := io.ReadFull(resp.Body, buf)
+				require.NoError(t, err)
+				require.NoError(t, resp.Body.Close())
+			} else {
+				assert.Equal(t, "ok", readAll(t, resp))
+			}
+			s.waitClosed(t, 1)
+			assert.Empty(t, c.host(s.addr()).idle)
+		})
+	}
+}
+
+func TestH1ClientPoolsTrailersAndEmptyBodies(t *testing.T) {
+	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			h := readHead(br)
+			if h == nil {
+				return
+			}
+			if strings.HasPrefix(h[0], "HEAD ") {
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+				continue
+			}
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n2\r\nok\r\n0\r\nX-T: done\r\n\r\n")
+		}
+	})
+	c := newTestH1Client()
+	resp, _, err := c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+	require.NoError(t, err)
+	assert.Equal(t, "ok", readAll(t, resp))
+	assert.Equal(t, "done", resp.Trailer.Get("X-T"))
+
+	head := getReq(t, context.Background(), s.addr())
+	head.Method = http.MethodHead
+	resp, _, err = c.roundTrip(head, s.addr())
+	require.NoError(t, err)
+	assert.Equal(t, int64(10), resp.ContentLength)
+	assert.Equal(t, "", readAll(t, resp))
+
+	resp, _, err = c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+	require.NoError(t, err)
+	assert.Equal(t, "ok", readAll(t, resp))
+	assert.Len(t, s.conns, 1)
+}
+
+func TestH1ClientClosesIdleConnectionsAfterTimeout(t *testing.T) {
+	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		for readHead(br) != nil {
+			_, _ = io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+		}
+	})
+	c := newTestH1Client()
+	c.idleTimeout = 20 * time.Millisecond
+	resp, _, err := c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+	require.NoError(t, err)
+	assert.Equal(t, 204, resp.StatusCode)
+	s.waitClosed(t, 1) // by the sweep, with no request to notice
+	h := c.host(s.addr())
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	assert.Empty(t, h.idle)
+}
+
+func TestH1ClientRefusesBadHeads(t *testing.T) {
+	c := newTestH1Client()
+	for name, mut := range map[string]func(r *http.Request){
+		"CR in a value":    func(r *http.Request) { r.Header["X-Bad"] = []string{"a\r\nX-Injected: 1"} },
+		"space in a name":  func(r *http.Request) { r.Header["X Bad"] = []string{"a"} },
+		"newline in host":  func(r *http.Request) { r.Host = "a\nb" },
+		"control char URL": func(r *http.Request) { r.URL.Opaque = "/a\nb" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := startRawServer(t, func(c net.Conn, br *bufio.Reader) { _, _ = br.ReadByte() })
+			req := getReq(t, context.Background(), s.addr())
+			mut(req)
+			_, written, err := c.roundTrip(req, s.addr())
+			require.Error(t, err)
+			assert.False(t, written)
+		})
+	}
+}
+
+func TestH1Eligible(t *testing.T) {
+	mk := func(method string, body io.Reader, h map[string]string) *http.Request {
+		r, err := http.NewRequest(method, "http://x/", body)
+		require.NoError(t, err)
+		for k, v := range h {
+			r.Header.Set(k, v)
+		}
+		return r
+	}
+	assert.True(t, h1Eligible(mk("GET", nil, nil)))
+	assert.True(t, h1Eligible(mk("HEAD", nil, nil)))
+	assert.True(t, h1Eligible(mk("OPTIONS", nil, nil)))
+	assert.False(t, h1Eligible(mk("POST", nil, nil)), "not safe to resend on a dead pooled connection")
+	assert.False(t, h1Eligible(mk("DELETE", nil, nil)))
+	assert.False(t, h1Eligible(mk("GET", strings.NewReader("x"), nil)), "bodies go through net/http")
+	assert.False(t, h1Eligible(mk("GET", nil, map[string]string{"Upgrade": "websocket"})))
+}
