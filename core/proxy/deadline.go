@@ -101,8 +101,9 @@ func formatGRPCTimeout(d time.Duration) string {
 	return "99999999H"
 }
 
-// setDeadlineHeaders writes the outgoing deadline headers for deadline.
-func setDeadlineHeaders(h http.Header, now, deadline time.Time) {
-	h.Set(hdrCtxDeadline, strconv.FormatInt(now.UnixNano(), 10)+" "+strconv.FormatInt(deadline.UnixNano(), 10))
-	h.Set(hdrGRPCTimeout, formatGRPCTimeout(deadline.Sub(now)))
+// setDeadlineHeaders writes the outgoing deadline headers for deadline
+// with set (http.Header.Set, or a route's setHeader).
+func setDeadlineHeaders(h http.Header, now, deadline time.Time, set func(http.Header, string, string)) {
+	set(h, hdrCtxDeadline, strconv.FormatInt(now.UnixNano(), 10)+" "+strconv.FormatInt(deadline.UnixNano(), 10))
+	set(h, hdrGRPCTimeout, formatGRPCTimeout(deadline.Sub(now)))
 }

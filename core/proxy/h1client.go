@@ -49,6 +49,11 @@ func h1Eligible(req *http.Request) bool {
 	return !up
 }
 
+// informer receives informational (1xx) responses.
+type informer interface {
+	informational(code int, h http.Header) error
+}
+
 // maxInformational bounds the 1xx responses read before the final one.
 const maxInformational = 10
 
@@ -57,18 +62,21 @@ const maxInformational = 10
 // retry.Requeueable recognises.
 var errServerClosedIdle = errors.New("http: server closed idle connection")
 
-// roundTrip sends req to addr and returns its response, whose body must
+// roundTrip sends req to addr under ctx (req's own context is not read)
+// and returns its response, whose body must
 // be read to its end or closed. written reports whether the request head
 // may have reached a server.
-func (c *h1Client) roundTrip(req *http.Request, addr string) (*http.Response, bool, error) {
-	ctx := req.Context()
+//
+// Informational (1xx) responses go to info when it is not nil, and else
+// to the client trace in ctx, if any.
+func (c *h1Client) roundTrip(ctx context.Context, req *http.Request, addr string, info informer) (*http.Response, bool, error) {
 	h := c.host(addr)
 	for {
 		pc, err := h.get(ctx)
 		if err != nil {
 			return nil, false, err
 		}
-		resp, written, err := pc.roundTrip(req)
+		resp, written, err := pc.roundTrip(ctx, req, info)
 		if err == nil {
 			return resp, true, nil
 		}
@@ -215,8 +223,7 @@ func (pc *h1Conn) close() { _ = pc.nc.Close() }
 var aLongTimeAgo = time.Unix(1, 0)
 
 // roundTrip makes one exchange on pc. On error the caller closes pc.
-func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, bool, error) {
-	ctx := req.Context()
+func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info informer) (*http.Response, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
@@ -259,7 +266,11 @@ func (pc *h1Conn) roundTrip(req *http.Request) (*http.Response, bool, error) {
 		if i >= maxInformational {
 			return nil, true, fail(errors.New("too many 1xx informational responses"))
 		}
-		if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
+		if info != nil {
+			if err := info.informational(code, resp.Header); err != nil {
+				return nil, true, fail(err)
+			}
+		} else if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
 				return nil, true, fail(err)
 			}

@@ -134,7 +134,7 @@ func TestH1ClientReusesConnectionAndWritesHead(t *testing.T) {
 	})
 	c := newTestH1Client()
 	for i := 0; i < 3; i++ {
-		resp, written, err := c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+		resp, written, err := c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil)
 		require.NoError(t, err)
 		assert.True(t, written)
 		assert.Equal(t, "hello", readAll(t, resp))
@@ -157,12 +157,12 @@ func TestH1ClientRetriesAConnectionClosedWhileIdle(t *testing.T) {
 		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	})
 	c := newTestH1Client()
-	resp, _, err := c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+	resp, _, err := c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil)
 	require.NoError(t, err)
 	assert.Equal(t, "ok", readAll(t, resp))
 	s.waitClosed(t, 1) // the server has closed the pooled connection
 
-	resp, written, err := c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+	resp, written, err := c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil)
 	require.NoError(t, err, "a dead pooled connection is replaced, not reported")
 	assert.True(t, written)
 	assert.Equal(t, "ok", readAll(t, resp))
@@ -172,7 +172,7 @@ func TestH1ClientRetriesAConnectionClosedWhileIdle(t *testing.T) {
 func TestH1ClientFreshConnectionLossIsReported(t *testing.T) {
 	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) { readHead(br) })
 	c := newTestH1Client()
-	_, written, err := c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+	_, written, err := c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil)
 	require.Error(t, err)
 	assert.True(t, written, "the head was sent: the server may have acted on it")
 	assert.True(t, errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF), "got %v", err)
@@ -184,7 +184,7 @@ func TestH1ClientDialErrorIsUnwritten(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	c := newTestH1Client()
-	_, written, err := c.roundTrip(getReq(t, context.Background(), addr), addr)
+	_, written, err := c.roundTrip(context.Background(), getReq(t, context.Background(), addr), addr, nil)
 	require.Error(t, err)
 	assert.False(t, written)
 	var op *net.OpError
@@ -201,7 +201,7 @@ func TestH1ClientResponseHeaderLimit(t *testing.T) {
 	})
 	c := newTestH1Client()
 	c.maxHeader = 4 << 10
-	_, _, err := c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+	_, _, err := c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil)
 	require.ErrorIs(t, err, errHeadersTooLarge)
 	s.waitClosed(t, 1)
 }
@@ -225,7 +225,7 @@ func TestH1ClientInformationalResponses(t *testing.T) {
 		},
 	})
 	c := newTestH1Client()
-	resp, _, err := c.roundTrip(getReq(t, ctx, s.addr()), s.addr())
+	resp, _, err := c.roundTrip(ctx, getReq(t, ctx, s.addr()), s.addr(), nil)
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "ok", readAll(t, resp))
@@ -243,7 +243,7 @@ func TestH1ClientCancelUnblocksABodyRead(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	c := newTestH1Client()
-	resp, _, err := c.roundTrip(getReq(t, ctx, s.addr()), s.addr())
+	resp, _, err := c.roundTrip(ctx, getReq(t, ctx, s.addr()), s.addr(), nil)
 	require.NoError(t, err)
 	buf := make([]byte, 4)
 	_, err = io.ReadFull(resp.Body, buf)
@@ -280,7 +280,7 @@ func TestH1ClientDoesNotPool(t *testing.T) {
 				readHead(br)
 			})
 			c := newTestH1Client()
-			resp, _, err := c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+			resp, _, err := c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil)
 			require.NoError(t, err)
 			if tc.early {
 				buf := make([]byte, 2)
@@ -311,19 +311,19 @@ func TestH1ClientPoolsTrailersAndEmptyBodies(t *testing.T) {
 		}
 	})
 	c := newTestH1Client()
-	resp, _, err := c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+	resp, _, err := c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil)
 	require.NoError(t, err)
 	assert.Equal(t, "ok", readAll(t, resp))
 	assert.Equal(t, "done", resp.Trailer.Get("X-T"))
 
 	head := getReq(t, context.Background(), s.addr())
 	head.Method = http.MethodHead
-	resp, _, err = c.roundTrip(head, s.addr())
+	resp, _, err = c.roundTrip(context.Background(), head, s.addr(), nil)
 	require.NoError(t, err)
 	assert.Equal(t, int64(10), resp.ContentLength)
 	assert.Equal(t, "", readAll(t, resp))
 
-	resp, _, err = c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+	resp, _, err = c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil)
 	require.NoError(t, err)
 	assert.Equal(t, "ok", readAll(t, resp))
 	assert.Len(t, s.conns, 1)
@@ -337,7 +337,7 @@ func TestH1ClientClosesIdleConnectionsAfterTimeout(t *testing.T) {
 	})
 	c := newTestH1Client()
 	c.idleTimeout = 20 * time.Millisecond
-	resp, _, err := c.roundTrip(getReq(t, context.Background(), s.addr()), s.addr())
+	resp, _, err := c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil)
 	require.NoError(t, err)
 	assert.Equal(t, 204, resp.StatusCode)
 	s.waitClosed(t, 1) // by the sweep, with no request to notice
@@ -359,7 +359,7 @@ func TestH1ClientRefusesBadHeads(t *testing.T) {
 			s := startRawServer(t, func(c net.Conn, br *bufio.Reader) { _, _ = br.ReadByte() })
 			req := getReq(t, context.Background(), s.addr())
 			mut(req)
-			_, written, err := c.roundTrip(req, s.addr())
+			_, written, err := c.roundTrip(context.Background(), req, s.addr(), nil)
 			require.Error(t, err)
 			assert.False(t, written)
 		})

@@ -68,7 +68,7 @@ func FuzzDeadlineHeaders(f *testing.F) {
 			t.Fatalf("formatGRPCTimeout(%d) = %q: want 0", left, out)
 		}
 		hh := http.Header{}
-		setDeadlineHeaders(hh, now, now.Add(time.Duration(left)))
+		setDeadlineHeaders(hh, now, now.Add(time.Duration(left)), http.Header.Set)
 		if _, _, err := incomingDeadline(hh, now); err != nil && left >= 0 {
 			t.Fatalf("the proxy's own deadline headers %v do not parse: %v", hh, err)
 		}

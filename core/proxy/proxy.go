@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -171,12 +172,13 @@ type RequestEvent struct {
 
 // Proxy is an http.Handler that routes requests by name.
 type Proxy struct {
-	cfg      Config
-	clk      clock.Clock
-	rp       *httputil.ReverseProxy
-	clients  clients
-	policies sync.Map // service string -> *policyEntry
-	log      *slog.Logger
+	cfg       Config
+	clk       clock.Clock
+	rp        *httputil.ReverseProxy
+	transport *attemptTransport
+	clients   clients
+	policies  sync.Map // service string -> *policyEntry
+	log       *slog.Logger
 }
 
 type policyEntry struct {
@@ -208,9 +210,10 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{cfg: cfg, clk: clock.Or(cfg.Clock), log: cfg.Logger}
 	p.clients.newBalancer = func() (balance.Balancer, error) { return balance.New(cfg.Balancer) }
+	p.transport = &attemptTransport{p: p}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:   p.rewrite,
-		Transport: &attemptTransport{p: p},
+		Transport: p.transport,
 		// 0: the ReverseProxy still flushes at once for responses of unknown
 		// length (gRPC, streams) and event streams, and avoids a flush per
 		// response and a timer goroutine otherwise.
@@ -238,6 +241,17 @@ type route struct {
 	// it ends a Read in flight at once. Nil on HTTP/1.
 	reqBody io.Closer
 
+	// out and outURL are the outgoing request on the direct path, and w
+	// the caller's ResponseWriter there, for 1xx responses.
+	out    http.Request
+	outURL url.URL
+	w      http.ResponseWriter
+
+	// vals backs header values the proxy sets on attempt 0, so that
+	// setting one does not allocate its []string (see setHeader).
+	vals  [16]string
+	nvals int
+
 	// Filled in by the transport for the observer and error handler.
 	client   string
 	endpoint string
@@ -247,6 +261,35 @@ type route struct {
 }
 
 type routeKey struct{}
+
+// setHeader sets h[k] to the one value v, taking the []string from the
+// route's arena while it lasts. Only for headers of the first attempt
+// and of requests no other goroutine reads: a retry's headers are set
+// with Header.Set.
+func (rt *route) setHeader(h http.Header, k, v string) {
+	if rt.nvals == len(rt.vals) {
+		h[k] = []string{v}
+		return
+	}
+	i := rt.nvals
+	rt.vals[i] = v
+	rt.nvals++
+	h[k] = rt.vals[i : i+1 : i+1]
+}
+
+// addHeader appends v to h[k], without touching the backing array of the
+// existing values, which may be shared with the caller's request.
+func (rt *route) addHeader(h http.Header, k, v string) {
+	old := h[k]
+	if len(old) == 0 {
+		rt.setHeader(h, k, v)
+		return
+	}
+	vv := make([]string, len(old)+1)
+	copy(vv, old)
+	vv[len(old)] = v
+	h[k] = vv
+}
 
 // ServeHTTP identifies, routes and forwards one request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -322,6 +365,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(rt.res.Bounds) == 0 {
 		p.fail(w, r, rt, &Error{Status: http.StatusBadGateway, Msg: "no endpoints for " + rt.svcStr + ": the name is bound to an empty set", Retryable: true}, start)
+		return
+	}
+	if directEligible(r) {
+		p.serveDirect(w, r, ctx, rt)
 		return
 	}
 	if r.ProtoMajor == 1 {
@@ -472,36 +519,57 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.Scheme = "http"
 	out.URL.Host = "slinkerd.invalid" // replaced per attempt
 	out.Host = pr.In.Host
+	p.addHeaders(pr.In, out, rt)
+}
 
+// addHeaders adds to out, a copy of in without its hop-by-hop and
+// forwarding headers, the headers every attempt carries: forwarding,
+// l5d-dst-service, l5d-reqid, Via and trace context.
+func (p *Proxy) addHeaders(in, out *http.Request, rt *route) {
+	h := out.Header
 	if p.cfg.TrustForwarded {
-		if v := pr.In.Header.Values("X-Forwarded-For"); len(v) > 0 {
-			out.Header["X-Forwarded-For"] = v
+		if v := in.Header.Values("X-Forwarded-For"); len(v) > 0 {
+			h["X-Forwarded-For"] = v
 		}
-		if v := pr.In.Header.Values("Forwarded"); len(v) > 0 {
-			out.Header["Forwarded"] = v
+		if v := in.Header.Values("Forwarded"); len(v) > 0 {
+			h["Forwarded"] = v
 		}
 	}
-	pr.SetXForwarded()
-	out.Header.Add("Forwarded", forwardedElement(pr.In))
+	// As httputil.ProxyRequest.SetXForwarded.
+	if clientIP, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
+			clientIP = strings.Join(prior, ", ") + ", " + clientIP
+		}
+		rt.setHeader(h, "X-Forwarded-For", clientIP)
+	} else {
+		delete(h, "X-Forwarded-For")
+	}
+	rt.setHeader(h, "X-Forwarded-Host", in.Host)
+	if in.TLS == nil {
+		rt.setHeader(h, "X-Forwarded-Proto", "http")
+	} else {
+		rt.setHeader(h, "X-Forwarded-Proto", "https")
+	}
+	rt.addHeader(h, "Forwarded", forwardedElement(in))
 
-	out.Header.Set(hdrDstService, rt.svcStr)
-	if out.Header.Get(hdrReqID) == "" {
-		out.Header.Set(hdrReqID, newRequestID())
+	rt.setHeader(h, hdrDstService, rt.svcStr)
+	if v := h[hdrReqID]; len(v) == 0 || v[0] == "" {
+		rt.setHeader(h, hdrReqID, newRequestID())
 	}
-	proto := "1.1"
-	if pr.In.ProtoMajor == 2 {
-		proto = "2.0"
-	} else if pr.In.ProtoMinor == 0 {
-		proto = "1.0"
+	via := "1.1 " + viaToken
+	if in.ProtoMajor == 2 {
+		via = "2.0 " + viaToken
+	} else if in.ProtoMinor == 0 {
+		via = "1.0 " + viaToken
 	}
-	out.Header.Add("Via", proto+" "+viaToken)
+	rt.addHeader(h, "Via", via)
 
 	// --- telemetry (issue 8): trace context. An Observer that can trace
 	// (core/telemetry's) may start a trace or a span and set traceparent;
 	// W3C, B3 and X-Amzn-Trace-Id headers otherwise pass through as
 	// received. One type assertion per request when it cannot.
 	if tr, ok := p.cfg.Observer.(interface{ TraceRequest(in, out *http.Request) }); ok {
-		tr.TraceRequest(pr.In, out)
+		tr.TraceRequest(in, out)
 	}
 	// --- end telemetry ---
 }
@@ -552,7 +620,13 @@ func newRequestID() string {
 
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	rt, _ := r.Context().Value(routeKey{}).(*route)
-	e := asProxyError(r.Context(), err)
+	p.answerError(w, r, r.Context(), rt, err)
+}
+
+// answerError answers a request whose attempts failed with err; ctx is
+// the request's context as the attempts saw it.
+func (p *Proxy) answerError(w http.ResponseWriter, r *http.Request, ctx context.Context, rt *route, err error) {
+	e := asProxyError(ctx, err)
 	if rt != nil && rt.body != nil {
 		if te := rt.body.timeoutError(); te != nil {
 			// The body read timeout also ended the request's context on
@@ -562,7 +636,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 			return
 		}
 	}
-	if r.Context().Err() != nil && rt != nil && (rt.deadline.IsZero() || p.clk.Now().Before(rt.deadline)) {
+	if ctx.Err() != nil && rt != nil && (rt.deadline.IsZero() || p.clk.Now().Before(rt.deadline)) {
 		// The caller went away; nobody reads this answer.
 		e = &Error{Status: 499, Msg: "client closed request", Err: err}
 	}

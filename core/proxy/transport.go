@@ -135,6 +135,12 @@ const (
 
 func (t *attemptTransport) RoundTrip(out *http.Request) (*http.Response, error) {
 	rt := out.Context().Value(routeKey{}).(*route)
+	return t.send(out.Context(), out, rt)
+}
+
+// send makes the attempts of out, whose context is ctx (out's own is not
+// read: the direct path does not set it).
+func (t *attemptTransport) send(ctx context.Context, out *http.Request, rt *route) (*http.Response, error) {
 	pol := rt.policy
 	pol.Budget.Deposit()
 	cls := pol.Classifier
@@ -156,7 +162,7 @@ func (t *attemptTransport) RoundTrip(out *http.Request) (*http.Response, error) 
 	var lastErr error
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		if attempt > 0 {
-			if err := out.Context().Err(); err != nil {
+			if err := ctx.Err(); err != nil {
 				return nil, errors.Join(lastErr, err)
 			}
 		}
@@ -175,11 +181,11 @@ func (t *attemptTransport) RoundTrip(out *http.Request) (*http.Response, error) 
 		}
 		rt.client, rt.endpoint = c.id, pick.Address.HostPort()
 
-		resp, written, err := t.attempt(out, rt, c, bound.Residual, pick, body, attempt)
+		resp, written, err := t.attempt(ctx, out, rt, c, bound.Residual, pick, body, attempt)
 		if err != nil {
 			pick.Done(true)
 			lastErr = err
-			if errors.Is(out.Context().Err(), context.Canceled) {
+			if errors.Is(ctx.Err(), context.Canceled) {
 				return nil, err
 			}
 			sent := written || (body != nil && body.consumed())
@@ -189,9 +195,9 @@ func (t *attemptTransport) RoundTrip(out *http.Request) (*http.Response, error) 
 				continue
 			}
 			class := cls.Classify(retry.Response{Method: out.Method, Err: err})
-			if class == retry.RetryableFailure && attempt+1 < maxAttempts && t.canRetry(out, body) && pol.Budget.TryWithdraw() {
+			if class == retry.RetryableFailure && attempt+1 < maxAttempts && t.canRetry(ctx, body) && pol.Budget.TryWithdraw() {
 				rt.retries++
-				if backoff, err = t.wait(out.Context(), pol, backoff); err != nil {
+				if backoff, err = t.wait(ctx, pol, backoff); err != nil {
 					return nil, errors.Join(lastErr, err)
 				}
 				continue
@@ -203,11 +209,11 @@ func (t *attemptTransport) RoundTrip(out *http.Request) (*http.Response, error) 
 		}
 
 		class := cls.Classify(retry.Response{Method: out.Method, Status: resp.StatusCode, Header: resp.Header})
-		if class == retry.RetryableFailure && attempt+1 < maxAttempts && t.canRetry(out, body) && pol.Budget.TryWithdraw() {
+		if class == retry.RetryableFailure && attempt+1 < maxAttempts && t.canRetry(ctx, body) && pol.Budget.TryWithdraw() {
 			pick.Done(true)
 			discard(resp.Body)
 			rt.retries++
-			if backoff, err = t.wait(out.Context(), pol, backoff); err != nil {
+			if backoff, err = t.wait(ctx, pol, backoff); err != nil {
 				return nil, err
 			}
 			continue
@@ -226,8 +232,8 @@ func (t *attemptTransport) RoundTrip(out *http.Request) (*http.Response, error) 
 }
 
 // canRetry says whether the request may be sent again in full.
-func (t *attemptTransport) canRetry(out *http.Request, body *replayBody) bool {
-	if out.Context().Err() != nil {
+func (t *attemptTransport) canRetry(ctx context.Context, body *replayBody) bool {
+	if ctx.Err() != nil {
 		return false
 	}
 	return body == nil || body.replayable()
@@ -251,10 +257,9 @@ func (t *attemptTransport) wait(ctx context.Context, pol *Policy, prev time.Dura
 
 // attempt sends one attempt to the picked endpoint. written reports
 // whether the request head may have reached the connection.
-func (t *attemptTransport) attempt(out *http.Request, rt *route, c *client, residual name.Path, pick *balance.Pick, body *replayBody, n int) (*http.Response, bool, error) {
+func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *route, c *client, residual name.Path, pick *balance.Pick, body *replayBody, n int) (*http.Response, bool, error) {
 	tr, scheme := t.p.cfg.Transports.forEndpoint(pick.Address, rt.inProto)
 
-	ctx := out.Context()
 	var cancel context.CancelCauseFunc
 	var timer *time.Timer
 	now := t.p.clk.Now()
@@ -272,14 +277,28 @@ func (t *attemptTransport) attempt(out *http.Request, rt *route, c *client, resi
 		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }})
 	}
 
-	req := out.WithContext(ctx)
-	if n > 0 {
+	var req *http.Request
+	switch {
+	case direct && n == 0:
+		// Sent on this goroutine, and nothing else reads out: use it as
+		// it is. The direct client takes the endpoint and context apart.
+		req = out
+	case direct:
+		// A previous attempt may have gone through net/http, whose writer
+		// could still read the headers.
+		r2 := *out
+		req = &r2
 		req.Header = out.Header.Clone()
+	default:
+		req = out.WithContext(ctx)
+		if n > 0 {
+			req.Header = out.Header.Clone()
+		}
+		u := *out.URL
+		u.Scheme = scheme
+		u.Host = rt.endpoint // the picked endpoint, rendered once per attempt
+		req.URL = &u
 	}
-	u := *out.URL
-	u.Scheme = scheme
-	u.Host = rt.endpoint // the picked endpoint, rendered once per attempt
-	req.URL = &u
 	if scheme == "https" && pick.Address.Meta != nil && pick.Address.Meta["host"] != "" {
 		req.Host = pick.Address.Meta["host"]
 	}
@@ -288,6 +307,10 @@ func (t *attemptTransport) attempt(out *http.Request, rt *route, c *client, resi
 		req.GetBody = nil
 	}
 	h := req.Header
+	set := http.Header.Set
+	if n == 0 {
+		set = rt.setHeader
+	}
 	if aud := pick.Address.Meta["audience"]; aud != "" && t.p.cfg.Tokens != nil {
 		tok, err := t.p.cfg.Tokens.Token(ctx, aud)
 		if err != nil {
@@ -297,23 +320,27 @@ func (t *attemptTransport) attempt(out *http.Request, rt *route, c *client, resi
 			// Nothing was sent: the caller may requeue to another endpoint.
 			return nil, false, &Error{Status: http.StatusBadGateway, Msg: "cannot get an ID token for " + aud, Retryable: true, Err: err}
 		}
-		h.Set("Authorization", "Bearer "+tok)
+		set(h, "Authorization", "Bearer "+tok)
 	}
-	h.Set(hdrDstClient, c.id)
+	set(h, hdrDstClient, c.id)
 	if len(residual) == 0 {
-		h.Del(hdrDstResidual)
+		delete(h, hdrDstResidual)
 	} else {
-		h.Set(hdrDstResidual, residual.String())
+		set(h, hdrDstResidual, residual.String())
 	}
 	if !deadline.IsZero() {
-		setDeadlineHeaders(h, now, deadline)
+		setDeadlineHeaders(h, now, deadline, set)
 	}
 
 	var resp *http.Response
 	var err error
 	if direct {
 		var written bool
-		resp, written, err = t.p.cfg.Transports.direct.roundTrip(req, rt.endpoint)
+		var info informer
+		if rt.w != nil {
+			info = rt
+		}
+		resp, written, err = t.p.cfg.Transports.direct.roundTrip(ctx, req, rt.endpoint, info)
 		wrote.Store(written)
 	} else {
 		resp, err = tr.RoundTrip(req)
