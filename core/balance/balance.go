@@ -108,6 +108,8 @@ type Balancer interface {
 type Pick struct {
 	// Address is the chosen endpoint.
 	Address name.Address
+	// HostPort is Address.HostPort(), rendered once per endpoint.
+	HostPort string
 
 	ep         *endpoint
 	set        *endpointSet

@@ -140,7 +140,7 @@ func (s *endpointSet) pick(c chooser) (*Pick, error) {
 	}
 	e.pending++
 	probe := e.gate.Acquire(now)
-	p := &Pick{Address: e.addr, ep: e, set: s, start: now, probe: probe}
+	p := &Pick{Address: e.addr, HostPort: e.key, ep: e, set: s, start: now, probe: probe}
 	e.track(p)
 	s.mu.Unlock()
 	return p, nil

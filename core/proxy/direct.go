@@ -61,7 +61,7 @@ func (p *Proxy) serveDirect(w http.ResponseWriter, r *http.Request, ctx context.
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     make(http.Header, len(r.Header)+8),
+		Header:     make(http.Header, len(r.Header)+12), // room for the headers the proxy adds
 		Host:       r.Host,
 		RemoteAddr: r.RemoteAddr,
 		Body:       nil,

@@ -230,22 +230,14 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info informe
 	// The request's end — the caller gone, a deadline, an attempt timeout
 	// — unblocks the connection; the error is then the context's.
 	stop := context.AfterFunc(ctx, func() { _ = pc.nc.SetDeadline(aLongTimeAgo) })
-	fail := func(err error) error {
-		if !stop() {
-			if cerr := ctx.Err(); cerr != nil {
-				return fmt.Errorf("%w (%v)", cerr, err)
-			}
-		}
-		return err
-	}
 	pc.nread = 0
 	if err := writeHead(pc.bw, req); err != nil {
 		pc.bw.Reset(pc.nc)
-		return nil, false, fail(err)
+		return nil, false, stopFailed(ctx, stop, err)
 	}
 	if err := pc.bw.Flush(); err != nil {
 		// A head the server did not get in full cannot have been acted on.
-		return nil, false, fail(err)
+		return nil, false, stopFailed(ctx, stop, err)
 	}
 
 	pc.limit = pc.host.c.maxHeader
@@ -257,28 +249,28 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info informe
 			if pc.nread == 0 && errors.Is(err, io.EOF) && pc.reused {
 				err = fmt.Errorf("%w: %w", errServerClosedIdle, err)
 			}
-			return nil, true, fail(err)
+			return nil, true, stopFailed(ctx, stop, err)
 		}
 		code := resp.StatusCode
 		if code >= 200 || code == http.StatusSwitchingProtocols {
 			break
 		}
 		if i >= maxInformational {
-			return nil, true, fail(errors.New("too many 1xx informational responses"))
+			return nil, true, stopFailed(ctx, stop, errors.New("too many 1xx informational responses"))
 		}
 		if info != nil {
 			if err := info.informational(code, resp.Header); err != nil {
-				return nil, true, fail(err)
+				return nil, true, stopFailed(ctx, stop, err)
 			}
 		} else if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
-				return nil, true, fail(err)
+				return nil, true, stopFailed(ctx, stop, err)
 			}
 		}
 	}
 	pc.limit = math.MaxInt64
 	if resp.StatusCode == http.StatusSwitchingProtocols {
-		return nil, true, fail(errors.New("endpoint switched protocols without an upgrade request"))
+		return nil, true, stopFailed(ctx, stop, errors.New("endpoint switched protocols without an upgrade request"))
 	}
 	reuse := !resp.Close && !req.Close
 	if resp.Body == http.NoBody {
@@ -291,6 +283,18 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info informe
 	}
 	resp.Body = &h1Body{pc: pc, rc: resp.Body, stop: stop, reuse: reuse}
 	return resp, true, nil
+}
+
+// stopFailed stops the exchange's context watch and returns err, or the
+// context's error when the watch had already fired (the deadline it set
+// is what failed).
+func stopFailed(ctx context.Context, stop func() bool, err error) error {
+	if !stop() {
+		if cerr := ctx.Err(); cerr != nil {
+			return fmt.Errorf("%w (%v)", cerr, err)
+		}
+	}
+	return err
 }
 
 // isConnLoss says whether err is a connection that broke.

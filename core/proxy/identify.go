@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/slinkerd/slinkerd/core/name"
 )
@@ -141,10 +143,56 @@ func appendSegs(prefix name.Path, segs ...string) name.Path {
 
 // hostOnly strips the port from a Host value, and brackets from IPv6.
 func hostOnly(h string) string {
+	if strings.IndexByte(h, ':') < 0 && !strings.HasPrefix(h, "[") {
+		return h // the common case; SplitHostPort would allocate its error
+	}
 	if host, _, err := net.SplitHostPort(h); err == nil {
 		return host
 	}
 	return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+}
+
+// nameCache remembers the names HeaderIdentifier gave to Host values, so
+// that naming a request neither builds nor renders its path. It holds at
+// most maxCachedNames hosts (Host is the caller's to choose); past that,
+// names are built per request as before.
+type nameCache struct {
+	m sync.Map // Host value -> *cachedName
+	n atomic.Int64
+}
+
+type cachedName struct {
+	path name.Path
+	str  string
+}
+
+const maxCachedNames = 4096
+
+// identify names r, and renders the name.
+func (p *Proxy) identify(r *http.Request) (name.Path, string, error) {
+	hi, ok := p.cfg.Identifier.(HeaderIdentifier)
+	if !ok {
+		svc, err := p.cfg.Identifier.Identify(r)
+		if err != nil {
+			return nil, "", err
+		}
+		return svc, svc.String(), nil
+	}
+	if v, ok := p.names.m.Load(r.Host); ok {
+		c := v.(*cachedName)
+		return c.path, c.str, nil
+	}
+	svc, err := hi.Identify(r)
+	if err != nil {
+		return nil, "", err
+	}
+	c := &cachedName{path: svc, str: svc.String()}
+	if p.names.n.Load() < maxCachedNames {
+		if _, loaded := p.names.m.LoadOrStore(r.Host, c); !loaded {
+			p.names.n.Add(1)
+		}
+	}
+	return c.path, c.str, nil
 }
 
 var (

@@ -178,6 +178,7 @@ type Proxy struct {
 	transport *attemptTransport
 	clients   clients
 	policies  sync.Map // service string -> *policyEntry
+	names     nameCache
 	log       *slog.Logger
 }
 
@@ -307,12 +308,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, nil, e, start)
 		return
 	}
-	svc, err := p.cfg.Identifier.Identify(r)
+	svc, svcStr, err := p.identify(r)
 	if err != nil {
 		p.fail(w, r, nil, &Error{Status: http.StatusBadRequest, Msg: "cannot identify request", Err: err}, start)
 		return
 	}
-	rt := &route{service: svc, svcStr: svc.String(), start: start, inProto: r.ProtoMajor, grpc: isGRPC(r), body: body}
+	rt := &route{service: svc, svcStr: svcStr, start: start, inProto: r.ProtoMajor, grpc: isGRPC(r), body: body}
 
 	var local name.Dtab
 	if p.cfg.DtabOverride {
@@ -587,11 +588,33 @@ func forwardedElement(r *http.Request) string {
 	if r.TLS != nil {
 		proto = "https"
 	}
-	el := "for=" + host + ";proto=" + proto
+	var b strings.Builder
+	b.Grow(len("for=;proto=https;host=\"\"") + len(host) + len(r.Host))
+	b.WriteString("for=")
+	b.WriteString(host)
+	b.WriteString(";proto=")
+	b.WriteString(proto)
 	if r.Host != "" {
-		el += ";host=" + strconv.Quote(r.Host)
+		b.WriteString(";host=")
+		if plainQuotable(r.Host) {
+			b.WriteByte('"')
+			b.WriteString(r.Host)
+			b.WriteByte('"')
+		} else {
+			b.WriteString(strconv.Quote(r.Host))
+		}
 	}
-	return el
+	return b.String()
+}
+
+// plainQuotable says whether strconv.Quote(s) is s between double quotes.
+func plainQuotable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 var reqIDPool = sync.Pool{New: func() any { return rand.New(rand.NewPCG(seed(), seed())) }}

@@ -179,7 +179,7 @@ func (t *attemptTransport) send(ctx context.Context, out *http.Request, rt *rout
 			}
 			return nil, err
 		}
-		rt.client, rt.endpoint = c.id, pick.Address.HostPort()
+		rt.client, rt.endpoint = c.id, pick.HostPort
 
 		resp, written, err := t.attempt(ctx, out, rt, c, bound.Residual, pick, body, attempt)
 		if err != nil {
@@ -412,6 +412,7 @@ type doneBody struct {
 	rt     *route
 	p      *Proxy
 	once   sync.Once
+	ev     RequestEvent // reported once; kept here so it is not allocated apart
 }
 
 func (b *doneBody) Read(p []byte) (int, error) {
@@ -449,9 +450,9 @@ func (b *doneBody) finish(eof bool) {
 		b.pick.Done(failed)
 		if b.obs != nil {
 			rt := b.rt
-			ev := RequestEvent{Service: rt.svcStr, Client: rt.client, Endpoint: rt.endpoint, Status: b.resp.StatusCode,
+			b.ev = RequestEvent{Service: rt.svcStr, Client: rt.client, Endpoint: rt.endpoint, Status: b.resp.StatusCode,
 				Failed: failed, Latency: b.p.clk.Now().Sub(rt.start), Retries: rt.retries, Requeues: rt.requeues}
-			b.obs.Request(&ev)
+			b.obs.Request(&b.ev)
 		}
 	})
 }
