@@ -16,11 +16,17 @@ TOOL_BINS := $(TOOLS)/h2spec $(TOOLS)/grpc-interop-client $(TOOLS)/grpc-interop-
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
-build: ## build bin/slinkerd (static)
-	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/slinkerd ./cmd/slinkerd
+# Build tags that leave a cloud namer and its SDK out of the binary:
+# slinkerd_nocloudmap (AWS SDK) and slinkerd_nocloudrun (Google SDK and
+# gRPC). Names under a left-out namer fail with an error that says so.
+BUILD_TAGS ?=
+build: ## build bin/slinkerd (static; BUILD_TAGS=slinkerd_nocloudrun,… to leave cloud namers out)
+	$(GO) build $(GOFLAGS_BUILD) -tags "$(BUILD_TAGS)" -o $(BIN)/slinkerd ./cmd/slinkerd
 
 test: build ## run every test (unit, e2e, conformance); needs the tools from `make tools`
 	$(GO) test -count=1 -timeout 9m ./...
+	$(GO) vet -tags slinkerd_nocloudmap,slinkerd_nocloudrun ./adapters/... ./cmd/...
+	$(GO) test -count=1 -tags slinkerd_nocloudmap,slinkerd_nocloudrun ./adapters/app
 
 test-short: ## unit tests only
 	$(GO) test -count=1 -short ./...
@@ -42,6 +48,7 @@ BENCH_FLAGS ?=
 BENCH_GO_FLAGS ?= -benchtime 1s
 bench: build ## side-by-side benchmark vs no proxy, HAProxy, nginx, Caddy (~15 min; BENCH_FLAGS=-quick: ~3 min), then the Go hot-path benchmarks
 	@sh test/bench/proxy/install.sh
+	$(GO) build $(GOFLAGS_BUILD) -tags slinkerd_nocloudrun -o $(BIN)/slinkerd-lambda ./cmd/slinkerd
 	$(GO) run ./test/bench/proxy $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_GO_FLAGS) ./test/bench/hotpath
 
@@ -96,10 +103,14 @@ $(TOOLS)/grpc-interop-server:
 # The Lambda layer: a zip holding extensions/slinkerd (mode 0755), a
 # static linux binary built with the same flags as `make build` and the
 # Dockerfile. Zipped by a small Go program, so no zip tool is needed.
+# The layer leaves the Cloud Run namer out (LAYER_TAGS): on Lambda the
+# Google SDK would only cost cold-start time and memory (about 5 ms and
+# 10 MiB; see docs/performance.md). LAYER_TAGS= builds it in.
 LAYER_ARCH ?= amd64
 LAYER_DIR  ?= $(BIN)
+LAYER_TAGS ?= slinkerd_nocloudrun
 layer: ## build the Lambda layer zip bin/slinkerd-layer-amd64.zip (LAYER_ARCH=arm64 for Graviton, LAYER_DIR=… elsewhere)
-	GOOS=linux GOARCH=$(LAYER_ARCH) $(GO) build $(GOFLAGS_BUILD) -o $(LAYER_DIR)/layer-$(LAYER_ARCH)/slinkerd ./cmd/slinkerd
+	GOOS=linux GOARCH=$(LAYER_ARCH) $(GO) build $(GOFLAGS_BUILD) -tags "$(LAYER_TAGS)" -o $(LAYER_DIR)/layer-$(LAYER_ARCH)/slinkerd ./cmd/slinkerd
 	$(GO) run ./deploy/lambda/mklayer -bin $(LAYER_DIR)/layer-$(LAYER_ARCH)/slinkerd -o $(LAYER_DIR)/slinkerd-layer-$(LAYER_ARCH).zip
 
 clean: ## remove build outputs and installed tools

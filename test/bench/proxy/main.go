@@ -61,6 +61,7 @@ var (
 	only        = flag.String("setups", "", "comma-separated setups to run (default all): direct,slinkerd,haproxy,nginx,caddy")
 	measures    = flag.String("measure", "", "comma-separated measurements (default all): h1,h2c,grpc,latency,startup")
 	slinkerdBin = flag.String("slinkerd", "bin/slinkerd", "slinkerd binary (make build)")
+	lambdaBin   = flag.String("slinkerd-lambda", "bin/slinkerd-lambda", "slinkerd as the Lambda layer builds it, -tags slinkerd_nocloudrun (make bench builds it; skipped if missing)")
 	jsonOut     = flag.String("json", "test/artifacts/bench.json", "result file")
 	proxyCPUs   = flag.String("proxy-cpus", "", "pin each proxy with taskset to this CPU list, e.g. 0,1 (default: no pinning)")
 	loadCPUs    = flag.String("load-cpus", "", "pin the load generators to this CPU list")
@@ -156,7 +157,11 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	all := setups(slk)
+	lambda, err := filepath.Abs(*lambdaBin)
+	if err != nil {
+		return err
+	}
+	all := setups(slk, lambda)
 	want := map[string]bool{}
 	for _, name := range splitList(*only, "") {
 		if !slices.ContainsFunc(all, func(s *setup) bool { return s.name == name }) {
@@ -188,13 +193,13 @@ func run(ctx context.Context) error {
 	// Run a private copy of slinkerd, so that a rebuild of bin/ during
 	// the run cannot change what is measured, and its size is the size of
 	// what ran.
-	slkCopy := filepath.Join(dir, "slinkerd")
-	if err := copyFile(slk, slkCopy); err != nil {
-		return fmt.Errorf("copy slinkerd: %w", err)
-	}
 	for _, s := range b.setups {
-		if s.name == "slinkerd" {
-			s.binary = slkCopy
+		if strings.HasPrefix(s.name, "slinkerd") && s.missing == "" {
+			cp := filepath.Join(dir, s.name)
+			if err := copyFile(s.binary, cp); err != nil {
+				return fmt.Errorf("copy %s: %w", s.name, err)
+			}
+			s.binary = cp
 		}
 	}
 	b.grpcBody = filepath.Join(dir, "grpc-health-check.bin")
@@ -221,7 +226,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer b.backend.close()
-	b.env = &env{backend: b.backend.ports, dir: dir, cpus: *proxyCPUs, workers: *workers, slinkerd: slkCopy}
+	b.env = &env{backend: b.backend.ports, dir: dir, cpus: *proxyCPUs, workers: *workers}
 
 	started := time.Now()
 	if b.measure["startup"] {

@@ -28,11 +28,10 @@ const (
 
 // env is what every setup is started with.
 type env struct {
-	backend  backendPorts
-	dir      string // scratch directory for configs and logs
-	cpus     string // taskset CPU list for the proxy, "" for none
-	workers  int    // worker threads or processes each proxy gets
-	slinkerd string
+	backend backendPorts
+	dir     string // scratch directory for configs and logs
+	cpus    string // taskset CPU list for the proxy, "" for none
+	workers int    // worker threads or processes each proxy gets
 }
 
 // setup is one way of putting (or not putting) a proxy in front of the
@@ -90,15 +89,23 @@ func freeAddrs(n int) ([]string, error) {
 
 // setups returns every setup in table order: direct first, then
 // slinkerd, then the peers, HAProxy first since ratios are taken to it.
-func setups(slinkerdBin string) []*setup {
+//
+// slinkerd-lambda is the build the Lambda layer ships (-tags
+// slinkerd_nocloudrun: no Google SDK), which matters for start-up and
+// memory; it is skipped when lambdaBin does not exist.
+func setups(slinkerdBin, lambdaBin string) []*setup {
 	ss := []*setup{
 		{name: "direct", start: startDirect},
-		{name: "slinkerd", binary: slinkerdBin, start: startSlinkerd},
+		{name: "slinkerd", binary: slinkerdBin},
+		{name: "slinkerd-lambda", binary: lambdaBin},
 		{name: "haproxy", binary: "haproxy", start: startHAProxy},
 		{name: "nginx", binary: "nginx", start: startNginx},
 		{name: "caddy", binary: "caddy", start: startCaddy},
 	}
 	for _, s := range ss {
+		if strings.HasPrefix(s.name, "slinkerd") {
+			s.start = func(e *env, tag string) (*instance, error) { return startSlinkerd(e, tag, s.binary) }
+		}
 		if s.binary == "" {
 			continue
 		}
@@ -124,7 +131,7 @@ func startDirect(e *env, _ string) (*instance, error) {
 
 // startSlinkerd runs bin/slinkerd configured the way a user would: one
 // listener for HTTP/1.1, h2c and gRPC, routing by Host through the dtab.
-func startSlinkerd(e *env, tag string) (*instance, error) {
+func startSlinkerd(e *env, tag, binary string) (*instance, error) {
 	addrs, err := freeAddrs(2)
 	if err != nil {
 		return nil, err
@@ -140,7 +147,7 @@ func startSlinkerd(e *env, tag string) (*instance, error) {
 		"SLINKERD_LOG_LEVEL=warn",
 		fmt.Sprintf("GOMAXPROCS=%d", e.workers),
 	)
-	p, err := startProc("slinkerd-"+tag, e.dir, e.cpus, envv, nil, nil, e.slinkerd)
+	p, err := startProc("slinkerd-"+tag, e.dir, e.cpus, envv, nil, nil, binary)
 	if err != nil {
 		return nil, err
 	}
@@ -347,7 +354,7 @@ func version(ctx context.Context, s *setup) string {
 	}
 	var args []string
 	switch s.name {
-	case "slinkerd":
+	case "slinkerd", "slinkerd-lambda":
 		args = []string{"version"}
 	case "haproxy":
 		args = []string{"-v"}
