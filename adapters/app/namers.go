@@ -19,4 +19,3 @@ type cloudConfig struct {
 // addFunc registers a namer under prefix, with its /admin/discovery.json
 // section when state is not nil.
 type addFunc func(prefix string, n name.Namer, state func() any) error
-
