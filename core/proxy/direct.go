@@ -10,15 +10,16 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// The direct path forwards the most common request — HTTP/1.x from the
-// caller, no body, a method that may be repeated, no upgrade — without
+// The direct path forwards the most common requests — HTTP/1.x from the
+// caller, no body or a small one of known length, no upgrade — without
 // httputil.ReverseProxy: the outgoing request shares the caller's header
 // values instead of deep-copying them, needs no context copies or client
 // trace, and the response's headers are handed to the caller's
 // ResponseWriter as they are instead of being copied one by one. The
 // attempts, retries, classification and errors are the same code as the
-// ReverseProxy's path (attemptTransport.send). Everything else — bodies,
-// upgrades, HTTP/2 and gRPC callers — takes the ReverseProxy.
+// ReverseProxy's path (attemptTransport.send). Everything else — chunked
+// or large bodies, Expect: 100-continue, upgrades, HTTP/2 and gRPC
+// callers — takes the ReverseProxy.
 
 // directEligible says whether r may take the direct path.
 func directEligible(r *http.Request) bool {
@@ -64,7 +65,9 @@ func (p *Proxy) serveDirect(w http.ResponseWriter, r *http.Request, ctx context.
 		Header:     make(http.Header, len(r.Header)+12), // room for the headers the proxy adds
 		Host:       r.Host,
 		RemoteAddr: r.RemoteAddr,
-		Body:       nil,
+	}
+	if hasBody(r) {
+		out.Body, out.ContentLength = r.Body, r.ContentLength
 	}
 	// The caller's headers, sharing their values, less hop-by-hop ones
 	// and those its Connection header names.

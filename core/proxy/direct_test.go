@@ -36,9 +36,9 @@ func rawExchange(t *testing.T, addr, req string) (*http.Response, string) {
 	return resp, string(b)
 }
 
-// The direct path (bodiless GETs from HTTP/1 callers) and the
-// ReverseProxy's path (here, a POST with a body) must send the same
-// headers and pass the same response headers back.
+// The direct path (HTTP/1 callers, no body or a small one of known
+// length) and the ReverseProxy's path (here, a POST with a chunked body)
+// must send the same headers and pass the same response headers back.
 func TestDirectPathHeadersMatchTheReverseProxy(t *testing.T) {
 	var seen atomic.Pointer[http.Header]
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -71,9 +71,10 @@ func TestDirectPathHeadersMatchTheReverseProxy(t *testing.T) {
 		return result{sent: *seen.Load(), resp: resp, body: body}
 	}
 	direct := run("GET /x HTTP/1.1\r\n" + head + "\r\n")
-	viaRP := run("POST /x HTTP/1.1\r\n" + head + "Content-Length: 3\r\n\r\nabc")
+	directPost := run("POST /x HTTP/1.1\r\n" + head + "Content-Length: 3\r\n\r\nabc")
+	viaRP := run("POST /x HTTP/1.1\r\n" + head + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
 
-	for _, r := range []result{direct, viaRP} {
+	for _, r := range []result{direct, directPost, viaRP} {
 		h := r.sent
 		assert.Empty(t, h.Get("X-Hop"), "named in Connection")
 		assert.Empty(t, h.Get("Keep-Alive"))
@@ -99,12 +100,13 @@ func TestDirectPathHeadersMatchTheReverseProxy(t *testing.T) {
 	}
 	norm := func(h http.Header) http.Header {
 		h = h.Clone()
-		for _, k := range []string{"L5d-Reqid", "Content-Length", "Accept-Encoding"} {
+		for _, k := range []string{"L5d-Reqid", "Content-Length", "Accept-Encoding", "Transfer-Encoding"} {
 			delete(h, k)
 		}
 		return h
 	}
 	assert.Equal(t, norm(viaRP.sent), norm(direct.sent), "both paths send the same headers")
+	assert.Equal(t, norm(viaRP.sent), norm(directPost.sent), "both paths send the same headers")
 }
 
 func TestDirectPathTrailers(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,11 +19,13 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// h1Client sends the most common request — HTTP/1.1, no body, a method
-// that may be repeated (GET, HEAD, OPTIONS, TRACE), no upgrade — to a
-// cleartext endpoint on the calling goroutine: it writes the head to a
+// h1Client sends the most common requests — HTTP/1.1 without a body, or
+// with a small body of known length, no upgrade, no Expect — to a
+// cleartext endpoint on the calling goroutine: it writes the request to a
 // pooled keep-alive connection and reads the response from it, with no
-// other goroutine involved. net/http's Transport hands every request to a
+// other goroutine involved. A body is written in full before the response
+// is read, which is why it must be small (h1MaxBody): it then fits in the
+// socket buffers even if the endpoint answers before reading it. net/http's Transport hands every request to a
 // writer and a reader goroutine per connection; on a 2-core machine those
 // handoffs took about a quarter of the proxy's CPU. Every other request
 // (bodies, upgrades, TLS, h2c) still goes through net/http's Transport.
@@ -34,19 +37,40 @@ type h1Client struct {
 	hosts       sync.Map // host:port -> *h1Host
 }
 
+// h1MaxBody is the largest request body the synchronous client sends.
+const h1MaxBody = 64 << 10
+
 // h1Eligible says whether the synchronous client may send req.
 func h1Eligible(req *http.Request) bool {
-	if req.Body != nil && req.Body != http.NoBody {
-		return false
+	if hasBody(req) {
+		if req.ContentLength <= 0 || req.ContentLength > h1MaxBody {
+			return false // chunked, or too large to write before reading
+		}
+		if _, ok := req.Header["Expect"]; ok {
+			return false // 100-continue: net/http's Transport waits for it
+		}
 	}
-	switch req.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
-	default:
+	if req.Method == http.MethodConnect {
 		return false
 	}
 	// The ReverseProxy keeps Upgrade only for upgrade requests.
 	_, up := req.Header["Upgrade"]
 	return !up
+}
+
+func hasBody(req *http.Request) bool { return req.Body != nil && req.Body != http.NoBody }
+
+// idempotent says whether req may be sent twice, as net/http's Transport
+// decides it: safe methods and PUT/DELETE are not enough for it, so
+// neither are they here.
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	_, k1 := req.Header["Idempotency-Key"]
+	_, k2 := req.Header["X-Idempotency-Key"]
+	return k1 || k2
 }
 
 // informer receives informational (1xx) responses.
@@ -72,7 +96,7 @@ var errServerClosedIdle = errors.New("http: server closed idle connection")
 func (c *h1Client) roundTrip(ctx context.Context, req *http.Request, addr string, info informer) (*http.Response, bool, error) {
 	h := c.host(addr)
 	for {
-		pc, err := h.get(ctx)
+		pc, err := h.get(ctx, hasBody(req) || !idempotent(req))
 		if err != nil {
 			return nil, false, err
 		}
@@ -81,11 +105,12 @@ func (c *h1Client) roundTrip(ctx context.Context, req *http.Request, addr string
 			return resp, true, nil
 		}
 		pc.close()
-		if pc.reused && pc.nread == 0 && isConnLoss(err) && ctx.Err() == nil {
+		if pc.reused && pc.nread == 0 && isConnLoss(err) && ctx.Err() == nil && !hasBody(req) && (!written || idempotent(req)) {
 			// A kept-alive connection the server closed while it sat in
 			// the pool, found out on the first read: the server saw
 			// nothing it answered. Try the next one, or a new one; a new
-			// connection is never reused, so this ends.
+			// connection is never reused, so this ends. (A body cannot be
+			// sent again from here: the attempt loop decides that.)
 			continue
 		}
 		return nil, written, err
@@ -124,8 +149,9 @@ type h1Host struct {
 	sweep *time.Timer // set while idle connections exist
 }
 
-// get returns an idle connection, or dials one.
-func (h *h1Host) get(ctx context.Context) (*h1Conn, error) {
+// get returns an idle connection, or dials one. With needAlive, an idle
+// connection is checked first for a close by the server.
+func (h *h1Host) get(ctx context.Context, needAlive bool) (*h1Conn, error) {
 	h.mu.Lock()
 	for n := len(h.idle); n > 0; n = len(h.idle) {
 		pc := h.idle[n-1]
@@ -133,6 +159,13 @@ func (h *h1Host) get(ctx context.Context) (*h1Conn, error) {
 		h.idle = h.idle[:n-1]
 		if time.Since(pc.idleAt) < h.c.idleTimeout {
 			h.mu.Unlock()
+			if needAlive && !connAlive(pc.nc) {
+				// Closed by the server while idle: for a request that
+				// cannot simply be sent again, find out before sending.
+				_ = pc.nc.Close()
+				h.mu.Lock()
+				continue
+			}
 			pc.reused = true
 			return pc, nil
 		}
@@ -191,14 +224,17 @@ func (h *h1Host) sweepIdle() {
 // h1Conn is one keep-alive connection to an endpoint. Its bufio.Reader
 // reads through it (Read), which enforces the response header limit.
 type h1Conn struct {
-	host   *h1Host
-	nc     net.Conn
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	limit  int64 // bytes Read may still return
-	nread  int64 // bytes read for the current exchange
-	idleAt time.Time
-	reused bool
+	host  *h1Host
+	nc    net.Conn
+	br    *bufio.Reader
+	bw    *bufio.Writer
+	limit int64 // bytes Read may still return
+	nread int64 // bytes read for the current exchange
+	// wroteAny says whether a Flush of the current request's body went
+	// through before the last write error.
+	wroteAny bool
+	idleAt   time.Time
+	reused   bool
 }
 
 var errHeadersTooLarge = errors.New("response headers are over the limit (SLINKERD_MAX_RESPONSE_HEADER_BYTES)")
@@ -230,14 +266,39 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info informe
 	// The request's end — the caller gone, a deadline, an attempt timeout
 	// — unblocks the connection; the error is then the context's.
 	stop := context.AfterFunc(ctx, func() { _ = pc.nc.SetDeadline(aLongTimeAgo) })
-	pc.nread = 0
+	pc.nread, pc.wroteAny = 0, false
 	if err := writeHead(pc.bw, req); err != nil {
 		pc.bw.Reset(pc.nc)
 		return nil, false, stopFailed(ctx, stop, err)
 	}
+	if hasBody(req) {
+		// The head goes first, as net/http's Transport sends it, so that
+		// the endpoint sees the request while a slow body still arrives
+		// (and a stalled or abandoned one is seen cut short).
+		n0 := pc.bw.Buffered()
+		if err := pc.bw.Flush(); err != nil {
+			return nil, pc.bw.Buffered() != n0, stopFailed(ctx, stop, err)
+		}
+		pc.wroteAny = true
+		if err := pc.writeBody(req); err != nil {
+			var be *bodyReadError
+			if errors.As(err, &be) {
+				// The caller's body failed: its error, unwrapped, says why.
+				return nil, true, stopFailed(ctx, stop, be.err)
+			}
+			// The endpoint may have answered early and closed (413, 401):
+			// net/http's Transport returns that answer, and so do we.
+			if resp, rerr := pc.readEarlyResponse(ctx, req); rerr == nil {
+				return pc.finish(resp, req, stop, false)
+			}
+			return nil, pc.wroteAny, stopFailed(ctx, stop, err)
+		}
+	}
+	n0 := pc.bw.Buffered()
 	if err := pc.bw.Flush(); err != nil {
 		// A head the server did not get in full cannot have been acted on.
-		return nil, false, stopFailed(ctx, stop, err)
+		written := pc.wroteAny || pc.bw.Buffered() != n0
+		return nil, written, stopFailed(ctx, stop, err)
 	}
 
 	pc.limit = pc.host.c.maxHeader
@@ -246,7 +307,7 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info informe
 		var err error
 		resp, err = http.ReadResponse(pc.br, req)
 		if err != nil {
-			if pc.nread == 0 && errors.Is(err, io.EOF) && pc.reused {
+			if pc.nread == 0 && errors.Is(err, io.EOF) && pc.reused && idempotent(req) && !hasBody(req) {
 				err = fmt.Errorf("%w: %w", errServerClosedIdle, err)
 			}
 			return nil, true, stopFailed(ctx, stop, err)
@@ -272,7 +333,13 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info informe
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return nil, true, stopFailed(ctx, stop, errors.New("endpoint switched protocols without an upgrade request"))
 	}
-	reuse := !resp.Close && !req.Close
+	return pc.finish(resp, req, stop, true)
+}
+
+// finish hands resp out with its body tied to pc; reuse says whether the
+// connection may be pooled once the body ends.
+func (pc *h1Conn) finish(resp *http.Response, req *http.Request, stop func() bool, reuse bool) (*http.Response, bool, error) {
+	reuse = reuse && !resp.Close && !req.Close
 	if resp.Body == http.NoBody {
 		if stop() && reuse {
 			pc.host.put(pc)
@@ -283,6 +350,66 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info informe
 	}
 	resp.Body = &h1Body{pc: pc, rc: resp.Body, stop: stop, reuse: reuse}
 	return resp, true, nil
+}
+
+// bodyReadError is a failure to read the caller's body while writing it.
+type bodyReadError struct{ err error }
+
+func (e *bodyReadError) Error() string { return e.err.Error() }
+func (e *bodyReadError) Unwrap() error { return e.err }
+
+// errBodyShort is a request body that ended before its Content-Length.
+var errBodyShort = errors.New("request body is shorter than its Content-Length")
+
+// writeBody writes req's body, of req.ContentLength bytes, after the
+// head. Reading errors come back as *bodyReadError.
+func (pc *h1Conn) writeBody(req *http.Request) error {
+	left := req.ContentLength
+	for left > 0 {
+		if pc.bw.Available() == 0 {
+			if err := pc.bw.Flush(); err != nil {
+				return err
+			}
+			pc.wroteAny = true
+		}
+		buf := pc.bw.AvailableBuffer()
+		buf = buf[:min(int64(cap(buf)), left)]
+		n, err := req.Body.Read(buf)
+		if n > 0 {
+			_, _ = pc.bw.Write(buf[:n])
+			left -= int64(n)
+		}
+		if err == io.EOF && left > 0 {
+			return &bodyReadError{err: errBodyShort}
+		}
+		if err != nil && err != io.EOF {
+			return &bodyReadError{err: err}
+		}
+		if err == io.EOF {
+			break
+		}
+	}
+	return nil
+}
+
+// readEarlyResponse reads a response the endpoint sent before it stopped
+// reading the request, waiting at most a moment for it.
+func (pc *h1Conn) readEarlyResponse(ctx context.Context, req *http.Request) (*http.Response, error) {
+	_ = pc.nc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	pc.limit = pc.host.c.maxHeader
+	resp, err := http.ReadResponse(pc.br, req)
+	pc.limit = math.MaxInt64
+	if err != nil {
+		return nil, err
+	}
+	_ = pc.nc.SetReadDeadline(time.Time{})
+	if err := ctx.Err(); err != nil {
+		return nil, err // the deadline just cleared may have been the context's
+	}
+	if resp.StatusCode < 200 {
+		return nil, errors.New("informational response to a request not sent in full")
+	}
+	return resp, nil
 }
 
 // stopFailed stops the exchange's context watch and returns err, or the
@@ -362,7 +489,7 @@ func (b *h1Body) release(eof bool) {
 }
 
 // writeHead writes req's head in HTTP/1.1 form, as net/http's Transport
-// would for a request without a body, refusing what it refuses.
+// would, refusing what it refuses. A body has its Content-Length.
 func writeHead(w *bufio.Writer, req *http.Request) error {
 	uri := req.URL.RequestURI()
 	if strings.ContainsAny(uri, "\x00\r\n\t ") {
@@ -406,6 +533,17 @@ func writeHead(w *bufio.Writer, req *http.Request) error {
 		for _, v := range vv {
 			writeField(w, k, v)
 		}
+	}
+	if hasBody(req) || req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch {
+		// As net/http: a length for a body, and 0 for the methods that
+		// usually have one.
+		n := req.ContentLength
+		if !hasBody(req) {
+			n = 0
+		}
+		_, _ = w.WriteString("Content-Length: ")
+		_, _ = w.Write(strconv.AppendInt(w.AvailableBuffer(), n, 10))
+		_, _ = w.WriteString("\r\n")
 	}
 	if req.Close {
 		_, _ = w.WriteString("Connection: close\r\n")

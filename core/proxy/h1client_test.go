@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -377,9 +378,127 @@ func TestH1Eligible(t *testing.T) {
 	}
 	assert.True(t, h1Eligible(mk("GET", nil, nil)))
 	assert.True(t, h1Eligible(mk("HEAD", nil, nil)))
-	assert.True(t, h1Eligible(mk("OPTIONS", nil, nil)))
-	assert.False(t, h1Eligible(mk("POST", nil, nil)), "not safe to resend on a dead pooled connection")
-	assert.False(t, h1Eligible(mk("DELETE", nil, nil)))
-	assert.False(t, h1Eligible(mk("GET", strings.NewReader("x"), nil)), "bodies go through net/http")
+	assert.True(t, h1Eligible(mk("POST", nil, nil)))
+	assert.True(t, h1Eligible(mk("DELETE", nil, nil)))
+	assert.True(t, h1Eligible(mk("POST", strings.NewReader("x"), nil)), "small bodies of known length")
+	big := mk("POST", strings.NewReader(strings.Repeat("x", h1MaxBody+1)), nil)
+	assert.False(t, h1Eligible(big), "too large to write before reading the answer")
+	chunked := mk("POST", io.MultiReader(strings.NewReader("x")), nil)
+	assert.Equal(t, int64(0), chunked.ContentLength)
+	chunked.ContentLength = -1
+	assert.False(t, h1Eligible(chunked), "unknown length")
+	assert.False(t, h1Eligible(mk("POST", strings.NewReader("x"), map[string]string{"Expect": "100-continue"})))
 	assert.False(t, h1Eligible(mk("GET", nil, map[string]string{"Upgrade": "websocket"})))
+	assert.False(t, h1Eligible(mk("CONNECT", nil, nil)))
+}
+
+// readBody reads a request body of the Content-Length in head.
+func readBody(t *testing.T, br *bufio.Reader, head []string) string {
+	n := 0
+	for _, l := range head {
+		if k, v, ok := strings.Cut(l, ": "); ok && strings.EqualFold(k, "Content-Length") {
+			var err error
+			n, err = strconv.Atoi(v)
+			if err != nil {
+				t.Errorf("bad Content-Length %q", v)
+			}
+		}
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(br, b); err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+func postReq(t *testing.T, addr, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/p", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Host = "svc.example"
+	return req
+}
+
+func TestH1ClientSendsBodies(t *testing.T) {
+	bodies := make(chan string, 10)
+	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			h := readHead(br)
+			if h == nil {
+				return
+			}
+			bodies <- readBody(t, br, h)
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	c := newTestH1Client()
+	for _, body := range []string{"hello", strings.Repeat("0123456789", 6000)} {
+		resp, written, err := c.roundTrip(context.Background(), postReq(t, s.addr(), body), s.addr(), nil)
+		require.NoError(t, err)
+		assert.True(t, written)
+		assert.Equal(t, "ok", readAll(t, resp))
+		assert.Equal(t, body, <-bodies)
+	}
+	assert.Len(t, s.conns, 1)
+}
+
+func TestH1ClientChecksAPooledConnectionBeforeAPost(t *testing.T) {
+	// Each connection answers one request without Connection: close,
+	// then closes, as a server whose keep-alive timeout is short.
+	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		h := readHead(br)
+		if h == nil {
+			return
+		}
+		readBody(t, br, h)
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	c := newTestH1Client()
+	resp, _, err := c.roundTrip(context.Background(), postReq(t, s.addr(), "one"), s.addr(), nil)
+	require.NoError(t, err)
+	assert.Equal(t, "ok", readAll(t, resp))
+	s.waitClosed(t, 1)
+
+	resp, _, err = c.roundTrip(context.Background(), postReq(t, s.addr(), "two"), s.addr(), nil)
+	require.NoError(t, err, "the dead pooled connection is found before the POST is sent on it")
+	assert.Equal(t, "ok", readAll(t, resp))
+	assert.Len(t, s.conns, 2)
+}
+
+func TestH1ClientReturnsAnEarlyAnswer(t *testing.T) {
+	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		if readHead(br) == nil {
+			return
+		}
+		// Refuse without reading the body, and close.
+		_, _ = io.WriteString(c, "HTTP/1.1 413 Request Entity Too Large\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbig")
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
+	})
+	c := newTestH1Client()
+	resp, written, err := c.roundTrip(context.Background(), postReq(t, s.addr(), strings.Repeat("x", 60<<10)), s.addr(), nil)
+	require.NoError(t, err)
+	assert.True(t, written)
+	assert.Equal(t, 413, resp.StatusCode)
+	assert.Equal(t, "big", readAll(t, resp))
+}
+
+type failingReader struct{ err error }
+
+func (f failingReader) Read([]byte) (int, error) { return 0, f.err }
+
+func TestH1ClientCallerBodyErrors(t *testing.T) {
+	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) { _, _ = io.Copy(io.Discard, br) })
+	c := newTestH1Client()
+	boom := errors.New("client went away mid-body")
+	req := postReq(t, s.addr(), "")
+	req.Body, req.ContentLength = io.NopCloser(failingReader{boom}), 10
+	_, _, err := c.roundTrip(context.Background(), req, s.addr(), nil)
+	require.ErrorIs(t, err, boom, "the caller's error, not a connection error")
+
+	req = postReq(t, s.addr(), "")
+	req.Body, req.ContentLength = io.NopCloser(strings.NewReader("abc")), 10
+	_, _, err = c.roundTrip(context.Background(), req, s.addr(), nil)
+	require.ErrorIs(t, err, errBodyShort)
 }
