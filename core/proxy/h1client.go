@@ -216,6 +216,10 @@ func (h *h1Host) sweepIdle() {
 	h.idle = keep
 	if len(keep) == 0 {
 		h.sweep = nil
+		// Forget the endpoint, so that endpoints that come and go (a
+		// discovery refresh) do not pile up. A request holding h may
+		// still pool a connection in it; its own sweep closes it.
+		h.c.hosts.CompareAndDelete(h.addr, h)
 		return
 	}
 	h.sweep.Reset(keep[0].idleAt.Add(h.c.idleTimeout).Sub(now))

@@ -342,10 +342,10 @@ func TestH1ClientClosesIdleConnectionsAfterTimeout(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 204, resp.StatusCode)
 	s.waitClosed(t, 1) // by the sweep, with no request to notice
-	h := c.host(s.addr())
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	assert.Empty(t, h.idle)
+	require.Eventually(t, func() bool {
+		_, ok := c.hosts.Load(s.addr())
+		return !ok
+	}, 5*time.Second, time.Millisecond, "the endpoint is forgotten once its last idle connection is closed")
 }
 
 func TestH1ClientRefusesBadHeads(t *testing.T) {
