@@ -225,3 +225,35 @@ func TestDirectPathHead(t *testing.T) {
 		assert.Empty(t, body)
 	}
 }
+
+// A POST whose first endpoint refuses the connection is requeued to the
+// next with its body whole, on the direct path.
+func TestDirectPathRequeuesABodyWhole(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			w.WriteHeader(400)
+			return
+		}
+		_, _ = w.Write(b)
+	}))
+	defer be.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	addr := startProxy(t, "/svc=>/#/static", staticNamer{"s": {dead, hostport(be.URL)}}, nil)
+	for i := 0; i < 20; i++ {
+		payload := strings.Repeat(string(rune('a'+i)), 1000*(i+1))
+		req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/", strings.NewReader(payload))
+		require.NoError(t, err)
+		req.Host = "s"
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.StatusCode, "l5d-err %q", resp.Header.Get("l5d-err"))
+		require.Equal(t, payload, string(b), "request %d", i)
+	}
+}
