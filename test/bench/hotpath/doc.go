@@ -1,8 +1,8 @@
 // Package hotpath holds the Go benchmarks of slinkerd's request hot path:
-// a proxied HTTP/1.1 request end to end through the proxy that
-// cmd/slinkerd runs (assembled by adapters/app from the same SLINKERD_*
-// settings), and its pieces — identify, a bind-cache hit, a balancer
-// pick.
+// a proxied HTTP/1.1 GET and POST, and an h2c GET, end to end through the
+// proxy that cmd/slinkerd runs (assembled by adapters/app from the same
+// SLINKERD_* settings), and its pieces — identify, a bind-cache hit, a
+// balancer pick.
 //
 //	go test -run '^$' -bench . -benchmem ./test/bench/hotpath
 //
@@ -14,7 +14,9 @@
 // not allocate per request, and each end-to-end benchmark also runs the
 // same number of requests straight to the backend (no proxy) and
 // subtracts that baseline: the proxy-allocs/req and proxy-B/req metrics
-// are what passing through the proxy adds.
+// are what passing through the proxy adds. The h2c benchmark uses Go's
+// own HTTP/2 client and server, which allocate, and relies on the same
+// subtraction.
 //
 // For profiles of the proxy under concurrent load:
 //
