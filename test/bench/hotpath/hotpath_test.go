@@ -303,33 +303,21 @@ func BenchmarkDirectHTTP1(b *testing.B) {
 // a time on one keep-alive connection, through slinkerd as the binary
 // assembles it. proxy-allocs/req and proxy-B/req subtract the same
 // number of direct requests measured just before.
-func BenchmarkProxyHTTP1(b *testing.B) {
-	be := startRawBackend(b)
-	addr := startSlinkerd(b, be)
-	pc := dialRaw(b, addr, "bench")
-	dc := dialRaw(b, be, "bench")
-	run(b, pc, 100) // warm: bind cache, balancer, upstream connection
-	run(b, dc, 100)
-
-	c0 := readCounters()
-	run(b, dc, b.N)
-	c1 := readCounters()
-	b.ReportAllocs()
-	b.ResetTimer()
-	run(b, pc, b.N)
-	b.StopTimer()
-	c2 := readCounters()
-	reportPerRequest(b, b.N, c1.sub(c0), c2.sub(c1))
-}
+func BenchmarkProxyHTTP1(b *testing.B) { benchSerial(b, dialRaw) }
 
 // BenchmarkProxyHTTP1Post is BenchmarkProxyHTTP1 with a small JSON body
 // (a POST, which is neither idempotent nor bodiless).
-func BenchmarkProxyHTTP1Post(b *testing.B) {
+func BenchmarkProxyHTTP1Post(b *testing.B) { benchSerial(b, dialRawPost) }
+
+// benchSerial runs b.N requests made by dial's clients one at a time,
+// straight to the backend and then through slinkerd, and reports the
+// difference per request.
+func benchSerial(b *testing.B, dial func(tb testing.TB, addr, host string) *rawClient) {
 	be := startRawBackend(b)
 	addr := startSlinkerd(b, be)
-	pc := dialRawPost(b, addr, "bench")
-	dc := dialRawPost(b, be, "bench")
-	run(b, pc, 100)
+	pc := dial(b, addr, "bench")
+	dc := dial(b, be, "bench")
+	run(b, pc, 100) // warm: bind cache, balancer, upstream connection
 	run(b, dc, 100)
 
 	c0 := readCounters()
