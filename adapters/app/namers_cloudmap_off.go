@@ -2,6 +2,8 @@
 
 package app
 
+func init() { leftOut = append(leftOut, "io.l5d.cloudmap (-tags slinkerd_nocloudmap)") }
+
 // addCloudMap registers a /#/io.l5d.cloudmap that fails every name: this
 // build has no AWS SDK.
 func addCloudMap(_ *discovery, add addFunc, _ cloudConfig) error {

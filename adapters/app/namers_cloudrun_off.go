@@ -2,6 +2,8 @@
 
 package app
 
+func init() { leftOut = append(leftOut, "io.l5d.cloudrun (-tags slinkerd_nocloudrun)") }
+
 // addCloudRun registers a /#/io.l5d.cloudrun that fails every name: this
 // build has no Google SDK.
 func addCloudRun(_ *discovery, add addFunc, _ cloudConfig) error {

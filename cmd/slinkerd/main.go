@@ -65,7 +65,11 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	case "config":
 		return runConfig(args, environ, stdout, stderr)
 	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "slinkerd", version)
+		if out := app.LeftOut(); len(out) > 0 {
+			fmt.Fprintln(stdout, "slinkerd", version, "without", strings.Join(out, ", "))
+		} else {
+			fmt.Fprintln(stdout, "slinkerd", version)
+		}
 		return exitOK
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
