@@ -475,7 +475,7 @@ func setupHang(r *run, c config) (string, string, time.Duration, timeline) {
 	var before int64
 	return "http://" + p.ProxyAddr, "web", loadFor, timeline{
 		{from, func() {
-			r.open(&r.faulty, r.since(), to+totalTimeout)
+			r.open(&r.faulty, r.since()-50*time.Millisecond, to+totalTimeout) // requests in flight included
 			a.mode.Store(modeHang)
 			before = a.hits.Load()
 			r.note("backend a hangs")
@@ -491,7 +491,9 @@ func setup503(r *run, c config) (string, string, time.Duration, timeline) {
 	a, b, cc := startBackend(r.t, "a"), startBackend(r.t, "b"), startBackend(r.t, "c")
 	_, p := fsProxy(r, a.port, b.port, cc.port)
 	loadFor, from, to := backendTimes(c)
-	steps := timeline{{from, func() { r.open(&r.faulty, r.since(), to+time.Second) }}}
+	// The window opens a little before the first burst: a request sent
+	// just before it may still be in flight when the backend turns to 503.
+	steps := timeline{{from, func() { r.open(&r.faulty, r.since()-50*time.Millisecond, to+time.Second) }}}
 	// Four bursts, a and b in turn; c is always healthy.
 	burst := c.backendFault() / 4
 	for i := range 4 {
