@@ -21,11 +21,6 @@ import (
 // or large bodies, Expect: 100-continue, upgrades, HTTP/2 and gRPC
 // callers — takes the ReverseProxy.
 
-// directEligible says whether r may take the direct path.
-func directEligible(r *http.Request) bool {
-	return r.ProtoMajor == 1 && h1Eligible(r)
-}
-
 // hopHeaders are the hop-by-hop headers (RFC 9110 §7.6.1), which are not
 // forwarded, as in httputil.ReverseProxy.
 var hopHeaders = []string{

@@ -128,7 +128,8 @@ func FuzzForwardedAndScreen(f *testing.F) {
 	f.Add("@unix", "\x00\r\n", "1.1 slinkerd extra, ,,", "L5D-DTAB", "/a=>/b")
 	f.Fuzz(func(t *testing.T, remote, host, via, key, value string) {
 		r := &http.Request{RemoteAddr: remote, Host: host, Header: http.Header{}, ProtoMajor: 1, ProtoMinor: 1, Method: "GET"}
-		el := forwardedElement(r)
+		client, _ := clientHost(r.RemoteAddr)
+		el := forwardedElement(client, "http", r.Host)
 		// RemoteAddr comes from the socket: an IP address and port.
 		_, remoteErr := netip.ParseAddrPort(remote)
 		if remoteErr == nil && httpguts.ValidHostHeader(host) && !httpguts.ValidHeaderFieldValue(el) {

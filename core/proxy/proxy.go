@@ -235,7 +235,8 @@ type route struct {
 	policy   *Policy
 	deadline time.Time // zero if none
 	start    time.Time
-	inProto  int // caller's HTTP major version
+	inProto  int  // caller's HTTP major version
+	h1ok     bool // h1Eligible: the synchronous HTTP/1.1 client may send it
 	grpc     bool
 	body     *callerBody // nil when the request has no body
 	// reqBody is the HTTP/2 server's own request body, unwrapped: closing
@@ -368,7 +369,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, rt, &Error{Status: http.StatusBadGateway, Msg: "no endpoints for " + rt.svcStr + ": the name is bound to an empty set", Retryable: true}, start)
 		return
 	}
-	if directEligible(r) {
+	// The synchronous client can send this request (and the ReverseProxy's
+	// copy of it: same body, length and upgrade) to an HTTP/1.1 endpoint;
+	// from an HTTP/1 caller, it then takes the direct path.
+	rt.h1ok = h1Eligible(r)
+	if rt.h1ok && r.ProtoMajor == 1 {
 		p.serveDirect(w, r, ctx, rt)
 		return
 	}
@@ -536,22 +541,25 @@ func (p *Proxy) addHeaders(in, out *http.Request, rt *route) {
 			h["Forwarded"] = v
 		}
 	}
-	// As httputil.ProxyRequest.SetXForwarded.
-	if clientIP, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+	// As httputil.ProxyRequest.SetXForwarded, then RFC 7239's Forwarded,
+	// from one reading of the client's address.
+	client, clientOK := clientHost(in.RemoteAddr)
+	if clientOK {
+		xff := client
 		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
-			clientIP = strings.Join(prior, ", ") + ", " + clientIP
+			xff = strings.Join(prior, ", ") + ", " + client
 		}
-		rt.setHeader(h, "X-Forwarded-For", clientIP)
+		rt.setHeader(h, "X-Forwarded-For", xff)
 	} else {
 		delete(h, "X-Forwarded-For")
 	}
-	rt.setHeader(h, "X-Forwarded-Host", in.Host)
-	if in.TLS == nil {
-		rt.setHeader(h, "X-Forwarded-Proto", "http")
-	} else {
-		rt.setHeader(h, "X-Forwarded-Proto", "https")
+	proto := "http"
+	if in.TLS != nil {
+		proto = "https"
 	}
-	rt.addHeader(h, "Forwarded", forwardedElement(in))
+	rt.setHeader(h, "X-Forwarded-Host", in.Host)
+	rt.setHeader(h, "X-Forwarded-Proto", proto)
+	rt.addHeader(h, "Forwarded", forwardedElement(client, proto, in.Host))
 
 	rt.setHeader(h, hdrDstService, rt.svcStr)
 	if v := h[hdrReqID]; len(v) == 0 || v[0] == "" {
@@ -575,33 +583,37 @@ func (p *Proxy) addHeaders(in, out *http.Request, rt *route) {
 	// --- end telemetry ---
 }
 
-// forwardedElement is the RFC 7239 element for this hop.
-func forwardedElement(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// clientHost is the host of a request's RemoteAddr, and whether it had a
+// port to split off; without one it is RemoteAddr whole.
+func clientHost(remoteAddr string) (string, bool) {
+	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
-		host = r.RemoteAddr
+		return remoteAddr, false
 	}
+	return host, true
+}
+
+// forwardedElement is the RFC 7239 element for this hop: the client's
+// host (clientHost), the protocol and the Host the client asked for.
+func forwardedElement(client, proto, reqHost string) string {
+	host := client
 	if strings.Contains(host, ":") {
 		host = `"[` + host + `]"`
 	}
-	proto := "http"
-	if r.TLS != nil {
-		proto = "https"
-	}
 	var b strings.Builder
-	b.Grow(len("for=;proto=https;host=\"\"") + len(host) + len(r.Host))
+	b.Grow(len("for=;proto=https;host=\"\"") + len(host) + len(reqHost))
 	b.WriteString("for=")
 	b.WriteString(host)
 	b.WriteString(";proto=")
 	b.WriteString(proto)
-	if r.Host != "" {
+	if reqHost != "" {
 		b.WriteString(";host=")
-		if plainQuotable(r.Host) {
+		if plainQuotable(reqHost) {
 			b.WriteByte('"')
-			b.WriteString(r.Host)
+			b.WriteString(reqHost)
 			b.WriteByte('"')
 		} else {
-			b.WriteString(strconv.Quote(r.Host))
+			b.WriteString(strconv.Quote(reqHost))
 		}
 	}
 	return b.String()

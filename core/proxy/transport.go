@@ -271,7 +271,7 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 			deadline = d
 		}
 	}
-	direct := tr == t.p.cfg.Transports.h1 && h1Eligible(out)
+	direct := tr == t.p.cfg.Transports.h1 && rt.h1ok
 	var wrote atomic.Bool
 	if !direct {
 		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }})
