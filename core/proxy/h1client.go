@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/slinkerd/slinkerd/core/retry"
 )
 
 // h1Client sends the most common requests — HTTP/1.1 without a body, or
@@ -81,11 +83,6 @@ type informer interface {
 // maxInformational bounds the 1xx responses read before the final one.
 const maxInformational = 10
 
-// errServerClosedIdle is the error of a pooled connection that the server
-// had closed while it was idle: it is the text net/http uses, which
-// retry.Requeueable recognises.
-var errServerClosedIdle = errors.New("http: server closed idle connection")
-
 // roundTrip sends req to addr under ctx (req's own context is not read)
 // and returns its response, whose body must
 // be read to its end or closed. written reports whether the request head
@@ -105,7 +102,7 @@ func (c *h1Client) roundTrip(ctx context.Context, req *http.Request, addr string
 			return resp, true, nil
 		}
 		pc.close()
-		if pc.reused && pc.nread == 0 && isConnLoss(err) && ctx.Err() == nil && !hasBody(req) && (!written || idempotent(req)) {
+		if pc.reused && pc.nread == 0 && retry.ConnectionLost(err) && ctx.Err() == nil && !hasBody(req) && (!written || idempotent(req)) {
 			// A kept-alive connection the server closed while it sat in
 			// the pool, found out on the first read: the server saw
 			// nothing it answered. Try the next one, or a new one; a new
@@ -311,9 +308,6 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info informe
 		var err error
 		resp, err = http.ReadResponse(pc.br, req)
 		if err != nil {
-			if pc.nread == 0 && errors.Is(err, io.EOF) && pc.reused && idempotent(req) && !hasBody(req) {
-				err = fmt.Errorf("%w: %w", errServerClosedIdle, err)
-			}
 			return nil, true, stopFailed(ctx, stop, err)
 		}
 		code := resp.StatusCode
@@ -426,21 +420,6 @@ func stopFailed(ctx context.Context, stop func() bool, err error) error {
 		}
 	}
 	return err
-}
-
-// isConnLoss says whether err is a connection that broke.
-func isConnLoss(err error) bool {
-	return errors.Is(err, errServerClosedIdle) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, net.ErrClosed) || isReset(err)
-}
-
-func isReset(err error) bool {
-	var op *net.OpError
-	if !errors.As(err, &op) {
-		return false
-	}
-	s := op.Err.Error()
-	return strings.Contains(s, "connection reset") || strings.Contains(s, "broken pipe")
 }
 
 // h1Body is a response body on a pooled connection: the connection goes

@@ -99,7 +99,7 @@ func Requeueable(err error, requestWritten bool) bool {
 	if unprocessedByTransport(err) {
 		return true
 	}
-	return !requestWritten && connectionLost(err)
+	return !requestWritten && ConnectionLost(err)
 }
 
 // unprocessedByTransport reports whether the innermost error of err's
@@ -128,8 +128,10 @@ func unprocessedByTransport(err error) bool {
 	}
 }
 
-// connectionLost reports whether err says the connection broke.
-func connectionLost(err error) bool {
+// ConnectionLost reports whether err says the connection broke: io.EOF,
+// io.ErrUnexpectedEOF, ECONNRESET, EPIPE, ECONNABORTED or net.ErrClosed,
+// anywhere in its chain.
+func ConnectionLost(err error) bool {
 	return errors.Is(err, io.EOF) ||
 		errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) ||
