@@ -569,7 +569,7 @@ func cloudMapProxy(r *run, c config, bs ...*backend) (*cloudmap.Server, *proc) {
 		}
 	}
 	env := proxyEnv()
-	for k, v := range awsEnv(cm.URL()) {
+	for k, v := range cloudmap.SDKEnv(cm.URL()) {
 		env[k] = v
 	}
 	env["SLINKERD_DTAB"] = "/svc=>/#/io.l5d.cloudmap/demo"

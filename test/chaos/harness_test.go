@@ -264,17 +264,3 @@ func fsLines(ports ...int) string {
 	}
 	return b.String()
 }
-
-// awsEnv points the AWS SDK inside slinkerd at a Cloud Map fake, with
-// static credentials and nothing read from the machine.
-func awsEnv(endpoint string) map[string]string {
-	return map[string]string{
-		"AWS_ENDPOINT_URL_SERVICEDISCOVERY": endpoint,
-		"AWS_REGION":                        "us-east-1",
-		"AWS_ACCESS_KEY_ID":                 "AKIDEXAMPLE",
-		"AWS_SECRET_ACCESS_KEY":             "secret",
-		"AWS_CONFIG_FILE":                   os.DevNull,
-		"AWS_SHARED_CREDENTIALS_FILE":       os.DevNull,
-		"AWS_EC2_METADATA_DISABLED":         "true",
-	}
-}

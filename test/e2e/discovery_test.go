@@ -36,21 +36,6 @@ func outagePeriod(t *testing.T) time.Duration {
 	return 3 * time.Second
 }
 
-// awsEnv points the AWS SDK inside slinkerd at the Cloud Map fake, with
-// static credentials and nothing read from the machine (no shared files,
-// no instance metadata).
-func awsEnv(cm *fakecloudmap.Server) map[string]string {
-	return map[string]string{
-		"AWS_ENDPOINT_URL_SERVICEDISCOVERY": cm.URL(),
-		"AWS_REGION":                        "us-east-1",
-		"AWS_ACCESS_KEY_ID":                 "AKIDEXAMPLE",
-		"AWS_SECRET_ACCESS_KEY":             "secret",
-		"AWS_CONFIG_FILE":                   os.DevNull,
-		"AWS_SHARED_CREDENTIALS_FILE":       os.DevNull,
-		"AWS_EC2_METADATA_DISABLED":         "true",
-	}
-}
-
 // idBackend answers with its id and counts requests.
 type idBackend struct {
 	id   string
@@ -200,7 +185,7 @@ func TestCloudMapDiscovery(t *testing.T) {
 	require.NoError(t, cm.RegisterIP("demo", "users", "a", a.b.Addr, nil))
 	require.NoError(t, cm.RegisterIP("demo", "users", "b", b.b.Addr, nil))
 
-	env := awsEnv(cm)
+	env := fakecloudmap.SDKEnv(cm.URL())
 	env["SLINKERD_DTAB"] = "/svc=>/#/io.l5d.cloudmap/demo"
 	env["SLINKERD_DISCOVERY_TTL"] = "1s"
 	env["SLINKERD_CLOUDMAP_FULL_REFRESH"] = "2s"
@@ -433,7 +418,7 @@ func TestDiscoveryCallsDoNotDependOnTraffic(t *testing.T) {
 	a, b := startIDBackend(t, "a"), startIDBackend(t, "b")
 	require.NoError(t, cm.RegisterIP("demo", "users", "a", a.b.Addr, nil))
 	require.NoError(t, cm.RegisterIP("demo", "users", "b", b.b.Addr, nil))
-	env := awsEnv(cm)
+	env := fakecloudmap.SDKEnv(cm.URL())
 	env["SLINKERD_DTAB"] = "/svc=>/#/io.l5d.cloudmap/demo"
 	env["SLINKERD_DISCOVERY_TTL"] = "1s"
 	env["SLINKERD_CLOUDMAP_FULL_REFRESH"] = "10s"

@@ -23,6 +23,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -108,6 +109,21 @@ func Start(addr string) (*Server, error) {
 // URL returns the endpoint URL, e.g. http://127.0.0.1:41234, for
 // AWS_ENDPOINT_URL_SERVICEDISCOVERY. Only for a Server made by Start.
 func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// SDKEnv is the environment that points the AWS SDK (inside slinkerd) at
+// a Cloud Map fake at endpoint, with static credentials and nothing read
+// from the machine: no shared config files, no instance metadata.
+func SDKEnv(endpoint string) map[string]string {
+	return map[string]string{
+		"AWS_ENDPOINT_URL_SERVICEDISCOVERY": endpoint,
+		"AWS_REGION":                        "us-east-1",
+		"AWS_ACCESS_KEY_ID":                 "AKIDEXAMPLE",
+		"AWS_SECRET_ACCESS_KEY":             "secret",
+		"AWS_CONFIG_FILE":                   os.DevNull,
+		"AWS_SHARED_CREDENTIALS_FILE":       os.DevNull,
+		"AWS_EC2_METADATA_DISABLED":         "true",
+	}
+}
 
 // Close stops the server.
 func (s *Server) Close() error {

@@ -16,8 +16,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -81,12 +83,12 @@ func run(instances, services []string, lifetime time.Duration) error {
 		cr.SetService(cloudrun.ReadyService(parts[0], parts[1], parts[2], uri))
 	}
 
-	fmt.Printf(`# fake cloud APIs on 127.0.0.1; point slinkerd at them with:
-export AWS_ENDPOINT_URL_SERVICEDISCOVERY=%s
-export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=fake AWS_SECRET_ACCESS_KEY=fake AWS_EC2_METADATA_DISABLED=true
-export SLINKERD_CLOUDRUN_ENDPOINT=%s
-export GCE_METADATA_HOST=%s
-`, cm.URL(), cr.Addr(), md.Addr())
+	fmt.Println("# fake cloud APIs on 127.0.0.1; point slinkerd at them with:")
+	aws := cloudmap.SDKEnv(cm.URL())
+	for _, k := range slices.Sorted(maps.Keys(aws)) {
+		fmt.Printf("export %s=%s\n", k, aws[k])
+	}
+	fmt.Printf("export SLINKERD_CLOUDRUN_ENDPOINT=%s\nexport GCE_METADATA_HOST=%s\n", cr.Addr(), md.Addr())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
