@@ -17,10 +17,8 @@ package main
 import (
 	"context"
 	"encoding/pem"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -105,18 +103,19 @@ func run(duration time.Duration) error {
 	}
 	cr.SetService(cloudrun.ReadyService("demo-project", "europe-west1", "hello", hello.URL))
 
-	stop, exited, err := demokit.StartSlinkerd(ctx, root,
+	env := []string{
 		"SLINKERD_MODE=container",
 		"SLINKERD_DTAB=/svc/users=>/#/io.l5d.cloudmap/demo/users; /svc/hello=>/#/io.l5d.cloudrun/demo-project/europe-west1/hello",
 		"SLINKERD_DISCOVERY_TTL=2s",
 		"SLINKERD_CLOUDMAP_FULL_REFRESH=5s",
-		"SLINKERD_BACKEND_CA_FILE="+caFile,
-		"SLINKERD_CLOUDRUN_ENDPOINT="+cr.Addr(),
-		"GCE_METADATA_HOST="+md.Addr(),
-		"AWS_ENDPOINT_URL_SERVICEDISCOVERY="+cm.URL(),
-		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=demo", "AWS_SECRET_ACCESS_KEY=demo",
-		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
-	)
+		"SLINKERD_BACKEND_CA_FILE=" + caFile,
+		"SLINKERD_CLOUDRUN_ENDPOINT=" + cr.Addr(),
+		"GCE_METADATA_HOST=" + md.Addr(),
+	}
+	for k, v := range cloudmap.SDKEnv(cm.URL()) {
+		env = append(env, k+"="+v)
+	}
+	stop, exited, err := demokit.StartSlinkerd(ctx, root, env...)
 	if err != nil {
 		return err
 	}
@@ -130,7 +129,7 @@ slinkerd cloud demo is running (Cloud Map, Cloud Run and metadata fakes on loopb
     curl -H 'Host: hello' http://127.0.0.1:4140/    # Cloud Run over TLS, with an ID token
   Ctrl-C stops everything.
 `)
-	go traffic(ctx, log)
+	go demokit.Traffic(ctx, log, []string{"users", "hello"}, true)
 	go story(ctx, log, cm, users)
 	select {
 	case <-ctx.Done():
@@ -179,35 +178,4 @@ func reply(id string) http.Handler {
 		}
 		fmt.Fprintf(w, "%s (%s)\n", id, auth)
 	})
-}
-
-// traffic sends about 10 requests a second to each service.
-func traffic(ctx context.Context, log *slog.Logger) {
-	client := &http.Client{Timeout: 5 * time.Second}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for i := 0; ; i++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		host := []string{"users", "hello"}[i%2]
-		go func() {
-			req, _ := http.NewRequestWithContext(ctx, "GET", "http://127.0.0.1:4140/", nil)
-			req.Host = host
-			resp, err := client.Do(req)
-			if err != nil {
-				if !errors.Is(err, context.Canceled) {
-					log.Warn("demo request failed", "host", host, "err", err)
-				}
-				return
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				log.Warn("demo request failed", "host", host, "status", resp.StatusCode, "l5d-err", resp.Header.Get("l5d-err"))
-			}
-		}()
-	}
 }

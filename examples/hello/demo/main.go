@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -93,7 +92,7 @@ slinkerd demo is running.
     bin/slinkerd delegate --text --dtab "$(cat examples/hello/dtab)" /svc/hello-canary
   Ctrl-C stops everything.
 `)
-	go traffic(ctx, log)
+	go demokit.Traffic(ctx, log, []string{"hello", "hello", "world", "hello-canary"}, false)
 	select {
 	case <-ctx.Done():
 		fmt.Println("\nstopping")
@@ -114,32 +113,4 @@ func demoHandler(b backend) http.Handler {
 		_, _ = io.Copy(io.Discard, r.Body)
 		fmt.Fprintf(w, "%s from %s (l5d-dst-client %s)\n", b.service, b.addr, r.Header.Get("l5d-dst-client"))
 	})
-}
-
-// traffic sends about 20 requests a second across the demo services.
-func traffic(ctx context.Context, log *slog.Logger) {
-	client := &http.Client{Timeout: 5 * time.Second}
-	hosts := []string{"hello", "hello", "world", "hello-canary"}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for i := 0; ; i++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		go func(host string) {
-			req, _ := http.NewRequestWithContext(ctx, "GET", "http://127.0.0.1:4140/", nil)
-			req.Host = host
-			resp, err := client.Do(req)
-			if err != nil {
-				if !errors.Is(err, context.Canceled) {
-					log.Warn("demo request failed", "host", host, "err", err)
-				}
-				return
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}(hosts[i%len(hosts)])
-	}
 }

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -86,4 +88,36 @@ func StartSlinkerd(ctx context.Context, root string, env ...string) (stop func()
 		return nil, nil, err
 	}
 	return stop, ch, nil
+}
+
+// Traffic sends a request to slinkerd's proxy port every 50 ms, to the
+// hosts in turn, until ctx ends, logging requests that fail (and, with
+// warnStatus, answers other than 200).
+func Traffic(ctx context.Context, log *slog.Logger, hosts []string, warnStatus bool) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		go func(host string) {
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://127.0.0.1:4140/", nil)
+			req.Host = host
+			resp, err := client.Do(req)
+			if err != nil {
+				if !errors.Is(err, context.Canceled) {
+					log.Warn("demo request failed", "host", host, "err", err)
+				}
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if warnStatus && resp.StatusCode != http.StatusOK {
+				log.Warn("demo request failed", "host", host, "status", resp.StatusCode, "l5d-err", resp.Header.Get("l5d-err"))
+			}
+		}(hosts[i%len(hosts)])
+	}
 }
