@@ -15,6 +15,7 @@ import (
 	"github.com/slinkerd/slinkerd/core/clock"
 	"github.com/slinkerd/slinkerd/core/name"
 	"github.com/slinkerd/slinkerd/discovery/cloudmap"
+	"github.com/slinkerd/slinkerd/discovery/internal/namertest"
 	"github.com/slinkerd/slinkerd/discovery/internal/refresh"
 	fake "github.com/slinkerd/slinkerd/test/fakes/cloudmap"
 )
@@ -65,22 +66,14 @@ func setup(t *testing.T, mod func(*cloudmap.Config)) *env {
 
 func (e *env) lookup(t *testing.T, path string) name.Tree[name.Bound] {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	tree, err := e.namer.Lookup(ctx, name.MustParsePath(path))
-	require.NoError(t, err)
-	return tree
+	return namertest.Lookup(t, e.namer, path)
 }
 
 // use samples a bound name as the proxy does and waits for the refresh it
 // may start.
 func (e *env) use(t *testing.T, b name.Bound) name.Addr {
 	t.Helper()
-	b.Addr.Sample()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	require.NoError(t, e.namer.WaitIdle(ctx))
-	return b.Addr.Peek()
+	return namertest.Use(t, e.namer, b)
 }
 
 func hostPorts(a name.Addr) []string {

@@ -14,6 +14,7 @@ import (
 	"github.com/slinkerd/slinkerd/core/clock"
 	"github.com/slinkerd/slinkerd/core/name"
 	"github.com/slinkerd/slinkerd/discovery/cloudrun"
+	"github.com/slinkerd/slinkerd/discovery/internal/namertest"
 	"github.com/slinkerd/slinkerd/discovery/internal/refresh"
 	fake "github.com/slinkerd/slinkerd/test/fakes/cloudrun"
 )
@@ -51,20 +52,12 @@ func setup(t *testing.T, mod func(*cloudrun.Config)) *env {
 
 func (e *env) lookup(t *testing.T, path string) name.Tree[name.Bound] {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	tree, err := e.namer.Lookup(ctx, name.MustParsePath(path))
-	require.NoError(t, err)
-	return tree
+	return namertest.Lookup(t, e.namer, path)
 }
 
 func (e *env) use(t *testing.T, b name.Bound) name.Addr {
 	t.Helper()
-	b.Addr.Sample()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	require.NoError(t, e.namer.WaitIdle(ctx))
-	return b.Addr.Peek()
+	return namertest.Use(t, e.namer, b)
 }
 
 const uri = "https://users-abc123-ew.a.run.app"
