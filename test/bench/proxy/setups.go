@@ -192,14 +192,7 @@ backend be_grpc
 		return nil, err
 	}
 	path := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		return nil, fmt.Errorf("haproxy config: %w", err)
-	}
-	p, err := startProc("haproxy-"+tag, e.dir, e.cpus, os.Environ(), nil, nil, "haproxy", "-db", "-f", path)
-	if err != nil {
-		return nil, err
-	}
-	return &instance{proc: p, addrs: map[string]string{protoH1: a[0], protoH2C: a[1], protoGRPC: a[2]}}, nil
+	return startPeer(e, "haproxy", tag, path, []byte(cfg), os.Environ(), a, "-db", "-f", path)
 }
 
 // startNginx runs nginx with a master and e.workers worker processes, a
@@ -269,14 +262,7 @@ http {
 }
 `, e.workers, dir, a[0], a[1], a[2], e.backend.HTTP, e.backend.GRPC)
 	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		return nil, fmt.Errorf("nginx config: %w", err)
-	}
-	p, err := startProc("nginx-"+tag, e.dir, e.cpus, os.Environ(), nil, nil, "nginx", "-e", "stderr", "-p", dir, "-c", path)
-	if err != nil {
-		return nil, err
-	}
-	return &instance{proc: p, addrs: map[string]string{protoH1: a[0], protoH2C: a[1], protoGRPC: a[2]}}, nil
+	return startPeer(e, "nginx", tag, path, []byte(cfg), os.Environ(), a, "-e", "stderr", "-p", dir, "-c", path)
 }
 
 // startCaddy runs Caddy from a JSON config: no admin API, no automatic
@@ -320,13 +306,20 @@ func startCaddy(e *env, tag string) (*instance, error) {
 		return nil, fmt.Errorf("caddy config: %w", err)
 	}
 	path := filepath.Join(dir, "caddy.json")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		return nil, fmt.Errorf("caddy config: %w", err)
-	}
 	envv := append(os.Environ(),
 		"HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir,
 		fmt.Sprintf("GOMAXPROCS=%d", e.workers))
-	p, err := startProc("caddy-"+tag, e.dir, e.cpus, envv, nil, nil, "caddy", "run", "--config", path)
+	return startPeer(e, "caddy", tag, path, b, envv, a, "run", "--config", path)
+}
+
+// startPeer writes a peer proxy's config to path and runs the peer (its
+// binary is name) with args, serving HTTP/1.1, h2c and gRPC on a[0], a[1]
+// and a[2].
+func startPeer(e *env, name, tag, path string, cfg []byte, envv, a []string, args ...string) (*instance, error) {
+	if err := os.WriteFile(path, cfg, 0o644); err != nil {
+		return nil, fmt.Errorf("%s config: %w", name, err)
+	}
+	p, err := startProc(name+"-"+tag, e.dir, e.cpus, envv, nil, nil, append([]string{name}, args...)...)
 	if err != nil {
 		return nil, err
 	}
