@@ -19,14 +19,8 @@ import (
 	"github.com/slinkerd/slinkerd/test/internal/harness"
 )
 
-// repoRoot is the module root, two levels above this package.
-var repoRoot = func() string {
-	d, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		panic(err)
-	}
-	return d
-}()
+// repoRoot is the module root.
+var repoRoot = harness.RepoRoot
 
 // slinkerdBin is the binary under test, built once by TestMain.
 var slinkerdBin string

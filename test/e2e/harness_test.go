@@ -33,14 +33,8 @@ import (
 	"google.golang.org/grpc"
 )
 
-// repoRoot is the module root, two levels above this package.
-var repoRoot = func() string {
-	d, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		panic(err)
-	}
-	return d
-}()
+// repoRoot is the module root.
+var repoRoot = harness.RepoRoot
 
 // slinkerdBin is the binary under test, built once by TestMain.
 var slinkerdBin string

@@ -22,6 +22,17 @@ import (
 	"time"
 )
 
+// RepoRoot is the module root as seen from a suite two directories below
+// it (test/e2e, test/chaos): go test runs a package's tests in the
+// package's own directory.
+var RepoRoot = func() string {
+	d, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		panic(err)
+	}
+	return d
+}()
+
 // StartTimeout bounds how long slinkerd may take to log that it serves
 // and to report ready.
 const StartTimeout = 15 * time.Second
