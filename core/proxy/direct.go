@@ -21,30 +21,25 @@ import (
 // or large bodies, Expect: 100-continue, upgrades, HTTP/2 and gRPC
 // callers — takes the ReverseProxy.
 
-// hopHeaders are the hop-by-hop headers (RFC 9110 §7.6.1), which are not
-// forwarded, as in httputil.ReverseProxy.
-var hopHeaders = []string{
-	"Connection",
-	"Proxy-Connection",
-	"Keep-Alive",
-	"Proxy-Authenticate",
-	"Proxy-Authorization",
-	"Te",
-	"Trailer",
-	"Transfer-Encoding",
-	"Upgrade",
-}
-
-// skipOutgoing says whether the canonical key k is hop-by-hop, or one
-// that the proxy rebuilds (forwarding headers).
-func skipOutgoing(k string) bool {
+// isHopHeader says whether the canonical key k is a hop-by-hop header
+// (RFC 9110 §7.6.1), which is not forwarded, as in httputil.ReverseProxy.
+func isHopHeader(k string) bool {
 	switch k {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
 		return true
 	}
 	return false
+}
+
+// skipOutgoing says whether the canonical key k is not copied from the
+// caller's request: hop-by-hop, or a forwarding header the proxy rebuilds.
+func skipOutgoing(k string) bool {
+	switch k {
+	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+		return true
+	}
+	return isHopHeader(k)
 }
 
 // serveDirect forwards r, routed as rt, under ctx.
@@ -158,8 +153,10 @@ func removeHopHeaders(h http.Header) {
 			}
 		}
 	}
-	for _, k := range hopHeaders {
-		delete(h, k)
+	for k := range h {
+		if isHopHeader(k) {
+			delete(h, k)
+		}
 	}
 }
 
