@@ -45,6 +45,22 @@ type App struct {
 	adminHandlers map[string]http.Handler
 }
 
+// Validators are the config options that check SLINKERD_DTAB and
+// SLINKERD_SVC_POLICY by parsing them as the running proxy will, so that
+// a bad value is reported with every other configuration error.
+func Validators() []config.Option {
+	return []config.Option{
+		config.WithDtabValidator(func(s string) error {
+			_, err := name.ParseDtab(s)
+			return err
+		}),
+		config.WithPolicyValidator(func(s string) error {
+			_, err := retry.ParsePolicies(s)
+			return err
+		}),
+	}
+}
+
 // NewInterpreter builds the namers and the interpreter from cfg (see
 // newInterpreter in discovery.go for the namers). watch turns on
 // background refresh where it is allowed.

@@ -13,8 +13,6 @@ import (
 
 	"github.com/slinkerd/slinkerd/adapters/app"
 	"github.com/slinkerd/slinkerd/core/config"
-	"github.com/slinkerd/slinkerd/core/name"
-	"github.com/slinkerd/slinkerd/core/retry"
 )
 
 // lambdaTraceKey is the context key under which aws-lambda-go stores the
@@ -105,15 +103,7 @@ func NewRouter(cfg *config.Config, opts ...RouterOption) (*Router, error) {
 // NewRouterFromEnv builds a Router from the SLINKERD_* variables of the
 // function's environment, validated as the binary validates them.
 func NewRouterFromEnv(opts ...RouterOption) (*Router, error) {
-	cfg, err := config.LoadFromProcess(
-		config.WithDtabValidator(func(s string) error {
-			_, err := name.ParseDtab(s)
-			return err
-		}),
-		config.WithPolicyValidator(func(s string) error {
-			_, err := retry.ParsePolicies(s)
-			return err
-		}))
+	cfg, err := config.LoadFromProcess(app.Validators()...)
 	if err != nil {
 		return nil, fmt.Errorf("lambda: %w", err)
 	}

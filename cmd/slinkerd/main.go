@@ -30,7 +30,6 @@ import (
 	"github.com/slinkerd/slinkerd/core/admin"
 	"github.com/slinkerd/slinkerd/core/config"
 	"github.com/slinkerd/slinkerd/core/name"
-	"github.com/slinkerd/slinkerd/core/retry"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -89,15 +88,7 @@ Configuration is read from SLINKERD_* environment variables; see docs/config.md.
 `
 
 func loadConfig(environ []string) (*config.Config, error) {
-	return config.Load(config.EnvironMap(environ),
-		config.WithDtabValidator(func(s string) error {
-			_, err := name.ParseDtab(s)
-			return err
-		}),
-		config.WithPolicyValidator(func(s string) error {
-			_, err := retry.ParsePolicies(s)
-			return err
-		}))
+	return config.Load(config.EnvironMap(environ), app.Validators()...)
 }
 
 // runProxy runs the proxy in the mode SLINKERD_MODE picks: a Lambda
