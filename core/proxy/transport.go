@@ -225,7 +225,7 @@ func (t *attemptTransport) send(ctx context.Context, out *http.Request, rt *rout
 			pick.Done(false)
 			return resp, nil
 		}
-		resp.Body = &doneBody{ReadCloser: resp.Body, pick: pick, resp: resp, method: out.Method, cls: cls, failed: rt.failed, obs: t.p.cfg.Observer, rt: rt, p: t.p}
+		resp.Body = &doneBody{ReadCloser: resp.Body, pick: pick, resp: resp, method: out.Method, cls: cls, rt: rt, p: t.p}
 		return resp, nil
 	}
 	return nil, errors.Join(errors.New("too many attempts"), lastErr) // not reached: the last attempt returns
@@ -407,8 +407,6 @@ type doneBody struct {
 	resp   *http.Response
 	method string
 	cls    retry.Classifier
-	failed bool
-	obs    Observer
 	rt     *route
 	p      *Proxy
 	once   sync.Once
@@ -441,18 +439,18 @@ func (b *doneBody) Close() error {
 // body reached EOF) and reports it once.
 func (b *doneBody) finish(eof bool) {
 	b.once.Do(func() {
-		failed := b.failed
+		failed := b.rt.failed
 		if eof && len(b.resp.Trailer) > 0 {
 			failed = b.cls.Classify(retry.Response{Method: b.method, Status: b.resp.StatusCode, Header: b.resp.Header, Trailer: b.resp.Trailer}).IsFailure()
 		} else if !eof {
 			failed = true
 		}
 		b.pick.Done(failed)
-		if b.obs != nil {
+		if obs := b.p.cfg.Observer; obs != nil {
 			rt := b.rt
 			b.ev = RequestEvent{Service: rt.svcStr, Client: rt.client, Endpoint: rt.endpoint, Status: b.resp.StatusCode,
 				Failed: failed, Latency: b.p.clk.Now().Sub(rt.start), Retries: rt.retries, Requeues: rt.requeues}
-			b.obs.Request(&b.ev)
+			obs.Request(&b.ev)
 		}
 	})
 }
