@@ -26,8 +26,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/slinkerd/slinkerd/adapters/app"
@@ -46,7 +44,7 @@ const MaxDrain = 9 * time.Second
 // (naming the SLINKERD_* variable at fault where there is one) when it
 // cannot start.
 func Run(ctx context.Context, cfg *config.Config, environ map[string]string, log *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := app.ShutdownContext(ctx, log)
 	defer stop()
 	a, err := app.Build(cfg, config.ModeCloudRun, log)
 	if err != nil {

@@ -2,14 +2,12 @@
 // container, on a VM or on a laptop. Namers refresh in the background
 // (SLINKERD_DISCOVERY_BACKGROUND=auto is on in this mode), the admin server
 // serves next to the proxy, and SIGTERM or SIGINT drains the proxy for
-// SLINKERD_DRAIN_TIMEOUT before the process exits.
+// SLINKERD_DRAIN_TIMEOUT before the process exits (SIGHUP is ignored).
 package container
 
 import (
 	"context"
 	"log/slog"
-	"os/signal"
-	"syscall"
 
 	"github.com/slinkerd/slinkerd/adapters/app"
 	"github.com/slinkerd/slinkerd/core/config"
@@ -21,7 +19,7 @@ import (
 // drain, and an *app.StartError (naming the SLINKERD_* variable at fault
 // where there is one) when slinkerd cannot start.
 func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := app.ShutdownContext(ctx, log)
 	defer stop()
 	a, err := app.New(cfg, config.ModeContainer, log)
 	if err != nil {

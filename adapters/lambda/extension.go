@@ -7,9 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/slinkerd/slinkerd/adapters/app"
@@ -103,7 +101,7 @@ func Run(ctx context.Context, o Options) error {
 		o.Metrics = os.Stdout
 	}
 	log := o.Log
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := app.ShutdownContext(ctx, log)
 	defer stop()
 	c, err := NewClient(o.RuntimeAPI, nil)
 	if err != nil {

@@ -47,7 +47,7 @@ func main() {
 // Exit codes.
 const (
 	exitOK       = 0
-	exitNegative = 1 // delegate: the path is negative, empty or failed
+	exitNegative = 1 // delegate: the path is negative, failed, or bound to no endpoints
 	exitUsage    = 2 // bad input: flags, path, dtab or configuration
 )
 
@@ -191,6 +191,8 @@ func runDelegate(args, environ []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if out.Result != "bound" {
+		// The proxy would answer 502 for this name: say why.
+		fmt.Fprintf(stderr, "slinkerd delegate: %s\n", out.Error)
 		return exitNegative
 	}
 	return exitOK
@@ -231,6 +233,9 @@ func printText(w io.Writer, out admin.DelegateOutput) {
 	fmt.Fprintf(w, "result: %s\n", out.Result)
 	for _, b := range out.Bound {
 		fmt.Fprintf(w, "  %s (share %.3g, %s)\n", b.ID, b.Share, b.State)
+		if b.Error != "" {
+			fmt.Fprintf(w, "    error: %s\n", b.Error)
+		}
 		for _, a := range b.Addresses {
 			fmt.Fprintf(w, "    %s weight %g\n", a.Addr, a.Weight)
 		}

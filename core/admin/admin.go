@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -138,13 +139,18 @@ type DelegateOutput struct {
 	Path string `json:"path"`
 	// Dtab is the dtab used, in compact form.
 	Dtab string `json:"dtab"`
-	// Result is "bound", "neg", "fail", "empty" or "error".
+	// Result is "bound" when at least one bound name has endpoints (the
+	// proxy can route), "neg", "fail", "empty" (bound to no endpoints:
+	// an empty set, a negative or failed address set, or no answer yet)
+	// or "error".
 	Result string `json:"result"`
 	// Bound lists the bound names traffic would go to, with shares.
 	Bound []BoundOutput `json:"bound"`
 	// Tree is the step-by-step delegation.
 	Tree *name.Step `json:"tree,omitempty"`
-	// Error explains Result "error".
+	// Error says why Result is not "bound": for "empty", each bound name
+	// with its state and its namer's last error, e.g.
+	// "/$/inet/nosuch.invalid/80 (neg): inet: resolve …: no such host".
 	Error string `json:"error,omitempty"`
 }
 
@@ -179,16 +185,6 @@ func Delegate(ctx context.Context, in *bind.Interpreter, dtabText string, hasDta
 		out.Result, out.Error = "error", err.Error()
 		return out, http.StatusOK
 	}
-	switch {
-	case res.Kind == name.Neg:
-		out.Result = "neg"
-	case res.Kind == name.Fail:
-		out.Result = "fail"
-	case len(res.Bounds) == 0:
-		out.Result = "empty"
-	default:
-		out.Result = "bound"
-	}
 	for _, b := range res.Bounds {
 		if b.Value.Addr != nil {
 			// Give namers a moment to answer so the output shows addresses.
@@ -196,7 +192,51 @@ func Delegate(ctx context.Context, in *bind.Interpreter, dtabText string, hasDta
 		}
 		out.Bound = append(out.Bound, BoundOutput{Share: b.Weight, StepBound: name.NewStepBound(b.Value)})
 	}
+	switch {
+	case res.Kind == name.Neg:
+		out.Result, out.Error = "neg", pathText+" is negative: no dtab entry or namer binds it"
+	case res.Kind == name.Fail:
+		out.Result, out.Error = "fail", pathText+": delegation failed (!)"
+	case len(res.Bounds) == 0:
+		out.Result, out.Error = "empty", pathText+" binds to an empty set"
+	case !hasEndpoints(out.Bound):
+		// The proxy would answer 502: say why, with each namer's error.
+		out.Result, out.Error = "empty", pathText+" binds to no endpoints: "+explainBounds(out.Bound)
+	default:
+		out.Result = "bound"
+	}
 	return out, http.StatusOK
+}
+
+// hasEndpoints reports whether any bound name has an address to send to.
+func hasEndpoints(bound []BoundOutput) bool {
+	for _, b := range bound {
+		if len(b.Addresses) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// explainBounds says, for each bound name, why it has no endpoints:
+// "/#/io.l5d.fs/x (bound, no endpoints); /$/inet/h/80 (neg): <error>".
+func explainBounds(bound []BoundOutput) string {
+	var sb strings.Builder
+	for i, b := range bound {
+		if i > 0 {
+			sb.WriteString("; ")
+		}
+		sb.WriteString(b.ID)
+		switch {
+		case b.Error != "":
+			sb.WriteString(" (" + b.State + "): " + b.Error)
+		case b.State == name.AddrPending.String():
+			sb.WriteString(" (pending: the namer has not answered yet)")
+		default:
+			sb.WriteString(" (" + b.State + ", no endpoints)")
+		}
+	}
+	return sb.String()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -63,8 +63,23 @@ type Addr struct {
 	State AddrState
 	// Addresses is the complete set when State is AddrBound.
 	Addresses []Address
-	// Err is why the namer failed when State is AddrFailed.
+	// Err is the namer's last error, for the proxy's error messages and
+	// the admin pages: why the namer could not answer (AddrFailed), why
+	// the name does not exist (AddrNeg, e.g. "no such host"), or, with
+	// AddrBound, why the last refresh failed while the last good set is
+	// kept. Nil when the namer's last answer succeeded.
 	Err error
+}
+
+// Explain returns msg followed by ": " and a.Err, or msg alone when Err is
+// nil, so that an error about a name carries the namer's last error, e.g.
+// "no endpoints for /svc/x (/$/inet/nosuch.invalid/80): inet: resolve
+// "nosuch.invalid": lookup nosuch.invalid: no such host".
+func (a Addr) Explain(msg string) string {
+	if a.Err == nil {
+		return msg
+	}
+	return msg + ": " + a.Err.Error()
 }
 
 // Var is an observable, concurrency-safe Addr. Namers own the Var of each

@@ -5,7 +5,9 @@
 // A missing file is Neg, so that dtab alternation falls back; a file that
 // exists but lists nothing is bound to an empty set. A malformed file never
 // takes addresses away: the namer keeps serving the last good set and
-// reports the error (in the log and in State).
+// reports the error (in the log and in State). A file that is emptied
+// takes them away only once it has stayed empty for Config.EmptyGrace, as
+// the other namers treat an empty answer from discovery.
 //
 // Changes arrive two ways. With Config.Watch, an fsnotify watcher on the
 // directory pushes them as they happen: the mode for containers. In every
@@ -47,6 +49,9 @@ import (
 // DefaultTTL is the default of Config.TTL.
 const DefaultTTL = 5 * time.Second
 
+// DefaultEmptyGrace is the default of Config.EmptyGrace.
+const DefaultEmptyGrace = 60 * time.Second
+
 // MaxFileSize is the largest name file the namer reads, in bytes; a larger
 // file is an error (and the last good set is kept).
 const MaxFileSize = 4 << 20
@@ -74,6 +79,13 @@ type Config struct {
 	// always allocated). If the watcher cannot start, New logs a warning
 	// and the namer works by TTL alone. Defaults to false: TTL alone.
 	Watch bool
+	// EmptyGrace is how long a name file that lists no addresses must stay
+	// so before it replaces a non-empty set; until then the last non-empty
+	// set is served (a file that was empty from the start is bound to the
+	// empty set at once). slinkerd takes it from
+	// SLINKERD_DISCOVERY_EMPTY_GRACE. Defaults to 60s; negative means no
+	// grace (an emptied file empties the set at once).
+	EmptyGrace time.Duration
 	// Logger receives file errors and changes. Defaults to slog.Default().
 	Logger *slog.Logger
 	// Prefix is the prefix of bound IDs: a name's ID is Prefix/<name>.
@@ -88,6 +100,7 @@ type Config struct {
 type Namer struct {
 	dir    string
 	ttl    time.Duration
+	grace  time.Duration // 0: none
 	clk    clock.Clock
 	log    *slog.Logger
 	prefix name.Path
@@ -116,6 +129,7 @@ func New(cfg Config) (*Namer, error) {
 	n := &Namer{
 		dir:     dir,
 		ttl:     cmp.Or(cfg.TTL, DefaultTTL),
+		grace:   max(cmp.Or(cfg.EmptyGrace, DefaultEmptyGrace), 0),
 		clk:     clock.Or(cfg.Clock),
 		log:     cfg.Logger,
 		prefix:  cfg.Prefix,
@@ -257,6 +271,7 @@ type entry struct {
 	lastRefresh time.Time      // when the file was last checked
 	lastErr     error          // error of the last check, nil if it succeeded
 	transient   bool           // lastErr was about reaching the file
+	emptySince  time.Time      // since when the file lists nothing while addrs is kept; zero otherwise
 }
 
 // stamp identifies a version of a file cheaply.
@@ -338,13 +353,18 @@ func (e *entry) apply(r readResult) {
 			log.Info("fs: name file removed")
 		}
 		e.exists, e.stamp, e.good, e.addrs, e.lastErr, e.transient = false, stamp{}, false, nil, nil, false
-		namerkit.Publish(e.v, name.Addr{State: name.AddrNeg})
+		e.emptySince = time.Time{}
+		namerkit.Publish(e.v, name.Addr{State: name.AddrNeg, Err: fmt.Errorf("fs: %s: %w", e.file, os.ErrNotExist)})
 
 	case r.unchanged:
 		// Nothing new; the check still counts as a refresh, and the file
 		// is reachable again if it was not.
 		if e.transient {
 			e.lastErr, e.transient = nil, false
+		}
+		if !e.emptySince.IsZero() {
+			// Still empty: the grace may be over.
+			e.applyAddrsLocked(log, e.stamp, nil)
 		}
 
 	case r.err != nil:
@@ -362,10 +382,32 @@ func (e *entry) apply(r readResult) {
 		namerkit.Publish(e.v, name.Addr{State: name.AddrFailed, Err: r.err})
 
 	default:
-		e.exists, e.stamp, e.good, e.addrs, e.lastErr, e.transient = true, r.stamp, true, r.addrs, nil, false
-		if namerkit.Publish(e.v, name.Addr{State: name.AddrBound, Addresses: r.addrs}) {
-			log.Debug("fs: addresses updated", "addresses", len(r.addrs))
+		e.applyAddrsLocked(log, r.stamp, r.addrs)
+	}
+}
+
+// applyAddrsLocked publishes the addresses a good read of the file found,
+// unless the file was emptied less than the grace period ago: then the
+// last non-empty set is kept. e.mu must be held.
+func (e *entry) applyAddrsLocked(log *slog.Logger, st stamp, addrs []name.Address) {
+	e.exists, e.stamp, e.lastErr, e.transient = true, st, nil, false
+	if len(addrs) == 0 && e.good && len(e.addrs) > 0 && e.n.grace > 0 {
+		if e.emptySince.IsZero() {
+			e.emptySince = e.lastRefresh
 		}
+		if left := e.n.grace - e.lastRefresh.Sub(e.emptySince); left > 0 {
+			log.Warn("fs: name file lists no addresses; serving the last good set during the grace period",
+				"addresses", len(e.addrs), "grace_left", left)
+			return
+		}
+	}
+	e.emptySince = time.Time{}
+	e.good, e.addrs = true, addrs
+	if addrs == nil {
+		addrs = []name.Address{}
+	}
+	if namerkit.Publish(e.v, name.Addr{State: name.AddrBound, Addresses: addrs}) {
+		log.Debug("fs: addresses updated", "addresses", len(addrs))
 	}
 }
 
@@ -376,11 +418,13 @@ func (e *entry) present() bool {
 	return e.exists
 }
 
-// stale reports whether the entry's data is at least a TTL old at now.
+// stale reports whether the entry's data is at least a TTL old at now, or
+// the grace of an emptied file has ended.
 func (e *entry) stale(now time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return now.Sub(e.lastRefresh) >= e.n.ttl
+	return now.Sub(e.lastRefresh) >= e.n.ttl ||
+		(!e.emptySince.IsZero() && now.Sub(e.emptySince) >= e.n.grace)
 }
 
 // needsCheck reports whether Lookup must check the file before answering:

@@ -28,6 +28,10 @@ type NameState struct {
 	// LastError is the error of the last check, e.g. a malformed line;
 	// empty if it succeeded.
 	LastError string `json:"lastError,omitempty"`
+	// EmptySince is when the file started listing no addresses while the
+	// last good set is kept (the empty grace period's start); zero
+	// otherwise.
+	EmptySince time.Time `json:"emptySince,omitzero"`
 }
 
 // State returns a snapshot of every name whose file has existed, sorted
@@ -52,6 +56,7 @@ func (n *Namer) State() []NameState {
 			Addresses:   slices.Clone(e.addrs),
 			LastRefresh: e.lastRefresh,
 			Age:         now.Sub(e.lastRefresh),
+			EmptySince:  e.emptySince,
 		}
 		if e.lastErr != nil {
 			s.LastError = e.lastErr.Error()

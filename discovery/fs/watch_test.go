@@ -14,11 +14,12 @@ import (
 )
 
 // Push mode: the watcher updates Vars without any use. The TTL is long so
-// that only the watcher can explain a change.
+// that only the watcher can explain a change; there is no empty grace, so
+// that an emptied file shows at once (grace_test.go covers the grace).
 func newWatching(t *testing.T, dir string) (*fs.Namer, *logSink) {
 	t.Helper()
 	logs := newLogSink()
-	n := newNamer(t, fs.Config{Dir: dir, Watch: true, TTL: time.Hour, Logger: newLogger(logs)})
+	n := newNamer(t, fs.Config{Dir: dir, Watch: true, TTL: time.Hour, EmptyGrace: -1, Logger: newLogger(logs)})
 	return n, logs
 }
 

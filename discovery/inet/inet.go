@@ -3,9 +3,10 @@
 // System returns them with their prefixes, ready to be registered.
 //
 // Host names are resolved through an injectable Resolver and cached per
-// host. A cached set is refreshed lazily, when a name that uses it is
-// sampled after its TTL: Lambda freezes background goroutines between
-// invocations, so nothing here relies on a timer.
+// host, in a bounded cache (Config.MaxNames, Config.IdleAfter). A cached
+// set is refreshed lazily, when a name that uses it is sampled after its
+// TTL: Lambda freezes background goroutines between invocations, so
+// nothing here relies on a timer.
 package inet
 
 import (
@@ -18,6 +19,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slinkerd/slinkerd/core/clock"
@@ -33,6 +35,10 @@ const (
 	DefaultErrorTTL = 5 * time.Second
 	// DefaultTimeout bounds one resolution.
 	DefaultTimeout = 10 * time.Second
+	// DefaultMaxNames caps the cached host name and port pairs.
+	DefaultMaxNames = 10000
+	// DefaultIdleAfter is how long an unused host name stays cached.
+	DefaultIdleAfter = 10 * time.Minute
 )
 
 // ErrInvalidPath is wrapped by Lookup's error for a path that is not
@@ -71,6 +77,19 @@ type Config struct {
 	ErrorTTL time.Duration
 	// Timeout bounds one resolution, whoever waits for it. Defaults to 10s.
 	Timeout time.Duration
+	// MaxNames caps the cache: the host name and port pairs bound (each
+	// has a Var of a few hundred bytes). Past it, the least recently used
+	// host names are dropped, down to 90% of it. Names come from the dtab
+	// but also from callers (a Host header under a /$/inet dentry) and
+	// admin visitors (/delegator.json), so the cap bounds what they can
+	// make slinkerd keep. Defaults to 10000; negative is refused.
+	MaxNames int
+	// IdleAfter drops a host name from the cache once it has not been
+	// looked up, nor its Vars sampled, for this long. Defaults to 10m.
+	//
+	// A dropped name's Vars keep working (and refreshing) for whoever
+	// holds them; the next Lookup of the name resolves it afresh.
+	IdleAfter time.Duration
 	// Clock tells the time for TTLs. Defaults to the system clock.
 	Clock clock.Clock
 	// Logger receives resolution failures. Defaults to slog.Default().
@@ -87,26 +106,32 @@ type Config struct {
 // later failure keeps its last good set. Each host name and port has one
 // Var, shared by all lookups; an IP literal gets a new, constant Var.
 //
-// Every host name looked up stays cached for the life of the Inet (a few
-// hundred bytes each). Inet is safe for concurrent use.
+// The cache of host names is bounded by Config.MaxNames and
+// Config.IdleAfter. Inet is safe for concurrent use.
 type Inet struct {
-	res      Resolver
-	ttlRes   TTLResolver
-	ttl      time.Duration
-	errorTTL time.Duration
-	timeout  time.Duration
-	clk      clock.Clock
-	log      *slog.Logger
+	res       Resolver
+	ttlRes    TTLResolver
+	ttl       time.Duration
+	errorTTL  time.Duration
+	timeout   time.Duration
+	maxNames  int
+	idleAfter time.Duration
+	clk       clock.Clock
+	log       *slog.Logger
 
-	mu    sync.Mutex
-	hosts map[string]*host
+	mu        sync.Mutex
+	hosts     map[string]*host
+	size      int       // host name and port pairs in hosts
+	lastSweep time.Time // when idle hosts were last dropped
 }
 
 // host is the cache entry of one host name, shared by the Vars of all its
 // ports.
 type host struct {
-	name   string
-	flight namerkit.Flight
+	name     string
+	flight   namerkit.Flight
+	lastUsed atomic.Int64 // unix ns of the last Lookup or Sample
+	nports   int          // ports counted in Inet.size; guarded by Inet.mu
 
 	mu          sync.Mutex
 	ips         []netip.Addr // last good set, sorted; nil before the first success
@@ -122,19 +147,24 @@ func NewInet(cfg Config) (*Inet, error) {
 	for _, d := range []struct {
 		field string
 		v     time.Duration
-	}{{"TTL", cfg.TTL}, {"ErrorTTL", cfg.ErrorTTL}, {"Timeout", cfg.Timeout}} {
+	}{{"TTL", cfg.TTL}, {"ErrorTTL", cfg.ErrorTTL}, {"Timeout", cfg.Timeout}, {"IdleAfter", cfg.IdleAfter}} {
 		if d.v < 0 {
 			return nil, fmt.Errorf("inet: Config.%s is %s: must not be negative", d.field, d.v)
 		}
 	}
+	if cfg.MaxNames < 0 {
+		return nil, fmt.Errorf("inet: Config.MaxNames is %d: must not be negative", cfg.MaxNames)
+	}
 	n := &Inet{
-		res:      cfg.Resolver,
-		ttl:      cmp.Or(cfg.TTL, DefaultTTL),
-		errorTTL: cmp.Or(cfg.ErrorTTL, DefaultErrorTTL),
-		timeout:  cmp.Or(cfg.Timeout, DefaultTimeout),
-		clk:      clock.Or(cfg.Clock),
-		log:      cfg.Logger,
-		hosts:    map[string]*host{},
+		res:       cfg.Resolver,
+		ttl:       cmp.Or(cfg.TTL, DefaultTTL),
+		errorTTL:  cmp.Or(cfg.ErrorTTL, DefaultErrorTTL),
+		timeout:   cmp.Or(cfg.Timeout, DefaultTimeout),
+		maxNames:  cmp.Or(cfg.MaxNames, DefaultMaxNames),
+		idleAfter: cmp.Or(cfg.IdleAfter, DefaultIdleAfter),
+		clk:       clock.Or(cfg.Clock),
+		log:       cfg.Logger,
+		hosts:     map[string]*host{},
 	}
 	if n.res == nil {
 		n.res = net.DefaultResolver
@@ -173,8 +203,8 @@ func (n *Inet) Lookup(ctx context.Context, path name.Path) (name.Tree[name.Bound
 		return name.NewLeaf(b), nil
 	}
 
-	h := n.host(canon)
-	b.Addr = n.portVar(h, port)
+	h, v := n.entry(canon, port)
+	b.Addr = v
 	n.maybeRefresh(h)
 	// Wait for the resolution itself to end, not only for its first
 	// publication, so that a use right after Lookup can start the next one.
@@ -191,8 +221,10 @@ func (n *Inet) Lookup(ctx context.Context, path name.Path) (name.Tree[name.Bound
 	return name.NewLeaf(b), nil
 }
 
-// host returns the cache entry of a host name, creating it.
-func (n *Inet) host(hostname string) *host {
+// entry returns the cache entry of a host name and the Var of one of its
+// ports, creating them, and keeps the cache within its bounds.
+func (n *Inet) entry(hostname string, port int) (*host, *name.Var) {
+	now := n.clk.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	h := n.hosts[hostname]
@@ -200,27 +232,45 @@ func (n *Inet) host(hostname string) *host {
 		h = &host{name: hostname, ports: map[int]*name.Var{}}
 		n.hosts[hostname] = h
 	}
-	return h
-}
-
-// portVar returns the Var of h's port, creating it from h's current state.
-func (n *Inet) portVar(h *host, port int) *name.Var {
+	h.lastUsed.Store(now.UnixNano())
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	v := h.ports[port]
 	if v == nil {
 		v = name.NewVar(h.addrLocked(port), func() { n.maybeRefresh(h) })
 		h.ports[port] = v
+		h.nports++
+		n.size++
 	}
-	return v
+	h.mu.Unlock()
+	n.trimLocked(now)
+	return h, v
+}
+
+// trimLocked drops host names idle for IdleAfter (checking at most twice
+// per IdleAfter) and, past MaxNames, the least recently used ones. n.mu
+// must be held.
+func (n *Inet) trimLocked(now time.Time) {
+	var idleBefore int64
+	if now.Sub(n.lastSweep) >= n.idleAfter/2 {
+		n.lastSweep = now
+		idleBefore = now.Add(-n.idleAfter).UnixNano()
+	}
+	if idleBefore == 0 && n.size <= n.maxNames {
+		return
+	}
+	n.size = namerkit.Trim(n.hosts, n.size, n.maxNames, idleBefore,
+		func(h *host) int64 { return h.lastUsed.Load() },
+		func(h *host) int { return h.nports })
 }
 
 // maybeRefresh starts a background resolution of h if its data has
 // expired and none is running, and reports whether it started one. It
 // never blocks: it is the Vars' onUse hook.
 func (n *Inet) maybeRefresh(h *host) bool {
+	now := n.clk.Now()
+	h.lastUsed.Store(now.UnixNano())
 	h.mu.Lock()
-	due := !n.clk.Now().Before(h.expires)
+	due := !now.Before(h.expires)
 	h.mu.Unlock()
 	return due && h.flight.Start(func() { n.resolve(h) })
 }

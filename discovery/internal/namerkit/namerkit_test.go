@@ -3,6 +3,7 @@ package namerkit
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -125,5 +126,47 @@ func isClosed(ch <-chan struct{}) bool {
 		return true
 	default:
 		return false
+	}
+}
+
+func TestTrim(t *testing.T) {
+	type ent struct {
+		used   int64
+		weight int
+	}
+	lastUsed := func(e ent) int64 { return e.used }
+	weight := func(e ent) int { return e.weight }
+	tests := []struct {
+		name       string
+		m          map[string]ent
+		limit      int
+		idleBefore int64
+		want       []string
+	}{
+		{name: "under the limit, nothing idle", m: map[string]ent{"a": {1, 1}, "b": {2, 1}}, limit: 10, want: []string{"a", "b"}},
+		{name: "idle entries go", m: map[string]ent{"a": {1, 1}, "b": {5, 1}}, limit: 10, idleBefore: 3, want: []string{"b"}},
+		{name: "over the limit: least recently used go, to 90%", limit: 10,
+			m:    map[string]ent{"a": {1, 3}, "b": {2, 3}, "c": {3, 3}, "d": {4, 3}, "e": {5, 1}},
+			want: []string{"c", "d", "e"}},
+		{name: "weight 0 counts 1", limit: 1, m: map[string]ent{"a": {1, 0}, "b": {2, 0}}, want: []string{"b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			size := 0
+			for _, e := range tt.m {
+				size += max(e.weight, 1)
+			}
+			got := Trim(tt.m, size, tt.limit, tt.idleBefore, lastUsed, weight)
+			var keys []string
+			want := 0
+			for k, e := range tt.m {
+				keys = append(keys, k)
+				want += max(e.weight, 1)
+			}
+			slices.Sort(keys)
+			if !slices.Equal(keys, tt.want) || got != want {
+				t.Errorf("Trim kept %v (size %d), want %v (size %d)", keys, got, tt.want, want)
+			}
+		})
 	}
 }

@@ -51,6 +51,10 @@ const (
 	DefaultEmptyGrace = 60 * time.Second
 	// DefaultTimeout bounds one refresh.
 	DefaultTimeout = 10 * time.Second
+	// DefaultMaxEntries caps the names a Cache holds.
+	DefaultMaxEntries = 10000
+	// DefaultForgetAfter is how long an unused name stays in a Cache.
+	DefaultForgetAfter = time.Hour
 )
 
 // ErrThrottled marks a Fetch error as throttling by the discovery service
@@ -134,6 +138,18 @@ type Config struct {
 	// this long (it is refreshed on its next use instead). Defaults to
 	// 10×TTL, at least 5m.
 	IdleAfter time.Duration
+	// MaxEntries caps the names the Cache holds. Past it, the least
+	// recently used names are forgotten, down to 90% of it. Names come from
+	// the dtab but also from callers (a Host header under a namer's
+	// dentry) and admin visitors (/delegator.json), so the cap bounds what
+	// they can make slinkerd keep. Defaults to 10000.
+	MaxEntries int
+	// ForgetAfter forgets a name that has not been used (looked up or
+	// sampled) for this long. A forgotten name's Var keeps working, and
+	// refreshing on use, for whoever holds it; the next Lookup of the name
+	// asks discovery afresh and waits for its answer. Defaults to 1h, and
+	// at least IdleAfter.
+	ForgetAfter time.Duration
 	// Clock tells the time. Defaults to the system clock.
 	Clock clock.Clock
 	// Rand returns a number in [0, 1) for jitter. Defaults to math/rand/v2.
@@ -148,9 +164,10 @@ type Cache struct {
 	clk clock.Clock
 	log *slog.Logger
 
-	mu      sync.Mutex
-	entries map[string]*Entry
-	closed  bool
+	mu        sync.Mutex
+	entries   map[string]*Entry
+	lastSweep time.Time // when unused names were last forgotten
+	closed    bool
 
 	stop chan struct{}
 	done chan struct{}
@@ -162,7 +179,7 @@ func New(cfg Config) (*Cache, error) {
 	for _, d := range []struct {
 		field string
 		v     time.Duration
-	}{{"TTL", cfg.TTL}, {"ErrorTTL", cfg.ErrorTTL}, {"MaxBackoff", cfg.MaxBackoff}, {"Timeout", cfg.Timeout}, {"IdleAfter", cfg.IdleAfter}} {
+	}{{"TTL", cfg.TTL}, {"ErrorTTL", cfg.ErrorTTL}, {"MaxBackoff", cfg.MaxBackoff}, {"Timeout", cfg.Timeout}, {"IdleAfter", cfg.IdleAfter}, {"ForgetAfter", cfg.ForgetAfter}} {
 		if d.v < 0 {
 			return nil, fmt.Errorf("%s: Config.%s is %s: must not be negative", cmp.Or(cfg.Namer, "refresh"), d.field, d.v)
 		}
@@ -177,6 +194,11 @@ func New(cfg Config) (*Cache, error) {
 	}
 	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
 	cfg.IdleAfter = cmp.Or(cfg.IdleAfter, max(10*cfg.TTL, 5*time.Minute))
+	if cfg.MaxEntries < 0 {
+		return nil, fmt.Errorf("%s: Config.MaxEntries is %d: must not be negative", cfg.Namer, cfg.MaxEntries)
+	}
+	cfg.MaxEntries = cmp.Or(cfg.MaxEntries, DefaultMaxEntries)
+	cfg.ForgetAfter = max(cmp.Or(cfg.ForgetAfter, DefaultForgetAfter), cfg.IdleAfter)
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Float64
 	}
@@ -278,12 +300,31 @@ func (c *Cache) Entry(key string, newSource func() Source) *Entry {
 	defer c.mu.Unlock()
 	e := c.entries[key]
 	if e == nil {
+		now := c.clk.Now()
 		e = &Entry{c: c, key: key, src: newSource()}
 		e.v = name.NewVar(name.Addr{}, e.onUse)
-		e.lastUsed.Store(c.clk.Now().UnixNano())
+		e.lastUsed.Store(now.UnixNano())
 		c.entries[key] = e
+		c.trimLocked(now)
 	}
 	return e
+}
+
+// trimLocked forgets names unused for ForgetAfter (checking at most twice
+// per ForgetAfter) and, past MaxEntries, the least recently used ones.
+// c.mu must be held.
+func (c *Cache) trimLocked(now time.Time) {
+	var idleBefore int64
+	if now.Sub(c.lastSweep) >= c.cfg.ForgetAfter/2 {
+		c.lastSweep = now
+		idleBefore = now.Add(-c.cfg.ForgetAfter).UnixNano()
+	}
+	if idleBefore == 0 && len(c.entries) <= c.cfg.MaxEntries {
+		return
+	}
+	namerkit.Trim(c.entries, len(c.entries), c.cfg.MaxEntries, idleBefore,
+		func(e *Entry) int64 { return e.lastUsed.Load() },
+		func(*Entry) int { return 1 })
 }
 
 // Entry is one name's refresh state and its Var.
