@@ -141,6 +141,7 @@ func Build(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error)
 		TrustL5DHeaders:   cfg.Proxy.TrustL5DHeaders,
 		TrustForwarded:    cfg.Proxy.TrustForwarded,
 		AllowAbsoluteForm: cfg.Proxy.AllowAbsoluteForm,
+		DisableFastPath:   !cfg.Proxy.FastPath.Enabled(),
 		MaxCallDepth:      cfg.Proxy.MaxCallDepth,
 		Logger:            log,
 		Observer:          a.Telemetry,
@@ -345,29 +346,12 @@ func policyFunc(cfg *config.Config) (func(name.Path) (*proxy.Policy, error), err
 		return nil, fmt.Errorf("SLINKERD_SVC_POLICY: %w", err)
 	}
 	return func(svc name.Path) (*proxy.Policy, error) {
-		p := retry.Resolve(global, entries, svc.String())
-		if err := p.Validate(); err != nil {
+		// retry.Policy and proxy.Policy give every number the same meaning
+		// (SLINKERD_RETRY_BUFFER_BYTES=0: never replayed); NewPolicy copies
+		// them as they are.
+		pol, err := proxy.NewPolicy(retry.Resolve(global, entries, svc.String()), grpcCls)
+		if err != nil {
 			return nil, fmt.Errorf("SLINKERD_SVC_POLICY for %s: %w", svc, err)
-		}
-		budget, err := retry.NewBudget(p.Budget)
-		if err != nil {
-			return nil, err
-		}
-		backoff, err := p.NewBackoff(nil)
-		if err != nil {
-			return nil, err
-		}
-		pol := &proxy.Policy{
-			Classifier:     p.Classifier,
-			GRPCClassifier: grpcCls,
-			Budget:         budget,
-			Backoff:        backoff,
-			AttemptTimeout: p.AttemptTimeout,
-			TotalTimeout:   p.TotalTimeout,
-			ReplayLimit:    p.ReplayBufferBytes,
-		}
-		if _, isGRPC := p.Classifier.(retry.GRPCClassifier); isGRPC {
-			pol.GRPCClassifier = p.Classifier
 		}
 		return pol, nil
 	}, nil

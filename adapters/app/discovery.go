@@ -84,8 +84,12 @@ func newInterpreter(cfg *config.Config, log *slog.Logger, watch bool) (*bind.Int
 			return nil, nil, err
 		}
 	}
+	emptyGrace := dc.EmptyGrace
+	if emptyGrace == 0 {
+		emptyGrace = -1 // refresh.Config and fs.Config: negative means none
+	}
 	if dc.FSDir != "" {
-		n, err := fs.New(fs.Config{Dir: dc.FSDir, Watch: watch, Logger: log})
+		n, err := fs.New(fs.Config{Dir: dc.FSDir, Watch: watch, EmptyGrace: emptyGrace, Logger: log})
 		if err != nil {
 			return nil, nil, fmt.Errorf("SLINKERD_FS_DIR: %w", err)
 		}
@@ -95,10 +99,6 @@ func newInterpreter(cfg *config.Config, log *slog.Logger, watch bool) (*bind.Int
 		}
 	}
 
-	emptyGrace := dc.EmptyGrace
-	if emptyGrace == 0 {
-		emptyGrace = -1 // refresh.Config: negative means none
-	}
 	// The namers' Refresh settings (discovery/internal/refresh.Config) are
 	// set field by field: the type is internal to discovery.
 	srvCfg := dns.SRVConfig{Resolver: resolver, Logger: log}
@@ -128,6 +128,7 @@ func newInterpreter(cfg *config.Config, log *slog.Logger, watch bool) (*bind.Int
 	}
 	d.sections = append(d.sections, admin.DiscoverySection{Name: "idTokens", State: func() any { return d.tokens.State() }})
 
+	warnUnservedLeaves(log, dtab, ns)
 	in, err := bind.New(bind.Config{Dtab: dtab, Namers: ns})
 	if err != nil {
 		return nil, nil, err
@@ -135,12 +136,16 @@ func newInterpreter(cfg *config.Config, log *slog.Logger, watch bool) (*bind.Int
 	return in, d, nil
 }
 
-// backendTransports returns the proxy's connection pools, trusting
-// SLINKERD_BACKEND_CA_FILE's certificates (on top of the system roots)
-// for https endpoints; nil (the proxy's defaults) when it is not set.
+// backendTransports returns the proxy's connection pools, with
+// SLINKERD_RESPONSE_HEADER_TIMEOUT, trusting SLINKERD_BACKEND_CA_FILE's
+// certificates (on top of the system roots) for https endpoints.
 func backendTransports(cfg *config.Config) (*proxy.Transports, error) {
+	tc := proxy.TransportConfig{ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout}
+	if tc.ResponseHeaderTimeout == 0 {
+		tc.ResponseHeaderTimeout = -1 // SLINKERD_RESPONSE_HEADER_TIMEOUT=0: no limit
+	}
 	if cfg.Proxy.BackendCAFile == "" {
-		return nil, nil
+		return proxy.NewTransports(tc), nil
 	}
 	pem, err := os.ReadFile(cfg.Proxy.BackendCAFile)
 	if err != nil {
@@ -153,5 +158,6 @@ func backendTransports(cfg *config.Config) (*proxy.Transports, error) {
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("SLINKERD_BACKEND_CA_FILE: %s holds no PEM certificate", cfg.Proxy.BackendCAFile)
 	}
-	return proxy.NewTransports(proxy.TransportConfig{TLSConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}), nil
+	tc.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return proxy.NewTransports(tc), nil
 }

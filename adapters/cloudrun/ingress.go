@@ -76,8 +76,9 @@ func newIngress(cfg *config.Config, environ map[string]string, obs proxy.Observe
 	if err != nil {
 		return nil, fmt.Errorf("ingress: %w", err)
 	}
-	// One policy for the one service, so its budget is shared.
-	pol := &proxy.Policy{TotalTimeout: cfg.Ingress.Timeout}
+	// One policy for the one service, so its budget is shared. Its replay
+	// buffer is SLINKERD_RETRY_BUFFER_BYTES (0: never replayed).
+	pol := &proxy.Policy{TotalTimeout: cfg.Ingress.Timeout, ReplayLimit: cfg.Retry.BufferBytes}
 	p, err := proxy.New(proxy.Config{
 		Interpreter: in,
 		Identifier:  fixedIdentifier{svc},

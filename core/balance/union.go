@@ -22,9 +22,9 @@ type Branch struct {
 // Union spreads traffic across several pickers in proportion to their
 // weights, the way linkerd 1 balances a dtab union such as
 // `0.9 * /#/io.l5d.fs/a & 0.1 * /#/io.l5d.fs/b`: it draws a branch by
-// weight, then lets that branch pick. A branch with no endpoints is
-// skipped and the draw repeats over the others, so traffic shifts to
-// what exists; only when every branch is empty does Pick return
+// weight, then lets that branch pick (PickWeighted). A branch with no
+// endpoints is skipped and the draw repeats over the others, so traffic
+// shifts to what exists; only when every branch is empty does Pick return
 // ErrNoEndpoints. Weights among the non-empty branches that are all zero
 // are treated as equal, as Finagle's Drv does.
 //
@@ -32,7 +32,6 @@ type Branch struct {
 // update each one directly.
 type Union struct {
 	branches []Branch
-	total    float64
 	mu       sync.Mutex
 	rng      *rand.Rand // guarded by mu
 }
@@ -51,7 +50,6 @@ func NewUnion(branches []Branch, rng *rand.Rand) (*Union, error) {
 		if !(b.Weight >= 0) || math.IsInf(b.Weight, 0) {
 			return nil, fmt.Errorf("balance: union branch %d has weight %v, want a finite number ≥ 0", i, b.Weight)
 		}
-		u.total += b.Weight
 	}
 	if u.rng == nil {
 		u.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
@@ -59,65 +57,88 @@ func NewUnion(branches []Branch, rng *rand.Rand) (*Union, error) {
 	return u, nil
 }
 
-// Pick draws a branch by weight and picks within it.
+// Pick draws a branch by weight and picks within it (PickWeighted).
 func (u *Union) Pick() (*Pick, error) {
 	if len(u.branches) == 1 {
 		return u.branches[0].Balancer.Pick()
 	}
-	if u.total > 0 {
-		p, err := u.branches[u.draw(u.total, nil)].Balancer.Pick()
-		if !errors.Is(err, ErrNoEndpoints) {
-			return p, err
-		}
-	}
-	return u.pickSkippingEmpty()
+	_, p, err := PickWeighted(len(u.branches),
+		func(i int) float64 { return u.branches[i].Weight },
+		func(i int) (*Pick, error) { return u.branches[i].Balancer.Pick() },
+		u.float64)
+	return p, err
 }
 
-// pickSkippingEmpty is the slow path once a drawn branch was empty: draw
-// among the branches not yet found empty until one picks.
-func (u *Union) pickSkippingEmpty() (*Pick, error) {
-	left := make([]bool, len(u.branches)) // branches still to try
-	n := len(left)
-	for i := range left {
-		left[i] = true
+// float64 draws from the union's source under its lock.
+func (u *Union) float64() float64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.rng.Float64()
+}
+
+// PickWeighted is slinkerd's one weighted-union algorithm, Finagle's
+// TrafficDistributor: both Union and the proxy's choice among the bound
+// names of a dtab union use it. Of n branches, it draws branch i with
+// probability weight(i) / Σ weight and returns i and pick(i). A branch
+// whose pick returns ErrNoEndpoints is set aside and the draw repeats
+// over the branches left, so its share goes to the others in proportion
+// to their weights; when every branch is empty it returns the last
+// branch tried with ErrNoEndpoints. Any other error from pick is
+// returned at once. Branches left whose weights are all zero are drawn
+// uniformly, so a zero-weight branch gets traffic only when every
+// weighted branch is empty. rnd returns numbers in [0, 1), one per draw.
+//
+// Weights must be finite and not negative (NewUnion checks them; name.Eval
+// produces such weights). PickWeighted does not allocate for up to 64
+// branches, and calls rnd once when the first drawn branch picks.
+func PickWeighted(n int, weight func(i int) float64, pick func(i int) (*Pick, error), rnd func() float64) (int, *Pick, error) {
+	if n <= 0 {
+		return -1, nil, ErrNoEndpoints
 	}
-	for n > 0 {
+	if n == 1 {
+		p, err := pick(0)
+		return 0, p, err
+	}
+	var small [1]uint64
+	left := small[:]
+	if n > 64 {
+		left = make([]uint64, (n+63)/64)
+	}
+	isLeft := func(i int) bool { return left[i/64]&(1<<(i%64)) == 0 }
+	last := -1
+	for tried := 0; tried < n; tried++ {
 		total := 0.0
-		for i, ok := range left {
-			if ok {
-				total += u.branches[i].Weight
+		for i := range n {
+			if isLeft(i) {
+				total += weight(i)
 			}
 		}
-		i := u.draw(total, left)
-		p, err := u.branches[i].Balancer.Pick()
+		i := draw(n, weight, isLeft, total, rnd())
+		p, err := pick(i)
 		if !errors.Is(err, ErrNoEndpoints) {
-			return p, err
+			return i, p, err
 		}
-		left[i] = false
-		n--
+		left[i/64] |= 1 << (i % 64)
+		last = i
 	}
-	return nil, ErrNoEndpoints
+	return last, nil, ErrNoEndpoints
 }
 
-// draw returns a branch index among those with left[i] (all when left is
-// nil) with probability proportional to weight, given their total; when
-// the total is zero it draws uniformly.
-func (u *Union) draw(total float64, left []bool) int {
-	u.mu.Lock()
-	x := u.rng.Float64()
-	u.mu.Unlock()
+// draw returns the index of a branch among those isLeft accepts, with
+// probability proportional to its weight given their total, or uniformly
+// when the total is zero; x is in [0, 1).
+func draw(n int, weight func(int) float64, isLeft func(int) bool, total, x float64) int {
 	last := -1
 	if total <= 0 {
-		// All weights zero: uniform among the candidates.
-		var n int
-		for i := range u.branches {
-			if left == nil || left[i] {
-				n++
+		k := 0
+		for i := range n {
+			if isLeft(i) {
+				k++
 			}
 		}
-		k := int(x * float64(n))
-		for i := range u.branches {
-			if left == nil || left[i] {
+		k = int(x * float64(k))
+		for i := range n {
+			if isLeft(i) {
 				if k == 0 {
 					return i
 				}
@@ -128,15 +149,16 @@ func (u *Union) draw(total float64, left []bool) int {
 		return last
 	}
 	x *= total
-	for i, b := range u.branches {
-		if left != nil && !left[i] {
+	for i := range n {
+		if !isLeft(i) {
 			continue
 		}
-		if x < b.Weight {
+		w := weight(i)
+		if x < w {
 			return i
 		}
-		x -= b.Weight
-		if b.Weight > 0 {
+		x -= w
+		if w > 0 {
 			last = i
 		}
 	}

@@ -228,3 +228,65 @@ func TestUnionEndpointsAndDone(t *testing.T) {
 	assert.Equal(t, 1, pending, "the Done reached the branch")
 	assert.Equal(t, int64(1), failed)
 }
+
+// TestPickWeightedRoutesAroundEmptyBranches drives the one union
+// algorithm with fixed draws: a draw that lands on an empty branch is
+// redrawn over the branches left, by their weights (defect 8 of issue
+// 14: the proxy's own union failed the empty branch's share).
+func TestPickWeightedRoutesAroundEmptyBranches(t *testing.T) {
+	tests := []struct {
+		name    string
+		weights []float64
+		empty   []bool
+		draws   []float64
+		want    int
+		wantErr error
+	}{
+		{name: "first draw picks", weights: []float64{0.5, 0.5}, empty: []bool{false, false}, draws: []float64{0.7}, want: 1},
+		{name: "empty branch redrawn", weights: []float64{0.5, 0.5}, empty: []bool{false, true}, draws: []float64{0.7, 0.99}, want: 0},
+		{name: "redraw by remaining weights", weights: []float64{0.25, 0.5, 0.25}, empty: []bool{false, true, false}, draws: []float64{0.5, 0.6}, want: 2},
+		{name: "zero weight left alone gets traffic", weights: []float64{0, 1}, empty: []bool{false, true}, draws: []float64{0.1, 0.9}, want: 0},
+		{name: "zero weight not drawn while a weighted branch has endpoints", weights: []float64{0, 1}, empty: []bool{false, false}, draws: []float64{0}, want: 1},
+		{name: "all empty", weights: []float64{0.5, 0.5}, empty: []bool{true, true}, draws: []float64{0.1, 0.1}, want: 1, wantErr: balance.ErrNoEndpoints},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			next := 0
+			rnd := func() float64 { x := tt.draws[next]; next++; return x }
+			var tried []int
+			i, p, err := balance.PickWeighted(len(tt.weights),
+				func(i int) float64 { return tt.weights[i] },
+				func(i int) (*balance.Pick, error) {
+					tried = append(tried, i)
+					if tt.empty[i] {
+						return nil, balance.ErrNoEndpoints
+					}
+					return &balance.Pick{HostPort: fmt.Sprint(i)}, nil
+				}, rnd)
+			assert.Equal(t, tt.want, i, "tried %v", tried)
+			assert.Equal(t, len(tt.draws), next, "one draw per branch tried")
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, fmt.Sprint(tt.want), p.HostPort)
+		})
+	}
+}
+
+func TestPickWeightedDoesNotAllocate(t *testing.T) {
+	weights := []float64{0.5, 0.3, 0.2}
+	pk := &balance.Pick{}
+	allocs := testing.AllocsPerRun(100, func() {
+		_, _, _ = balance.PickWeighted(len(weights),
+			func(i int) float64 { return weights[i] },
+			func(i int) (*balance.Pick, error) {
+				if i == 0 {
+					return nil, balance.ErrNoEndpoints
+				}
+				return pk, nil
+			}, func() float64 { return 0.1 })
+	})
+	assert.Zero(t, allocs)
+}

@@ -108,6 +108,20 @@ type ProxyConfig struct {
 	// host. When false such requests get 400, so a client cannot steer
 	// the proxy with a URL. Defaults to false.
 	AllowAbsoluteForm bool `env:"ALLOW_ABSOLUTE_FORM" envDefault:"false"`
+	// ResponseHeaderTimeout bounds the wait for an endpoint's response
+	// head once the request, body included, has been sent: an endpoint
+	// that never answers, or drips its head, gets the caller a 504. A
+	// response body that streams for longer is not affected, and gRPC
+	// requests are exempt (their deadline, grpc-timeout, bounds them). 0
+	// means no limit. Go duration. Defaults to 60s (nginx's
+	// proxy_read_timeout).
+	ResponseHeaderTimeout time.Duration `env:"RESPONSE_HEADER_TIMEOUT" envDefault:"60s" min:"0s"`
+	// FastPath selects the data path for HTTP/1.x: on sends requests
+	// without a body, or with a small one of known length, through
+	// slinkerd's own HTTP/1.1 client on the calling goroutine; off sends
+	// everything through Go's net/http. Both hold the same safety rules
+	// (docs/security.md); off is for comparing them. Defaults to on.
+	FastPath FastPath `env:"FAST_PATH" envDefault:"on" oneof:"on off"`
 	// BackendCAFile is the path of a PEM file of CA certificates that the
 	// proxy trusts, in addition to the system roots, when it calls https
 	// endpoints (such as Cloud Run services, or a local test backend with

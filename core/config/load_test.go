@@ -27,6 +27,9 @@ func TestDefaults(t *testing.T) {
 			MaxHeaderBytes:    64 << 10,
 			MaxCallDepth:      10,
 			DrainTimeout:      10 * time.Second,
+
+			ResponseHeaderTimeout: 60 * time.Second,
+			FastPath:              config.FastPathOn,
 		},
 		Admin: config.AdminConfig{Listen: "127.0.0.1:9990"},
 		Routing: config.RoutingConfig{
@@ -132,6 +135,8 @@ func TestLoadEveryVariable(t *testing.T) {
 		{"trust l5d headers", env("SLINKERD_TRUST_L5D_HEADERS", "true"), func(c *config.Config) any { return c.Proxy.TrustL5DHeaders }, true},
 		{"trust forwarded", env("SLINKERD_TRUST_FORWARDED", "1"), func(c *config.Config) any { return c.Proxy.TrustForwarded }, true},
 		{"allow absolute form", env("SLINKERD_ALLOW_ABSOLUTE_FORM", "true"), func(c *config.Config) any { return c.Proxy.AllowAbsoluteForm }, true},
+		{"response header timeout", env("SLINKERD_RESPONSE_HEADER_TIMEOUT", "0"), func(c *config.Config) any { return c.Proxy.ResponseHeaderTimeout }, time.Duration(0)},
+		{"fast path", env("SLINKERD_FAST_PATH", "off"), func(c *config.Config) any { return c.Proxy.FastPath.Enabled() }, false},
 		{"backend ca file", env("SLINKERD_BACKEND_CA_FILE", cert), func(c *config.Config) any { return c.Proxy.BackendCAFile }, cert},
 		{"admin listen", env("SLINKERD_ADMIN_LISTEN", "localhost:9991"), func(c *config.Config) any { return c.Admin.Listen }, "localhost:9991"},
 		{"dtab", env("SLINKERD_DTAB", "/svc=>/#/io.l5d.fs;\n# comment\n/svc/a=>/$/inet/127.0.0.1/80"),

@@ -94,6 +94,22 @@ const (
 // Enabled reports whether per-request dtabs are honoured.
 func (d DtabOverride) Enabled() bool { return d == DtabOverrideOn }
 
+// FastPath says whether slinkerd's own HTTP/1.1 data path is used
+// (SLINKERD_FAST_PATH).
+type FastPath string
+
+// The fast path settings.
+const (
+	// FastPathOn sends bodiless and small HTTP/1.x requests through
+	// slinkerd's own HTTP/1.1 client.
+	FastPathOn FastPath = "on"
+	// FastPathOff sends every request through net/http.
+	FastPathOff FastPath = "off"
+)
+
+// Enabled reports whether the fast path is on.
+func (f FastPath) Enabled() bool { return f != FastPathOff }
+
 // AutoBool is a boolean whose default depends on the run mode.
 type AutoBool string
 

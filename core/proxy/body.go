@@ -2,11 +2,16 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/slinkerd/slinkerd/core/retry"
 )
 
 // callerBody wraps the caller's request body. Its read errors come back
@@ -21,10 +26,20 @@ import (
 // past: net/http's own reads of what is left of the body then fail too,
 // so it closes the connection after the 408 instead of waiting for a
 // client that stopped sending.
+//
+// It also remembers how the body ended, for settle: on HTTP/1 any error
+// about the caller's body closes the connection after the answer (RFC
+// 9112 §7.1: what follows a broken chunked body is not a request).
 type callerBody struct {
 	io.ReadCloser
 	rc *http.ResponseController // nil: no timeout
 	d  time.Duration
+
+	// How the body ended, for settle and callerError: reads may run on
+	// the transport's goroutine, and settle runs on the handler's.
+	eof       atomic.Bool
+	failed    atomic.Bool
+	malformed atomic.Bool // failed, and not for a lost connection, a limit or a timeout
 
 	mu       sync.Mutex
 	timer    *time.Timer
@@ -79,8 +94,18 @@ func (b *callerBody) expire() {
 }
 
 func (b *callerBody) tag(err error, timeout bool) error {
-	if err == nil || err == io.EOF {
+	if err == nil {
+		return nil
+	}
+	if err == io.EOF {
+		b.eof.Store(true)
 		return err
+	}
+	b.failed.Store(true)
+	var mbe *http.MaxBytesError
+	if !timeout && !errors.As(err, &mbe) && !retry.ConnectionLost(err) &&
+		!errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		b.malformed.Store(true)
 	}
 	return &bodyError{timeout: timeout, d: b.d, err: err}
 }
@@ -96,17 +121,57 @@ func (b *callerBody) Close() error {
 	return b.ReadCloser.Close()
 }
 
-// timeoutError returns the 408 for a body that timed out, or nil. The
-// attempt may have failed for another reason first: on HTTP/1 net/http
-// also cancels the request's context when the connection read fails.
-func (b *callerBody) timeoutError() *Error {
+// callerError returns the 408 for a body that timed out, the 400 for an
+// HTTP/1 body that broke its framing, or nil. The attempt may have
+// failed for another reason first: on HTTP/1 net/http also cancels the
+// request's context when the connection read fails, as both of these do
+// (the guard fails every read after a framing error, h1guard.go).
+func (b *callerBody) callerError(r *http.Request) *Error {
 	b.mu.Lock()
 	timedOut := b.timedOut
 	b.mu.Unlock()
-	if !timedOut {
-		return nil
+	if timedOut {
+		return asProxyError(context.Background(), &bodyError{timeout: true, d: b.d, err: os.ErrDeadlineExceeded})
 	}
-	return asProxyError(context.Background(), &bodyError{timeout: true, d: b.d, err: os.ErrDeadlineExceeded})
+	if r.ProtoMajor == 1 && b.malformed.Load() {
+		return asProxyError(context.Background(), &bodyError{err: errors.New("broken framing (refused by the guard, or by net/http's chunked reader)")})
+	}
+	return nil
+}
+
+// settle runs before the handler of an HTTP/1 request in full-duplex mode
+// returns. net/http then skips its own check of the body the handler
+// left ("close after a corrupt chunked body") and would read the next
+// request from what follows it. settle closes the connection after the
+// answer when the body failed, or when a chunked body did not reach its
+// end (its framing is unknown past that point, and the answer may not
+// wait for it). b may be nil (no body).
+func (b *callerBody) settle(w http.ResponseWriter, r *http.Request) {
+	if b == nil || r.ProtoMajor != 1 {
+		return
+	}
+	if b.failed.Load() || (r.ContentLength < 0 && !b.eof.Load()) {
+		closeAfterAnswer(w)
+	}
+}
+
+// closeAfterAnswer makes net/http close an HTTP/1 connection once the
+// current response is complete, whether or not its header is written.
+// net/http offers no direct call for that, but a MaxBytesReader that
+// goes over its limit does exactly this ("it tells the ResponseWriter to
+// close the connection after the limit has been reached"), and then
+// closes gracefully (half-close, then a short wait) so the caller reads
+// the answer rather than a reset.
+func closeAfterAnswer(w http.ResponseWriter) {
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			break
+		}
+		w = u.Unwrap()
+	}
+	var one [1]byte
+	_, _ = http.MaxBytesReader(w, io.NopCloser(strings.NewReader("x")), 0).Read(one[:])
 }
 
 // bodyError is an error reading the caller's request body: too large

@@ -32,7 +32,7 @@ func TestCallerBodyTimeout(t *testing.T) {
 		cb := &callerBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: d}
 		start := time.Now()
 		n, err := io.Copy(io.Discard, cb)
-		results <- result{n, err, time.Since(start), cb.timeoutError()}
+		results <- result{n, err, time.Since(start), cb.callerError(r)}
 		_ = cb.Close()
 	})
 	for _, proto := range []string{"HTTP/1.1", "HTTP/2"} {

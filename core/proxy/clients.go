@@ -87,8 +87,51 @@ func (cs *clients) get(b name.Bound) (*client, error) {
 	if cs.byVar == nil {
 		cs.byVar, cs.byID = map[*name.Var]*client{}, map[string]*client{}
 	}
+	if old == nil && len(cs.byID) >= maxClients {
+		cs.evictLocked()
+	}
 	cs.byVar[b.Addr], cs.byID[id] = c, c
 	return c, nil
+}
+
+// maxClients caps the clients (DESIGN.md §8): a namer may bind names the
+// caller chooses (/$/inet/<host>/<port> behind a path identifier), and
+// each client holds a balancer and its name's address set.
+const maxClients = 4096
+
+// evictLocked drops one client to make room, preferring one with no
+// request in flight among a few that map iteration (random) offers. A
+// client's state is soft: requests in flight on an evicted client finish
+// on it, and the name gets a new client when it is used again.
+func (cs *clients) evictLocked() {
+	var victim *client
+	n := 0
+	for _, c := range cs.byID {
+		if victim == nil {
+			victim = c
+		}
+		if idle(c.bal) {
+			victim = c
+			break
+		}
+		if n++; n == 8 {
+			break
+		}
+	}
+	if victim != nil {
+		delete(cs.byID, victim.id)
+		delete(cs.byVar, victim.bound.Addr)
+	}
+}
+
+// idle says whether b has no request in flight.
+func idle(b balance.Balancer) bool {
+	for _, e := range b.Endpoints() {
+		if e.Pending > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // snapshot lists the clients, for metrics and the dashboard.

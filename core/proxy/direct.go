@@ -119,8 +119,12 @@ func (p *Proxy) serveDirect(w http.ResponseWriter, r *http.Request, ctx context.
 }
 
 // informational passes a 1xx response on to the caller, as the
-// ReverseProxy does.
+// ReverseProxy does, unless the caller speaks HTTP/1.0 (RFC 9110 §15.2:
+// never a 1xx to an HTTP/1.0 client; see callerWriter).
 func (rt *route) informational(code int, h http.Header) error {
+	if iw, ok := rt.w.(*interimWriter); ok && iw.left <= 0 {
+		return nil
+	}
 	wh := rt.w.Header()
 	for k, vv := range h {
 		wh[k] = vv

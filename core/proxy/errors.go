@@ -37,6 +37,10 @@ type Error struct {
 	Retryable bool
 	// Err is the cause, if any.
 	Err error
+
+	// closeConn: the error is about the caller's request body, so the
+	// caller's HTTP/1 connection cannot carry another request.
+	closeConn bool
 }
 
 // Error returns the message and its cause.
@@ -81,14 +85,20 @@ func asProxyError(ctx context.Context, err error) *Error {
 	// The caller's own body failed: too large, or too slow.
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return errorf(http.StatusRequestEntityTooLarge, nil, "request body is over the limit of %d bytes (SLINKERD_MAX_REQUEST_BODY_BYTES)", mbe.Limit)
+		e := errorf(http.StatusRequestEntityTooLarge, nil, "request body is over the limit of %d bytes (SLINKERD_MAX_REQUEST_BODY_BYTES)", mbe.Limit)
+		e.closeConn = true
+		return e
 	}
 	var be *bodyError
 	if errors.As(err, &be) {
+		var e *Error
 		if be.timeout {
-			return errorf(http.StatusRequestTimeout, nil, "the client sent no request body bytes for %s (SLINKERD_BODY_READ_TIMEOUT)", be.d)
+			e = errorf(http.StatusRequestTimeout, nil, "the client sent no request body bytes for %s (SLINKERD_BODY_READ_TIMEOUT)", be.d)
+		} else {
+			e = errorf(http.StatusBadRequest, be, "malformed or incomplete request body")
 		}
-		return errorf(http.StatusBadRequest, be, "malformed or incomplete request body")
+		e.closeConn = true
+		return e
 	}
 	if errors.Is(err, errAttemptTimeout) {
 		return errorf(http.StatusGatewayTimeout, err, "request timed out")
@@ -100,11 +110,23 @@ func asProxyError(ctx context.Context, err error) *Error {
 }
 
 // writeError answers the caller with e: an l5d-err header and a short body,
-// or a trailers-only gRPC status for gRPC callers.
+// or a trailers-only gRPC status for gRPC callers. An error about the
+// caller's body closes an HTTP/1 connection after the answer (RFC 9112
+// §9.6: Connection: close), as net/http does without full duplex: what
+// follows on the connection is not a request.
 func writeError(w http.ResponseWriter, r *http.Request, e *Error) {
 	h := w.Header()
 	for k := range h {
 		delete(h, k)
+	}
+	if e.closeConn && r.ProtoMajor == 1 {
+		h.Set("Connection", "close")
+	}
+	if r.ProtoMajor == 1 && expectsContinue(r) {
+		// The caller may be waiting for a 100 Continue before it sends
+		// its body (transport.go does the same for answers from an
+		// endpoint).
+		closeCaller(w)
 	}
 	h.Set("l5d-err", sanitizeHeaderValue(e.Error()))
 	if e.Retryable {

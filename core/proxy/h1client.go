@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,21 +84,27 @@ type informer interface {
 // maxInformational bounds the 1xx responses read before the final one.
 const maxInformational = 10
 
+// errTooManyInformational is an endpoint's answer of more than
+// maxInformational interim (1xx) responses.
+var errTooManyInformational = fmt.Errorf("endpoint sent more than %d informational (1xx) responses", maxInformational)
+
 // roundTrip sends req to addr under ctx (req's own context is not read)
 // and returns its response, whose body must
 // be read to its end or closed. written reports whether the request head
 // may have reached a server.
 //
 // Informational (1xx) responses go to info when it is not nil, and else
-// to the client trace in ctx, if any.
-func (c *h1Client) roundTrip(ctx context.Context, req *http.Request, addr string, info informer) (*http.Response, bool, error) {
+// to the client trace in ctx, if any. headTimeout, if positive, bounds
+// the wait for the response head once the request is written; its
+// expiry is an error that wraps errResponseHeaderTimeout.
+func (c *h1Client) roundTrip(ctx context.Context, req *http.Request, addr string, info informer, headTimeout time.Duration) (*http.Response, bool, error) {
 	h := c.host(addr)
 	for {
-		pc, err := h.get(ctx, hasBody(req) || !idempotent(req))
+		pc, err := h.get(ctx)
 		if err != nil {
 			return nil, false, err
 		}
-		resp, written, err := pc.roundTrip(ctx, req, info)
+		resp, written, err := pc.roundTrip(ctx, req, info, headTimeout)
 		if err == nil {
 			return resp, true, nil
 		}
@@ -146,9 +153,15 @@ type h1Host struct {
 	sweep *time.Timer // set while idle connections exist
 }
 
-// get returns an idle connection, or dials one. With needAlive, an idle
-// connection is checked first for a close by the server.
-func (h *h1Host) get(ctx context.Context, needAlive bool) (*h1Conn, error) {
+// get returns an idle connection, or dials one. An idle connection is
+// used only if nothing arrived on it while it was idle: a close by the
+// server, or bytes no request asked for (an origin that sent more than
+// its framing said). Those bytes would otherwise be read as the answer to
+// the next request, and every later answer on the connection would go to
+// the caller after the one it belongs to; net/http's Transport closes
+// such a connection too ("Unsolicited response received on idle HTTP
+// channel").
+func (h *h1Host) get(ctx context.Context) (*h1Conn, error) {
 	h.mu.Lock()
 	for n := len(h.idle); n > 0; n = len(h.idle) {
 		pc := h.idle[n-1]
@@ -156,9 +169,7 @@ func (h *h1Host) get(ctx context.Context, needAlive bool) (*h1Conn, error) {
 		h.idle = h.idle[:n-1]
 		if time.Since(pc.idleAt) < h.c.idleTimeout {
 			h.mu.Unlock()
-			if needAlive && !connAlive(pc.nc) {
-				// Closed by the server while idle: for a request that
-				// cannot simply be sent again, find out before sending.
+			if !connAlive(pc.nc) {
 				_ = pc.nc.Close()
 				h.mu.Lock()
 				continue
@@ -179,8 +190,14 @@ func (h *h1Host) get(ctx context.Context, needAlive bool) (*h1Conn, error) {
 	return pc, nil
 }
 
-// put pools a connection whose exchange ended cleanly.
+// put pools a connection whose exchange ended cleanly, unless its reader
+// holds bytes past the end of the response: those answer no request, and
+// the connection's framing can no longer be trusted.
 func (h *h1Host) put(pc *h1Conn) {
+	if pc.br.Buffered() > 0 {
+		_ = pc.nc.Close()
+		return
+	}
 	pc.idleAt = time.Now()
 	h.mu.Lock()
 	if len(h.idle) >= h.c.maxIdle {
@@ -236,9 +253,10 @@ type h1Conn struct {
 	wroteAny bool
 	idleAt   time.Time
 	reused   bool
+	rerr     error // the last read error
 }
 
-var errHeadersTooLarge = errors.New("response headers are over the limit (SLINKERD_MAX_RESPONSE_HEADER_BYTES)")
+var errHeadersTooLarge = errors.New("response headers are over the proxy's limit for an endpoint's response head")
 
 func (pc *h1Conn) Read(p []byte) (int, error) {
 	if pc.limit <= 0 {
@@ -250,6 +268,9 @@ func (pc *h1Conn) Read(p []byte) (int, error) {
 	n, err := pc.nc.Read(p)
 	pc.limit -= int64(n)
 	pc.nread += int64(n)
+	if err != nil {
+		pc.rerr = err
+	}
 	return n, err
 }
 
@@ -260,7 +281,7 @@ func (pc *h1Conn) close() { _ = pc.nc.Close() }
 var aLongTimeAgo = time.Unix(1, 0)
 
 // roundTrip makes one exchange on pc. On error the caller closes pc.
-func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info informer) (*http.Response, bool, error) {
+func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info informer, headTimeout time.Duration) (*http.Response, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
@@ -303,19 +324,30 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info informe
 	}
 
 	pc.limit = pc.host.c.maxHeader
+	if headTimeout > 0 {
+		_ = pc.nc.SetReadDeadline(time.Now().Add(headTimeout))
+	}
 	var resp *http.Response
 	for i := 0; ; i++ {
 		var err error
 		resp, err = http.ReadResponse(pc.br, req)
 		if err != nil {
+			// (A read that timed out mid-line may surface as a malformed
+			// head: bufio hands out the partial line.)
+			if headTimeout > 0 && errors.Is(pc.rerr, os.ErrDeadlineExceeded) && ctx.Err() == nil {
+				err = fmt.Errorf("%w (%s): %v", errResponseHeaderTimeout, headTimeout, err)
+			}
 			return nil, true, stopFailed(ctx, stop, err)
 		}
 		code := resp.StatusCode
+		if err := checkStatus(code); err != nil {
+			return nil, true, stopFailed(ctx, stop, err)
+		}
 		if code >= 200 || code == http.StatusSwitchingProtocols {
 			break
 		}
 		if i >= maxInformational {
-			return nil, true, stopFailed(ctx, stop, errors.New("too many 1xx informational responses"))
+			return nil, true, stopFailed(ctx, stop, errTooManyInformational)
 		}
 		if info != nil {
 			if err := info.informational(code, resp.Header); err != nil {
@@ -328,10 +360,31 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info informe
 		}
 	}
 	pc.limit = math.MaxInt64
+	if headTimeout > 0 {
+		_ = pc.nc.SetReadDeadline(time.Time{})
+		if ctx.Err() != nil {
+			// The context's watch may have set its deadline just before
+			// the line above cleared it: set it again.
+			_ = pc.nc.SetDeadline(aLongTimeAgo)
+		}
+	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return nil, true, stopFailed(ctx, stop, errors.New("endpoint switched protocols without an upgrade request"))
 	}
 	return pc.finish(resp, req, stop, true)
+}
+
+// errBadStatus is an endpoint's status code outside 100–599.
+var errBadStatus = errors.New("endpoint sent a status code outside 100-599")
+
+// checkStatus refuses a status code outside 100–599, as Envoy does:
+// RFC 9110 §15 defines no others, and net/http's ResponseWriter panics on
+// a code below 100.
+func checkStatus(code int) error {
+	if code < 100 || code > 599 {
+		return fmt.Errorf("%w: %d", errBadStatus, code)
+	}
+	return nil
 }
 
 // finish hands resp out with its body tied to pc; reuse says whether the
@@ -403,6 +456,9 @@ func (pc *h1Conn) readEarlyResponse(ctx context.Context, req *http.Request) (*ht
 	_ = pc.nc.SetReadDeadline(time.Time{})
 	if err := ctx.Err(); err != nil {
 		return nil, err // the deadline just cleared may have been the context's
+	}
+	if err := checkStatus(resp.StatusCode); err != nil {
+		return nil, err
 	}
 	if resp.StatusCode < 200 {
 		return nil, errors.New("informational response to a request not sent in full")

@@ -2,11 +2,14 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/textproto"
 	"strconv"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // net/http's HTTP/1.1 server normalises three kinds of request head that
@@ -25,24 +28,73 @@ import (
 // then a Content-Length or chunked body), and fails the read that would
 // deliver such a head: net/http answers "400 Bad Request", closes the
 // connection, and the request is never forwarded. guardConn never changes
-// a byte. On anything it does not follow (an upgraded connection, the h2c
-// preface, framing so malformed that net/http refuses it and closes the
-// connection) it stops looking and passes the rest of the connection
-// through. TLS listeners are not guarded: net/http must see the *tls.Conn
-// itself to negotiate HTTP/2.
+// a byte. On anything it does not follow (an upgraded connection, a head
+// so malformed that net/http refuses it and closes the connection) it
+// stops looking and passes the rest of the connection through. After the
+// h2c preface it follows HTTP/2 frame headers, only to count the client's
+// SETTINGS frames (maxPeerSettings). TLS listeners are not guarded:
+// net/http must see the *tls.Conn itself to negotiate HTTP/2.
+//
+// A chunked body is checked as net/http's chunked reader checks it (chunk
+// lines, the CRLF after each chunk's data, the trailer). A body that
+// breaks its framing is delivered up to and including the bytes that
+// break it, so that net/http finds the error itself, and every later read
+// fails: nothing after a framing error is ever parsed as a request, even
+// when net/http would go on (in full-duplex mode it does not close the
+// connection after a corrupt chunked body; the handler side closes it
+// too, see callerBody.settle).
 
-// errFraming is the read error that makes net/http answer 400.
-type errFraming struct{ msg string }
+// errFraming is the read error that makes net/http answer 400 (a head),
+// that fails a request body and every read after it (body), or that ends
+// an HTTP/2 connection (h2).
+type errFraming struct {
+	msg  string
+	body bool
+	h2   bool
+}
 
-func (e *errFraming) Error() string { return "refused request head: " + e.msg }
+func (e *errFraming) Error() string {
+	switch {
+	case e.body:
+		return "refused request body: " + e.msg
+	case e.h2:
+		return "refused HTTP/2 connection: " + e.msg
+	}
+	return "refused request head: " + e.msg
+}
 
 var (
-	errCLAndTE     = &errFraming{"both Content-Length and Transfer-Encoding"}
-	errTEHTTP10    = &errFraming{"Transfer-Encoding in an HTTP/1.0 request"}
-	errObsFold     = &errFraming{"obs-fold (a header line continued after white space)"}
-	errCLConflict  = &errFraming{"Content-Length headers with different values"}
-	errTrailerFold = &errFraming{"obs-fold in the trailer of a chunked body"}
+	errCLAndTE     = &errFraming{msg: "both Content-Length and Transfer-Encoding"}
+	errTEHTTP10    = &errFraming{msg: "Transfer-Encoding in an HTTP/1.0 request"}
+	errObsFold     = &errFraming{msg: "obs-fold (a header line continued after white space)"}
+	errCLConflict  = &errFraming{msg: "Content-Length headers with different values"}
+	errTrailerFold = &errFraming{msg: "obs-fold in the trailer of a chunked body", body: true}
+
+	// What net/http's chunked reader refuses (net/http/internal/chunked.go).
+	errChunkCRLF     = &errFraming{msg: "chunk data not followed by CRLF", body: true}
+	errChunkLineEnd  = &errFraming{msg: "chunk line not ended by CRLF, or with a CR inside", body: true}
+	errChunkLineLong = &errFraming{msg: "chunk line of 4 KiB or more", body: true}
+	errChunkSize     = &errFraming{msg: "chunk size not 1 to 16 hex digits", body: true}
+	errChunkExcess   = &errFraming{msg: "chunked encoding with too much non-data", body: true}
+	errTrailerLine   = &errFraming{msg: "malformed trailer line", body: true}
+	errTrailerLong   = &errFraming{msg: "trailer over 4 KiB", body: true}
+
+	errSettingsFlood = &errFraming{msg: fmt.Sprintf("more than %d SETTINGS frames on one HTTP/2 connection (CVE-2019-9515)", maxPeerSettings), h2: true}
 )
+
+// maxPeerSettings caps the SETTINGS frames (ACKs aside) a client may send
+// on one cleartext HTTP/2 connection. net/http's HTTP/2 server answers
+// every one of them, folding the ACKs of those that arrive while it is
+// writing into one, so a flood from a client that never reads costs no
+// memory but keeps the connection busy for as long as the client
+// pleases; whether it stops depends on TCP buffers and timing. Envoy caps
+// the control frames it owes a peer (max_outbound_control_frames, 1000);
+// this is the same bound on the one control frame net/http does not
+// queue. Clients send one SETTINGS frame at the start and a few updates
+// later (grpc-go's BDP estimator: a few dozen at most over a
+// connection's life). Past the cap every read fails: net/http closes the
+// connection.
+const maxPeerSettings = 1000
 
 // guardListener wraps each accepted connection in a guardConn.
 type guardListener struct {
@@ -106,18 +158,28 @@ const (
 	stHeader           // in a header line
 	stBody             // remain bytes of a Content-Length body
 	stChunkSize        // in a chunk-size line
-	stChunkData        // remain bytes of chunk data, then CRLF
+	stChunkData        // remain bytes of chunk data
+	stChunkEnd         // the CRLF after chunk data: remain bytes of it left
 	stTrailer          // in a trailer line
+	stH2Preface        // the last CRLF of the h2c preface: remain bytes of it left
+	stH2Head           // in an HTTP/2 frame header
+	stH2Payload        // remain bytes of an HTTP/2 frame payload
 	stPass             // not following any more
 )
 
-// Line limits beyond which net/http has certainly refused the message
-// (and closed the connection): its header read limit plus what its 4 KiB
-// read buffer may hold from before, and its 4 KiB chunk-line limit.
+// Limits. A head line beyond headSlack over the header limit has
+// certainly been refused by net/http (and the connection closed): its
+// header read limit plus what its 4 KiB read buffer may hold from before.
+// The chunked reader's limits are exact: it refuses a chunk line of 4096
+// bytes or more before its CRLF (maxChunkLine counts the CR), more than
+// 16 KiB of chunk lines and extensions beyond 16 bytes a chunk plus twice
+// the data (maxChunkExcess), and a trailer that does not end within its
+// 4 KiB read buffer (maxTrailer).
 const (
-	headSlack    = 16 << 10
-	maxChunkLine = 8 << 10
-	maxTrailer   = 16 << 10
+	headSlack      = 16 << 10
+	maxChunkLine   = 4095
+	maxChunkExcess = 16 << 10
+	maxTrailer     = 4 << 10
 )
 
 // h1Framer follows the HTTP/1.x request framing of one connection.
@@ -127,8 +189,16 @@ type h1Framer struct {
 	state  int
 	line   []byte // the current line, without its LF
 	size   int    // bytes of the current head, chunk line or trailer
-	remain uint64 // body or chunk bytes still to skip (chunk data: +2 for CRLF)
+	remain uint64 // body or chunk bytes still to skip; in stChunkEnd, CRLF bytes
+	excess int64  // the chunked reader's count of non-data bytes
+	badEnd bool   // the CRLF after chunk data has a wrong byte
 	head   headInfo
+
+	reqs     int     // request lines followed
+	priFirst bool    // the first request was "PRI * HTTP/2.0": the h2c preface may follow
+	h2hdr    [9]byte // the HTTP/2 frame header being read
+	h2n      int     // bytes of h2hdr read
+	settings int     // SETTINGS frames (ACKs aside) the client sent
 
 	// seen, if set, receives each request line the framer follows (tests).
 	seen func(requestLine []byte)
@@ -149,7 +219,9 @@ type headInfo struct {
 // returns the error and how many bytes of b to deliver: up to the end of
 // that head's request line (0 if it ended in an earlier read). net/http
 // then reads the request line, fails on the headers and answers 400; it
-// never sees the whole head.
+// never sees the whole head. When b breaks the framing of a chunked body,
+// it returns the error and how many bytes of b to deliver: up to and
+// including those that break it, which net/http then refuses itself.
 func (f *h1Framer) feed(b []byte) (int, error) {
 	cut := 0 // where to cut b if the current head is refused
 	i := 0
@@ -176,7 +248,58 @@ func (f *h1Framer) feed(b []byte) (int, error) {
 			f.remain -= n
 			i += int(n)
 			if f.remain == 0 {
-				f.endChunkData()
+				f.state, f.remain, f.badEnd = stChunkEnd, 2, false
+			}
+		case stH2Preface:
+			if b[i] != "\r\n"[2-f.remain] {
+				f.state = stPass // net/http refuses it
+				break
+			}
+			i++
+			f.remain--
+			if f.remain == 0 {
+				f.state, f.h2n = stH2Head, 0
+			}
+		case stH2Head:
+			n := copy(f.h2hdr[f.h2n:], b[i:])
+			f.h2n += n
+			i += n
+			if f.h2n < len(f.h2hdr) {
+				break
+			}
+			const typeSettings, flagAck = 0x4, 0x1
+			if f.h2hdr[3] == typeSettings && f.h2hdr[4]&flagAck == 0 {
+				f.settings++
+				if f.settings > maxPeerSettings {
+					return i, errSettingsFlood
+				}
+			}
+			f.remain = uint64(f.h2hdr[0])<<16 | uint64(f.h2hdr[1])<<8 | uint64(f.h2hdr[2])
+			f.state, f.h2n = stH2Payload, 0
+			if f.remain == 0 {
+				f.state = stH2Head
+			}
+		case stH2Payload:
+			n := min(f.remain, uint64(len(b)-i))
+			f.remain -= n
+			i += int(n)
+			if f.remain == 0 {
+				f.state = stH2Head
+			}
+		case stChunkEnd:
+			// net/http reads both bytes, then checks them.
+			want := byte('\r')
+			if f.remain == 1 {
+				want = '\n'
+			}
+			f.badEnd = f.badEnd || b[i] != want
+			i++
+			f.remain--
+			if f.remain == 0 {
+				if f.badEnd {
+					return i, errChunkCRLF
+				}
+				f.state, f.size = stChunkSize, 0
 			}
 		default: // a line
 			j := bytes.IndexByte(b[i:], '\n')
@@ -186,6 +309,12 @@ func (f *h1Framer) feed(b []byte) (int, error) {
 			}
 			f.size += end - i
 			if f.size > f.lineLimit() {
+				switch f.state {
+				case stChunkSize:
+					return end, errChunkLineLong
+				case stTrailer:
+					return end, errTrailerLong
+				}
 				f.state = stPass
 				break
 			}
@@ -200,12 +329,22 @@ func (f *h1Framer) feed(b []byte) (int, error) {
 				cut = i
 			}
 			line := bytes.TrimSuffix(f.line, []byte("\r"))
-			err := f.endLine(line)
+			var err error
+			if f.state == stChunkSize && (len(line) == len(f.line) || bytes.IndexByte(line, '\r') >= 0) {
+				// RFC 9112 §7.1 (erratum 7633), as net/http: a chunk line
+				// ends in CRLF, and has no other CR.
+				err = errChunkLineEnd
+			} else {
+				err = f.endLine(line)
+			}
 			f.line = f.line[:0]
 			if cap(f.line) > 4<<10 {
 				f.line = nil // do not keep a large buffer for the connection's life
 			}
 			if err != nil {
+				if err.(*errFraming).body {
+					return i, err
+				}
 				return cut, err
 			}
 		}
@@ -218,7 +357,7 @@ func (f *h1Framer) lineLimit() int {
 	case stChunkSize:
 		return maxChunkLine
 	case stTrailer:
-		return maxTrailer
+		return maxTrailer - 1 // the whole trailer, its last LF included
 	}
 	return f.maxHead + headSlack
 }
@@ -235,11 +374,20 @@ func (f *h1Framer) endLine(line []byte) error {
 		// real preface then stops the framer.
 		pri := major == 2 && minor == 0 && string(method) == "PRI" && string(target) == "*"
 		if !ok1 || !ok2 || !ok3 || (major != 1 && !pri) {
+			if f.priFirst && f.reqs == 1 && string(line) == "SM" {
+				// The h2c preface (RFC 9113 §3.4), which net/http serves
+				// as HTTP/2 when it starts the connection: follow its
+				// frames.
+				f.state, f.remain = stH2Preface, 2
+				return nil
+			}
 			// Not HTTP/1.x: an upgraded protocol, or garbage that
 			// net/http refuses before closing the connection.
 			f.state = stPass
 			return nil
 		}
+		f.reqs++
+		f.priFirst = pri && f.reqs == 1
 		f.head.http10 = major == 1 && minor == 0
 		f.state = stHeader
 		if f.seen != nil {
@@ -272,21 +420,28 @@ func (f *h1Framer) endLine(line []byte) error {
 			f.head.te = textproto.TrimString(string(v))
 		}
 	case stChunkSize:
-		ext := bytes.IndexByte(line, ';')
-		if ext >= 0 {
+		// As net/http: white space is trimmed from the end of the line
+		// before the extension is cut off, not after.
+		f.excess += int64(len(line)) + 2
+		line = bytes.TrimRight(line, " \t")
+		if ext := bytes.IndexByte(line, ';'); ext >= 0 {
 			line = line[:ext]
 		}
-		line = bytes.TrimRight(line, " \t")
-		n, err := strconv.ParseUint(string(line), 16, 64)
-		if err != nil || len(line) > 16 || n > 1<<62 {
-			f.state = stPass // net/http fails the body and closes
-			return nil
+		n, ok := parseChunkSize(line)
+		if !ok {
+			return errChunkSize
+		}
+		// The same arithmetic as net/http, overflow included; it does not
+		// check the last chunk's line.
+		f.excess = max(f.excess-(16+2*int64(n)), 0)
+		if f.excess > maxChunkExcess && n != 0 {
+			return errChunkExcess
 		}
 		if n == 0 {
 			f.state, f.size = stTrailer, 0
 			return nil
 		}
-		f.state, f.remain = stChunkData, n+2
+		f.state, f.remain = stChunkData, n
 	case stTrailer:
 		if len(line) == 0 {
 			f.state = stStart
@@ -295,14 +450,56 @@ func (f *h1Framer) endLine(line []byte) error {
 		if line[0] == ' ' || line[0] == '\t' {
 			return errTrailerFold
 		}
+		if !validTrailerLine(line) {
+			return errTrailerLine
+		}
 	}
 	return nil
 }
 
-// endChunkData is reached after a chunk's data and the two bytes that
-// must be its CRLF; net/http checks them, so the framer trusts them.
-func (f *h1Framer) endChunkData() {
-	f.state, f.size = stChunkSize, 0
+// parseChunkSize parses a chunk size as net/http does: 1 to 16 hex
+// digits, nothing else.
+func parseChunkSize(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		n = n<<4 | uint64(c)
+	}
+	return n, true
+}
+
+// validTrailerLine says whether net/http's MIME header reader accepts
+// line (not a continuation) as a trailer field: a non-empty name of token
+// characters (or spaces, which it tolerates before the colon), a colon,
+// and a value without control characters other than tab.
+func validTrailerLine(line []byte) bool {
+	k, v, ok := bytes.Cut(line, []byte(":"))
+	if !ok || len(k) == 0 {
+		return false
+	}
+	for _, c := range k {
+		if c != ' ' && !httpguts.IsTokenRune(rune(c)) {
+			return false
+		}
+	}
+	for _, c := range v {
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // endHead decides a complete head: refuse it, or follow its body the way
@@ -326,7 +523,7 @@ func (f *h1Framer) endHead() error {
 			f.state = stPass // net/http answers 501 and closes
 			return nil
 		}
-		f.state = stChunkSize
+		f.state, f.excess = stChunkSize, 0
 	case h.nCL > 0:
 		n, err := strconv.ParseUint(h.cl, 10, 63)
 		if err != nil {

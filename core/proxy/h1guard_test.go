@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // serveGuarded runs a Server (so a guarded listener) whose handler
@@ -186,4 +190,67 @@ func TestH1GuardKeepsH2C(t *testing.T) {
 	_ = resp.Body.Close()
 	assert.Equal(t, 2, resp.ProtoMajor)
 	assert.Equal(t, "POST /h2 3", string(b))
+}
+
+// TestH1GuardSettingsFlood: a cleartext HTTP/2 client may send
+// maxPeerSettings SETTINGS frames on a connection and be served; one
+// more, and the proxy closes the connection, by its own count, whether
+// or not the client reads (CVE-2019-9515).
+func TestH1GuardSettingsFlood(t *testing.T) {
+	addr, _ := serveGuarded(t)
+	tests := []struct {
+		name     string
+		settings int
+		closed   bool
+	}{
+		{"at the cap", maxPeerSettings, false},
+		{"over the cap", maxPeerSettings + 1, true},
+		{"flood", 50 * maxPeerSettings, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			require.NoError(t, err)
+			defer c.Close()
+			require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+			// Never read while flooding: the answers pile up.
+			_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
+			bw := bufio.NewWriterSize(c, 64<<10)
+			fr := http2.NewFramer(bw, c)
+			_, err = io.WriteString(bw, http2.ClientPreface)
+			require.NoError(t, err)
+			var werr error
+			for i := 0; i < tt.settings && werr == nil; i++ {
+				werr = fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65535})
+			}
+			if werr == nil {
+				// A request after the SETTINGS: served unless the
+				// connection was closed.
+				var hb bytes.Buffer
+				enc := hpack.NewEncoder(&hb)
+				for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "a"}, {":path", "/after"}} {
+					_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+				}
+				werr = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true})
+			}
+			if werr == nil {
+				werr = bw.Flush()
+			}
+			// Now read everything the proxy sends until it answers the
+			// request or closes the connection.
+			answered := false
+			for !answered {
+				f, err := fr.ReadFrame()
+				if err != nil {
+					var ne net.Error
+					require.False(t, errors.As(err, &ne) && ne.Timeout(), "neither answered nor closed")
+					break
+				}
+				if h, ok := f.(*http2.HeadersFrame); ok && h.StreamID == 1 {
+					answered = true
+				}
+			}
+			assert.Equal(t, !tt.closed, answered, "write error: %v", werr)
+		})
+	}
 }

@@ -5,9 +5,11 @@
 // budget, requeues, timeouts and deadlines (core/retry).
 //
 // The request's path through the code follows the package's files:
-// server.go accepts it, proxy.go identifies and routes it, transport.go
-// picks endpoints and makes attempts, replay.go keeps a bounded copy of
-// the body for retries, errors.go answers failures with l5d-err.
+// server.go accepts it, proxy.go identifies and routes it, policy.go
+// gives a name that binds its retry and timeout policy (a bounded table),
+// transport.go picks endpoints and makes attempts, replay.go keeps a
+// bounded copy of the body for retries, errors.go answers failures with
+// l5d-err.
 package proxy
 
 import (
@@ -21,18 +23,18 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/slinkerd/slinkerd/core/balance"
 	"github.com/slinkerd/slinkerd/core/bind"
 	"github.com/slinkerd/slinkerd/core/clock"
 	"github.com/slinkerd/slinkerd/core/name"
-	"github.com/slinkerd/slinkerd/core/retry"
+	"golang.org/x/net/http/httpguts"
 )
 
 // The l5d headers the proxy reads and writes.
@@ -48,34 +50,6 @@ const (
 	viaToken       = "slinkerd"
 )
 
-// Policy is the retry and timeout policy of one service. The proxy asks
-// for it once per service name and keeps it, so Budget is shared by all
-// of the service's requests.
-type Policy struct {
-	// Classifier decides success, failure and retryable failure.
-	// Defaults to nonRetryable5XX.
-	Classifier retry.Classifier
-	// GRPCClassifier replaces Classifier for gRPC requests, reading
-	// grpc-status. Defaults to the gRPC classifier that retries
-	// UNAVAILABLE.
-	GRPCClassifier retry.Classifier
-	// Budget bounds retries and requeues. Defaults to a budget with
-	// retry.DefaultBudgetConfig.
-	Budget *retry.Budget
-	// Backoff spaces application retries (requeues never wait). Defaults
-	// to no wait.
-	Backoff retry.Backoff
-	// AttemptTimeout bounds each attempt up to its response headers.
-	// Zero means none.
-	AttemptTimeout time.Duration
-	// TotalTimeout bounds the whole request over all attempts, response
-	// body included. Zero means none.
-	TotalTimeout time.Duration
-	// ReplayLimit is how many request body bytes are kept for a retry.
-	// A larger body is never retried once sent. Defaults to 64 KiB.
-	ReplayLimit int
-}
-
 // Config configures a Proxy.
 type Config struct {
 	// Interpreter binds names. Required.
@@ -85,8 +59,10 @@ type Config struct {
 	// Balancer configures each client's balancer. Its zero value is peak
 	// EWMA with the default failure accrual.
 	Balancer balance.Config
-	// Policy returns the policy of a service. If nil, every service gets
-	// the zero Policy's defaults.
+	// Policy returns the policy of a service (see NewPolicy); it is asked
+	// once per service name that binds. If nil, every service gets the
+	// zero Policy's defaults with a ReplayLimit of
+	// retry.DefaultReplayBufferBytes (64 KiB).
 	Policy func(service name.Path) (*Policy, error)
 	// DtabOverride honours l5d-dtab and l5d-ctx-dtab request headers.
 	// Off by default: they are removed and ignored.
@@ -116,6 +92,11 @@ type Config struct {
 	// are exempt (their streams may idle; their deadlines bound them).
 	// Zero means no limit.
 	BodyReadTimeout time.Duration
+	// DisableFastPath sends every request through net/http's client and
+	// httputil.ReverseProxy, instead of sending HTTP/1.x requests without
+	// a body, or with a small one, through slinkerd's own HTTP/1.1 client
+	// on the calling goroutine. Off (the fast path is used) by default.
+	DisableFastPath bool
 	// BackendTLS configures TLS to https endpoints. Nil means the system
 	// roots and the endpoint's host as SNI.
 	Transports *Transports
@@ -177,15 +158,10 @@ type Proxy struct {
 	rp        *httputil.ReverseProxy
 	transport *attemptTransport
 	clients   clients
-	policies  sync.Map // service string -> *policyEntry
+	policies  policyTable
+	draw      func() float64 // draws a union's branch (balance.PickWeighted)
 	names     nameCache
 	log       *slog.Logger
-}
-
-type policyEntry struct {
-	once sync.Once
-	p    atomic.Pointer[Policy]
-	err  error
 }
 
 // New returns a Proxy.
@@ -209,7 +185,7 @@ func New(cfg Config) (*Proxy, error) {
 	if _, err := balance.New(cfg.Balancer); err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	p := &Proxy{cfg: cfg, clk: clock.Or(cfg.Clock), log: cfg.Logger}
+	p := &Proxy{cfg: cfg, clk: clock.Or(cfg.Clock), log: cfg.Logger, draw: rand.Float64}
 	p.clients.newBalancer = func() (balance.Balancer, error) { return balance.New(cfg.Balancer) }
 	p.transport = &attemptTransport{p: p}
 	p.rp = &httputil.ReverseProxy{
@@ -253,6 +229,11 @@ type route struct {
 	// setting one does not allocate its []string (see setHeader).
 	vals  [16]string
 	nvals int
+
+	// auth is the caller's Authorization header, and hasAuth whether it
+	// had one: each attempt starts from it (an ID token is per attempt).
+	auth    []string
+	hasAuth bool
 
 	// Filled in by the transport for the observer and error handler.
 	client   string
@@ -309,6 +290,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, nil, e, start)
 		return
 	}
+	w = callerWriter(w, r) // no 1xx for HTTP/1.0 callers (server.go)
 	svc, svcStr, err := p.identify(r)
 	if err != nil {
 		p.fail(w, r, nil, &Error{Status: http.StatusBadRequest, Msg: "cannot identify request", Err: err}, start)
@@ -323,23 +305,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	rt.policy, err = p.policy(rt.svcStr, svc)
-	if err != nil {
-		p.fail(w, r, rt, &Error{Status: http.StatusBadGateway, Msg: "no policy for " + rt.svcStr, Err: err}, start)
-		return
-	}
-
-	// Deadline: the strictest of the caller's and our total timeout.
+	// Deadline: the caller's bounds the binding; the service's total
+	// timeout, known once the name binds, may shorten it below.
 	ctx := r.Context()
 	deadline, ok, err := incomingDeadline(r.Header, start)
 	if err != nil {
 		p.fail(w, r, rt, &Error{Status: http.StatusBadRequest, Msg: "malformed deadline", Err: err}, start)
 		return
-	}
-	if to := rt.policy.TotalTimeout; to > 0 {
-		if d := start.Add(to); !ok || d.Before(deadline) {
-			deadline, ok = d, true
-		}
 	}
 	if ok {
 		if !deadline.After(start) {
@@ -369,10 +341,28 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, rt, &Error{Status: http.StatusBadGateway, Msg: "no endpoints for " + rt.svcStr + ": the name is bound to an empty set", Retryable: true}, start)
 		return
 	}
+	// The name binds: only now is a policy resolved and kept for it, so
+	// names that bind nowhere leave no state (DESIGN.md §8).
+	if rt.policy, err = p.policy(rt.svcStr, svc); err != nil {
+		p.fail(w, r, rt, &Error{Status: http.StatusBadGateway, Msg: "no policy for " + rt.svcStr, Err: err}, start)
+		return
+	}
+	if to := rt.policy.TotalTimeout; to > 0 {
+		if d := start.Add(to); rt.deadline.IsZero() || d.Before(rt.deadline) {
+			if !d.After(p.clk.Now()) {
+				p.fail(w, r, rt, &Error{Status: http.StatusGatewayTimeout, Msg: "timed out binding " + rt.svcStr}, start)
+				return
+			}
+			rt.deadline = d
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, d)
+			defer cancel()
+		}
+	}
 	// The synchronous client can send this request (and the ReverseProxy's
 	// copy of it: same body, length and upgrade) to an HTTP/1.1 endpoint;
 	// from an HTTP/1 caller, it then takes the direct path.
-	rt.h1ok = h1Eligible(r)
+	rt.h1ok = !p.cfg.DisableFastPath && h1Eligible(r)
 	if rt.h1ok && r.ProtoMajor == 1 {
 		p.serveDirect(w, r, ctx, rt)
 		return
@@ -382,8 +372,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// HTTP/2: by default net/http reads an HTTP/1 body to its end
 		// before it writes a response.
 		_ = http.NewResponseController(w).EnableFullDuplex()
+		// which skips net/http's check of the body left after the
+		// handler: settle does it (body.go).
+		defer body.settle(w, r)
 	}
 	rt.reqBody = h2Body
+	w = capInterim(w)
+	rt.w = w
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(ctx, routeKey{}, rt)))
 }
 
@@ -412,12 +407,37 @@ func (p *Proxy) screen(r *http.Request) *Error {
 		r.Header.Del(hdrDtab)
 		r.Header.Del(hdrCtxDtab)
 	}
-	if !p.cfg.TrustL5DHeaders {
-		for k := range r.Header {
-			if len(k) > 4 && strings.EqualFold(k[:4], "l5d-") && !strings.EqualFold(k, hdrCtxDeadline) &&
-				!strings.EqualFold(k, hdrDtab) && !strings.EqualFold(k, hdrCtxDtab) {
-				delete(r.Header, k)
+	for k := range r.Header {
+		if strings.IndexByte(k, '_') >= 0 {
+			// As nginx (underscores_in_headers off): a hop that reads "_"
+			// as "-" would see Transfer_Encoding as a second framing.
+			delete(r.Header, k)
+			p.log.Debug("dropped a request header whose name has an underscore", "header", k)
+			continue
+		}
+		if !p.cfg.TrustL5DHeaders && len(k) > 4 && strings.EqualFold(k[:4], "l5d-") && !strings.EqualFold(k, hdrCtxDeadline) &&
+			!strings.EqualFold(k, hdrDtab) && !strings.EqualFold(k, hdrCtxDtab) {
+			delete(r.Header, k)
+		}
+	}
+	// Upgrade: h2c (RFC 7540 §3.2, dropped from RFC 9113) asks the next
+	// hop to turn the connection into HTTP/2; as Envoy, strip it and its
+	// HTTP2-Settings, and proxy the request as HTTP/1.1. Other upgrades
+	// (websocket) stay.
+	delete(r.Header, "Http2-Settings")
+	if up := r.Header["Upgrade"]; len(up) > 0 && httpguts.HeaderValuesContainsToken(up, "h2c") {
+		var keep []string
+		for _, v := range up {
+			for tok := range strings.SplitSeq(v, ",") {
+				if tok = textproto.TrimString(tok); tok != "" && !strings.EqualFold(tok, "h2c") {
+					keep = append(keep, tok)
+				}
 			}
+		}
+		if len(keep) == 0 {
+			delete(r.Header, "Upgrade")
+		} else {
+			r.Header["Upgrade"] = []string{strings.Join(keep, ", ")}
 		}
 	}
 	return nil
@@ -467,56 +487,6 @@ func asBindError(ctx context.Context, svc string, err error) *Error {
 	return &Error{Status: http.StatusBadGateway, Msg: "cannot bind " + svc, Err: err, Retryable: true}
 }
 
-func (p *Proxy) policy(key string, svc name.Path) (*Policy, error) {
-	v, _ := p.policies.Load(key)
-	if v == nil {
-		v, _ = p.policies.LoadOrStore(key, &policyEntry{})
-	}
-	e := v.(*policyEntry)
-	e.once.Do(func() {
-		var pol *Policy
-		if p.cfg.Policy != nil {
-			pol, e.err = p.cfg.Policy(svc)
-		}
-		if e.err == nil {
-			pol, e.err = withPolicyDefaults(pol)
-			e.p.Store(pol)
-		}
-	})
-	return e.p.Load(), e.err
-}
-
-func withPolicyDefaults(in *Policy) (*Policy, error) {
-	var p Policy
-	if in != nil {
-		p = *in
-	}
-	if p.Classifier == nil {
-		p.Classifier = retry.NonRetryable5XX
-	}
-	if p.GRPCClassifier == nil {
-		c, err := retry.NewGRPCClassifier(retry.GRPCCode(14))
-		if err != nil {
-			return nil, err
-		}
-		p.GRPCClassifier = c
-	}
-	if p.Budget == nil {
-		b, err := retry.NewBudget(retry.DefaultBudgetConfig())
-		if err != nil {
-			return nil, err
-		}
-		p.Budget = b
-	}
-	if p.Backoff == nil {
-		p.Backoff = retry.NoWait{}
-	}
-	if p.ReplayLimit == 0 {
-		p.ReplayLimit = 64 << 10
-	}
-	return &p, nil
-}
-
 // rewrite builds the outgoing request: the transport fills in the
 // endpoint, per-attempt headers and deadline.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
@@ -525,6 +495,12 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.Scheme = "http"
 	out.URL.Host = "slinkerd.invalid" // replaced per attempt
 	out.Host = pr.In.Host
+	if expectsContinue(pr.In) {
+		// Without it, net/http's Transport sends the body after a refusal
+		// (417, 413) to keep the connection, reading it from the caller,
+		// who is then told 100 Continue for a request already answered.
+		out.Close = true
+	}
 	p.addHeaders(pr.In, out, rt)
 }
 
@@ -663,10 +639,11 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 func (p *Proxy) answerError(w http.ResponseWriter, r *http.Request, ctx context.Context, rt *route, err error) {
 	e := asProxyError(ctx, err)
 	if rt != nil && rt.body != nil {
-		if te := rt.body.timeoutError(); te != nil {
-			// The body read timeout also ended the request's context on
-			// HTTP/1 (net/http cancels it on any connection read error);
-			// the client is still there to be told.
+		if te := rt.body.callerError(r); te != nil {
+			// The body read timeout, or the guard's refusal of its framing,
+			// also ended the request's context on HTTP/1 (net/http cancels
+			// it on any connection read error); the client is still there
+			// to be told.
 			p.fail(w, r, rt, te, time.Time{})
 			return
 		}
@@ -722,28 +699,6 @@ func (p *Proxy) Clients() []ClientState {
 	for _, c := range cs {
 		out = append(out, ClientState{ID: c.id, Addr: c.bound.Addr.Peek().State.String(), Endpoints: c.bal.Endpoints()})
 	}
-	return out
-}
-
-// ServiceState is a snapshot of one service's retry budget.
-type ServiceState struct {
-	// Service is the logical name.
-	Service string
-	// BudgetBalance is how many retries the budget allows now.
-	BudgetBalance int
-	// BudgetExhausted counts retries refused because the budget was empty.
-	BudgetExhausted uint64
-}
-
-// Services returns a snapshot of every service's retry budget.
-func (p *Proxy) Services() []ServiceState {
-	var out []ServiceState
-	p.policies.Range(func(k, v any) bool {
-		if pol := v.(*policyEntry).p.Load(); pol != nil {
-			out = append(out, ServiceState{Service: k.(string), BudgetBalance: pol.Budget.Balance(), BudgetExhausted: pol.Budget.Exhausted()})
-		}
-		return true
-	})
 	return out
 }
 

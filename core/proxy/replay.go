@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // errSuperseded is returned to an attempt's body reader after a newer
@@ -26,6 +27,9 @@ type replayBody struct {
 	eof      bool
 	srcErr   error
 	gen      int // generation of the current attempt's reader
+	// begun is set before the first read of the caller's body; unlike
+	// the fields above it can be read while a Read blocks.
+	begun atomic.Bool
 }
 
 func newReplayBody(src io.ReadCloser, limit int) *replayBody {
@@ -46,6 +50,11 @@ func (b *replayBody) consumed() bool {
 	defer b.mu.Unlock()
 	return len(b.buf) > 0 || b.overflow || b.eof
 }
+
+// started reports, without waiting for a Read in progress, whether a
+// read of the caller's body has begun (on HTTP/1 it makes net/http send
+// the caller a 100 Continue).
+func (b *replayBody) started() bool { return b.begun.Load() }
 
 // replayable reports whether a new attempt can send the whole body again.
 func (b *replayBody) replayable() bool {
@@ -90,6 +99,7 @@ func (r *replayReader) Read(p []byte) (int, error) {
 	if b.eof {
 		return 0, io.EOF
 	}
+	b.begun.Store(true)
 	n, err := b.src.Read(p)
 	if n > 0 && !b.overflow {
 		if len(b.buf)+n <= b.limit {

@@ -140,3 +140,49 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return err
 }
+
+// callerWriter returns the ResponseWriter to answer r with: w itself, or
+// for an HTTP/1.0 caller a writer that drops 1xx responses. RFC 9110
+// §15.2: "a server MUST NOT send a 1xx response to an HTTP/1.0 client";
+// net/http's server sends whatever the handler writes, and both data
+// paths pass an endpoint's 1xx on (the ReverseProxy through its client
+// trace, the direct path through route.informational).
+func callerWriter(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
+	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
+		return &interimWriter{ResponseWriter: w}
+	}
+	return w
+}
+
+// capInterim returns w, or a writer that passes at most maxInformational
+// interim responses on, as the direct path's client reads at most that
+// many: the ReverseProxy passes on every 1xx an endpoint sends, before
+// the attempt (transport.go) gives up on it.
+func capInterim(w http.ResponseWriter) http.ResponseWriter {
+	if _, ok := w.(*interimWriter); ok {
+		return w
+	}
+	return &interimWriter{ResponseWriter: w, left: maxInformational}
+}
+
+// interimWriter is a ResponseWriter that passes on at most left more
+// interim (1xx) responses: none to an HTTP/1.0 caller.
+type interimWriter struct {
+	http.ResponseWriter
+	left int
+}
+
+// WriteHeader drops the informational responses over the limit (101
+// excepted: it ends the exchange, and the ReverseProxy decides on it).
+func (w *interimWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		if w.left <= 0 {
+			return
+		}
+		w.left--
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *interimWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

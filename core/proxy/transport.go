@@ -6,13 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/textproto"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/slinkerd/slinkerd/core/balance"
 	"github.com/slinkerd/slinkerd/core/name"
@@ -34,6 +36,15 @@ type TransportConfig struct {
 	// MaxResponseHeaderBytes limits an endpoint's response headers.
 	// Defaults to 1 MiB.
 	MaxResponseHeaderBytes int64
+	// ResponseHeaderTimeout bounds the wait for an endpoint's response
+	// head, from the moment the request (body included) has been written
+	// to the end of the head: an endpoint that never answers, or drips its
+	// head, gets the attempt a 504. A response body that streams for
+	// longer is not affected, nor is a request body that takes longer to
+	// send. gRPC requests are exempt: a streaming call may send its head
+	// with its first message, and grpc-timeout bounds them. Defaults to
+	// 60s (nginx's proxy_read_timeout); a negative value means no limit.
+	ResponseHeaderTimeout time.Duration
 }
 
 // Transports are the pools the proxy sends through: HTTP/1.1 with
@@ -43,6 +54,8 @@ type Transports struct {
 	h1, h2c, tls *http.Transport
 	// direct sends the requests h1Eligible accepts to h1 endpoints.
 	direct *h1Client
+	// headTimeout is ResponseHeaderTimeout; 0 when there is none.
+	headTimeout time.Duration
 }
 
 // NewTransports builds the pools.
@@ -59,6 +72,12 @@ func NewTransports(cfg TransportConfig) *Transports {
 	if cfg.MaxResponseHeaderBytes == 0 {
 		cfg.MaxResponseHeaderBytes = 1 << 20
 	}
+	switch {
+	case cfg.ResponseHeaderTimeout == 0:
+		cfg.ResponseHeaderTimeout = 60 * time.Second
+	case cfg.ResponseHeaderTimeout < 0:
+		cfg.ResponseHeaderTimeout = 0
+	}
 	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	base := func() *http.Transport {
 		return &http.Transport{
@@ -69,9 +88,19 @@ func NewTransports(cfg TransportConfig) *Transports {
 			MaxResponseHeaderBytes: cfg.MaxResponseHeaderBytes,
 			DisableCompression:     true,
 			ForceAttemptHTTP2:      false,
+			// A request with Expect: 100-continue waits for the endpoint's
+			// 100 before its body is read from the caller, so a refusing
+			// endpoint (417, 413, 401) is answered before the caller is
+			// told to send: net/http's server then closes the caller's
+			// connection instead of waiting for a body that is not coming.
+			ExpectContinueTimeout: time.Second,
 		}
 	}
 	h1 := base()
+	// The h1 Transport hands a connection to a waiting request without
+	// checking for bytes past the response's end; the guard never lets it
+	// read them (h1respguard.go).
+	h1.DialContext = guardDial(dialer.DialContext, cfg.MaxResponseHeaderBytes)
 	h1.Protocols = new(http.Protocols)
 	h1.Protocols.SetHTTP1(true)
 
@@ -88,7 +117,7 @@ func NewTransports(cfg TransportConfig) *Transports {
 	tl.ForceAttemptHTTP2 = true
 	direct := &h1Client{dial: dialer.DialContext, idleTimeout: cfg.IdleConnTimeout,
 		maxIdle: cfg.MaxIdleConnsPerHost, maxHeader: cfg.MaxResponseHeaderBytes}
-	return &Transports{h1: h1, h2c: h2c, tls: tl, direct: direct}
+	return &Transports{h1: h1, h2c: h2c, tls: tl, direct: direct, headTimeout: cfg.ResponseHeaderTimeout}
 }
 
 // CloseIdle closes idle pooled connections, e.g. after a Lambda thaw.
@@ -158,6 +187,16 @@ func (t *attemptTransport) send(ctx context.Context, out *http.Request, rt *rout
 		return nil, &Error{Status: http.StatusBadGateway, Msg: "no endpoints for " + rt.svcStr, Retryable: true}
 	}
 
+	// held is the pick of the attempt in progress until its outcome is
+	// reported: a panic on the way (a misbehaving endpoint, a bug) must
+	// not leave the endpoint's pending count raised for good.
+	var held *balance.Pick
+	defer func() {
+		if held != nil {
+			held.Done(true)
+		}
+	}()
+
 	var backoff time.Duration
 	var lastErr error
 	for attempt := 0; attempt < maxAttempts; attempt++ {
@@ -166,23 +205,19 @@ func (t *attemptTransport) send(ctx context.Context, out *http.Request, rt *rout
 				return nil, errors.Join(lastErr, err)
 			}
 		}
-		bound := pickBound(rt.res.Bounds)
-		c, err := t.p.clients.get(bound)
+		c, residual, pick, err := t.pickBound(rt.res.Bounds)
 		if err != nil {
-			return nil, err
-		}
-		c.sync()
-		pick, err := c.bal.Pick()
-		if err != nil {
-			if errors.Is(err, balance.ErrNoEndpoints) {
-				return nil, &Error{Status: http.StatusBadGateway, Msg: "no endpoints for " + rt.svcStr + " (" + c.id + ")", Retryable: true, Err: err}
+			if errors.Is(err, balance.ErrNoEndpoints) && c != nil {
+				return nil, &Error{Status: http.StatusBadGateway, Msg: c.bound.Addr.Peek().Explain("no endpoints for " + rt.svcStr + " (" + c.id + ")"), Retryable: true, Err: err}
 			}
 			return nil, err
 		}
 		rt.client, rt.endpoint = c.id, pick.HostPort
+		held = pick
 
-		resp, written, err := t.attempt(ctx, out, rt, c, bound.Residual, pick, body, attempt)
+		resp, written, err := t.attempt(ctx, out, rt, c, residual, pick, body, attempt)
 		if err != nil {
+			held = nil
 			pick.Done(true)
 			lastErr = err
 			if errors.Is(ctx.Err(), context.Canceled) {
@@ -210,6 +245,7 @@ func (t *attemptTransport) send(ctx context.Context, out *http.Request, rt *rout
 
 		class := cls.Classify(retry.Response{Method: out.Method, Status: resp.StatusCode, Header: resp.Header})
 		if class == retry.RetryableFailure && attempt+1 < maxAttempts && t.canRetry(ctx, body) && pol.Budget.TryWithdraw() {
+			held = nil
 			pick.Done(true)
 			discard(resp.Body)
 			rt.retries++
@@ -222,8 +258,17 @@ func (t *attemptTransport) send(ctx context.Context, out *http.Request, rt *rout
 		if resp.StatusCode == http.StatusSwitchingProtocols {
 			// The upgraded connection is the body; the ReverseProxy needs
 			// it as an io.ReadWriteCloser, so leave it unwrapped.
+			held = nil
 			pick.Done(false)
 			return resp, nil
+		}
+		held = nil // doneBody reports it
+		if rt.inProto == 1 && body != nil && rt.w != nil && expectsContinue(out) && !body.started() {
+			// The endpoint answered without asking for the body, and the
+			// caller waits for a 100 Continue that will not come: close
+			// its connection after this answer rather than wait for a
+			// body it will not send.
+			closeCaller(rt.w)
 		}
 		resp.Body = &doneBody{ReadCloser: resp.Body, pick: pick, resp: resp, method: out.Method, cls: cls, rt: rt, p: t.p}
 		return resp, nil
@@ -272,9 +317,34 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 		}
 	}
 	direct := tr == t.p.cfg.Transports.h1 && rt.h1ok
+	headTO := t.p.cfg.Transports.headTimeout
+	if rt.grpc {
+		headTO = 0
+	}
 	var wrote atomic.Bool
+	var head *headWatch
 	if !direct {
-		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }})
+		ctx, cancel = withCancelCause(ctx, cancel)
+		stop, n1xx := cancel, 0
+		trace := &httptrace.ClientTrace{
+			WroteHeaders: func() { wrote.Store(true) },
+			// As many interim responses as the direct path takes
+			// (maxInformational); the ReverseProxy's own hook, which
+			// passes them on, ignores what this one returns.
+			Got1xxResponse: func(int, textproto.MIMEHeader) error {
+				if n1xx++; n1xx > maxInformational {
+					stop(errTooManyInformational)
+				}
+				return nil
+			},
+		}
+		if headTO > 0 {
+			// From the end of the request to the response head, as
+			// net/http's ResponseHeaderTimeout, but per attempt.
+			head = &headWatch{d: headTO, cancel: cancel}
+			trace.WroteRequest = head.start
+		}
+		ctx = httptrace.WithClientTrace(ctx, trace)
 	}
 
 	var req *http.Request
@@ -311,6 +381,16 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 	if n == 0 {
 		set = rt.setHeader
 	}
+	// Credentials belong to one attempt to one endpoint: every attempt
+	// starts from the caller's own Authorization, whatever an earlier
+	// attempt to another endpoint set.
+	if n == 0 {
+		rt.auth, rt.hasAuth = h["Authorization"]
+	} else if rt.hasAuth {
+		h["Authorization"] = rt.auth
+	} else {
+		delete(h, "Authorization")
+	}
 	if aud := pick.Address.Meta["audience"]; aud != "" && t.p.cfg.Tokens != nil {
 		tok, err := t.p.cfg.Tokens.Token(ctx, aud)
 		if err != nil {
@@ -340,7 +420,7 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 		if rt.w != nil {
 			info = rt
 		}
-		resp, written, err = t.p.cfg.Transports.direct.roundTrip(ctx, req, rt.endpoint, info)
+		resp, written, err = t.p.cfg.Transports.direct.roundTrip(ctx, req, rt.endpoint, info, headTO)
 		wrote.Store(written)
 	} else {
 		resp, err = tr.RoundTrip(req)
@@ -348,36 +428,128 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 	if timer != nil {
 		timer.Stop()
 	}
+	if head != nil {
+		head.stop()
+	}
+	if err == nil {
+		serr := checkStatus(resp.StatusCode)
+		if serr == nil && !direct && errors.Is(context.Cause(ctx), errTooManyInformational) {
+			serr = errTooManyInformational // counted while the transport read on
+		}
+		if serr != nil {
+			_ = resp.Body.Close()
+			err = serr
+		}
+	}
 	if err != nil {
 		if cancel != nil {
-			if cause := context.Cause(ctx); errors.Is(cause, errAttemptTimeout) {
+			switch cause := context.Cause(ctx); {
+			case errors.Is(cause, errAttemptTimeout):
 				// Not the caller's cancellation: report a timeout, which
 				// classifiers may retry, instead of context.Canceled.
 				err = fmt.Errorf("%w (%s) to %s: %v", errAttemptTimeout, rt.policy.AttemptTimeout, rt.endpoint, err)
+			case errors.Is(cause, errResponseHeaderTimeout), errors.Is(cause, errTooManyInformational):
+				err = fmt.Errorf("%w: %v", cause, err)
 			}
 			cancel(nil)
 		}
+		if errors.Is(err, errResponseHeaderTimeout) {
+			err = &Error{Status: http.StatusGatewayTimeout, Err: err,
+				Msg: fmt.Sprintf("no response head from %s within %s (SLINKERD_RESPONSE_HEADER_TIMEOUT)", rt.endpoint, headTO)}
+		}
 		return nil, wrote.Load(), err
 	}
-	if cancel != nil {
+	if cancel != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+		// (An upgraded connection's body must stay the transport's
+		// io.ReadWriteCloser; the request's context ends its tunnel.)
 		resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 	}
 	return resp, true, nil
 }
 
-// pickBound chooses among the bound names of a union by weight.
-func pickBound(bs []name.WeightedValue[name.Bound]) name.Bound {
-	if len(bs) == 1 {
-		return bs[0].Value
+// closeCaller makes net/http's server close the caller's HTTP/1
+// connection once the answer is written, without first reading what is
+// left of the request body, as it otherwise would to reuse the
+// connection: a caller waiting for 100 Continue sends none. It must be
+// called before the answer's head is written.
+func closeCaller(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(aLongTimeAgo)
+}
+
+// expectsContinue says whether r asks for 100 Continue before its body.
+func expectsContinue(r *http.Request) bool {
+	return httpguts.HeaderValuesContainsToken(r.Header["Expect"], "100-continue")
+}
+
+// errResponseHeaderTimeout is the cause of an attempt whose endpoint sent
+// no complete response head within the transports' ResponseHeaderTimeout.
+var errResponseHeaderTimeout = errors.New("response head timeout")
+
+// headWatch times the wait for a response head on net/http's transports:
+// it starts when the transport has written the request, on the
+// transport's goroutine, and stops when RoundTrip returns, whichever
+// comes first (a response may come before the request body is sent).
+type headWatch struct {
+	d      time.Duration
+	cancel context.CancelCauseFunc
+	mu     sync.Mutex
+	timer  *time.Timer
+	done   bool
+}
+
+func (w *headWatch) start(httptrace.WroteRequestInfo) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.timer = time.AfterFunc(w.d, func() { w.cancel(errResponseHeaderTimeout) })
 	}
-	x := rand.Float64()
-	for _, b := range bs {
-		if x < b.Weight {
-			return b.Value
+}
+
+func (w *headWatch) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
+// withCancelCause returns a cancellable child of ctx and its cancel
+// function, which also cancels the attempt's earlier one, if any.
+func withCancelCause(ctx context.Context, prev context.CancelCauseFunc) (context.Context, context.CancelCauseFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	if prev == nil {
+		return ctx, cancel
+	}
+	return ctx, func(cause error) { cancel(cause); prev(cause) }
+}
+
+// pickBound chooses a bound name of the union bs by weight and an
+// endpoint of it, routing around names with no endpoints (Finagle's
+// TrafficDistributor; balance.PickWeighted is the algorithm). It returns
+// the chosen name's client and residual path; when no name has an
+// endpoint the error is balance.ErrNoEndpoints and c the last client
+// tried.
+func (t *attemptTransport) pickBound(bs []name.WeightedValue[name.Bound]) (c *client, residual name.Path, pick *balance.Pick, err error) {
+	pickIn := func(i int) (*balance.Pick, error) {
+		cc, err := t.p.clients.get(bs[i].Value)
+		if err != nil {
+			return nil, err
 		}
-		x -= b.Weight
+		c = cc
+		c.sync()
+		return c.bal.Pick()
 	}
-	return bs[len(bs)-1].Value
+	if len(bs) == 1 {
+		pick, err = pickIn(0)
+		return c, bs[0].Value.Residual, pick, err
+	}
+	i, pick, err := balance.PickWeighted(len(bs), func(i int) float64 { return bs[i].Weight }, pickIn, t.p.draw)
+	if i >= 0 && i < len(bs) {
+		residual = bs[i].Value.Residual
+	}
+	return c, residual, pick, err
 }
 
 // discard drains a little of a body we are retrying past, so the

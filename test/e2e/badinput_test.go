@@ -769,9 +769,12 @@ func TestBadInputHTTP2Floods(t *testing.T) {
 	floods := []struct {
 		name     string
 		mustStop bool // the proxy must close the connection or stop reading it
-		run      func(t *testing.T, a *h2Raw) (sent int, how string)
+		// closes: the proxy closes the connection by its own rule, whatever
+		// the timing (a stall from TCP backpressure does not count).
+		closes bool
+		run    func(t *testing.T, a *h2Raw) (sent int, how string)
 	}{
-		{"rapid reset", false, func(t *testing.T, a *h2Raw) (int, string) {
+		{"rapid reset", false, false, func(t *testing.T, a *h2Raw) (int, string) {
 			a.readAll(t)
 			return a.flood(20000, func(i int) error {
 				id := uint32(2*i + 1)
@@ -781,22 +784,24 @@ func TestBadInputHTTP2Floods(t *testing.T) {
 				return a.fr.WriteRSTStream(id, http2.ErrCodeCancel)
 			})
 		}},
-		{"ping flood, never reading", true, func(t *testing.T, a *h2Raw) (int, string) {
+		{"ping flood, never reading", true, false, func(t *testing.T, a *h2Raw) (int, string) {
 			return a.flood(2000000, func(i int) error { return a.fr.WritePing(false, [8]byte{byte(i)}) })
 		}},
-		{"settings flood, never reading", true, func(t *testing.T, a *h2Raw) (int, string) {
+		// h1guard.go's maxPeerSettings: net/http folds the ACKs and never
+		// stops reading, so only the guard's count ends this one.
+		{"settings flood, never reading", true, true, func(t *testing.T, a *h2Raw) (int, string) {
 			return a.flood(2000000, func(int) error {
 				return a.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65535})
 			})
 		}},
-		{"empty DATA frames", false, func(t *testing.T, a *h2Raw) (int, string) {
+		{"empty DATA frames", false, false, func(t *testing.T, a *h2Raw) (int, string) {
 			a.readAll(t)
 			if err := a.writeHeaders(1, "web", false, true); err != nil {
 				return 0, floodClosed
 			}
 			return a.flood(200000, func(int) error { return a.fr.WriteData(1, false, nil) })
 		}},
-		{"CONTINUATION flood", true, func(t *testing.T, a *h2Raw) (int, string) {
+		{"CONTINUATION flood", true, false, func(t *testing.T, a *h2Raw) (int, string) {
 			a.readAll(t)
 			if err := a.writeHeaders(1, "web", true, false); err != nil {
 				return 0, floodClosed
@@ -860,7 +865,10 @@ func TestBadInputHTTP2Floods(t *testing.T) {
 			require.NoError(t, err)
 			t.Logf("%s: sent %d frames (%s), processed in %s; then the connection: %s; peak RSS %d MiB (from %d MiB); %d backend requests",
 				fl.name, sent, flood, took.Round(time.Millisecond), how, peak>>20, base>>20, served.Load())
-			if fl.mustStop {
+			switch {
+			case fl.closes:
+				assert.True(t, ended, "the proxy closes a connection that floods it by its own rule; the flood %s, then the connection: %s", flood, how)
+			case fl.mustStop:
 				assert.True(t, ended || flood == floodStalled, "the proxy closes, or stops reading from, a connection that floods it")
 			}
 			assert.Empty(t, errs, "the other client was served during the attack")

@@ -1,0 +1,147 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// FuzzH1ClientPooledConnection is the response-queue invariant of the
+// HTTP/1.1 client (DESIGN.md §8): whatever bytes an origin answers the
+// first request with — more than its framing says, a body where none
+// belongs, a broken head, a response nobody asked for — the next request
+// gets its own response or an error, never bytes of the first stream.
+//
+// The input's first byte picks the first request's method (GET or HEAD);
+// the rest is what the origin sends in answer to it, in one write. Every
+// later request on any connection is answered correctly, with its own tag.
+func FuzzH1ClientPooledConnection(f *testing.F) {
+	for _, seed := range []string{
+		"GHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON",
+		"GHTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON",
+		"GHTTP/1.1 304 Not Modified\r\nContent-Length: 6\r\n\r\nPOISON",
+		"HHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON",
+		"GHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nPOISON",
+		"GHTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 6\r\n\r\nPOISON",
+		"GHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"GHTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n",
+		"GHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) == 0 {
+			return
+		}
+		method := http.MethodGet
+		if in[0]&1 == 1 {
+			method = http.MethodHead
+		}
+		stream := in[1:]
+
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var first sync.Once
+		conns := make(chan net.Conn, 16)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				conns <- c
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer c.Close()
+					fuzzOrigin(c, stream, &first)
+				}()
+			}
+		}()
+		defer func() {
+			ln.Close()
+			close(conns)
+			for c := range conns {
+				c.Close()
+			}
+			wg.Wait()
+		}()
+
+		d := &net.Dialer{Timeout: time.Second}
+		c := &h1Client{dial: d.DialContext, idleTimeout: time.Minute, maxIdle: 4, maxHeader: 64 << 10}
+		addr := ln.Addr().String()
+
+		// The first exchange may fail, end, or wait for bytes that never
+		// come: it is given a moment.
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		if resp, _, err := c.roundTrip(ctx, fuzzReq(method, addr, "first"), addr, nil, 0); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+		cancel()
+
+		for i := range 2 {
+			tag := fmt.Sprintf("second%d", i)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			resp, _, err := c.roundTrip(ctx, fuzzReq(http.MethodGet, addr, tag), addr, nil, 0)
+			if err != nil {
+				cancel()
+				continue // an error is allowed
+			}
+			b, err := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			cancel()
+			if err != nil {
+				continue
+			}
+			if resp.StatusCode != http.StatusOK || string(b) != tag {
+				t.Fatalf("request %q got %d %q: bytes that answered another request", tag, resp.StatusCode, b)
+			}
+		}
+	})
+}
+
+// fuzzOrigin answers the first request the server receives with stream,
+// and every other request with its tag.
+func fuzzOrigin(c net.Conn, stream []byte, first *sync.Once) {
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		tag := strings.TrimPrefix(req.URL.Path, "/t/")
+		sent := false
+		first.Do(func() {
+			sent = true
+			_, _ = c.Write(stream)
+		})
+		if sent {
+			continue
+		}
+		if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(tag), tag); err != nil {
+			return
+		}
+	}
+}
+
+func fuzzReq(method, addr, tag string) *http.Request {
+	req, err := http.NewRequest(method, "http://"+addr+"/t/"+tag, nil)
+	if err != nil {
+		panic(err)
+	}
+	req.Host = "svc.example"
+	return req
+}

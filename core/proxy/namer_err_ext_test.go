@@ -1,0 +1,82 @@
+package proxy_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/slinkerd/slinkerd/core/bind"
+	"github.com/slinkerd/slinkerd/core/name"
+	"github.com/slinkerd/slinkerd/core/proxy"
+)
+
+// startProxyWith starts a proxy whose only namer is n under prefix and
+// returns its address; the test's cleanup stops it.
+func startProxyWith(t *testing.T, dtab, prefix string, n name.Namer) string {
+	t.Helper()
+	ns := &bind.Namers{}
+	require.NoError(t, ns.Add(prefix, n))
+	in, err := bind.New(bind.Config{Dtab: name.MustParseDtab(dtab), Namers: ns})
+	require.NoError(t, err)
+	p, err := proxy.New(proxy.Config{Interpreter: in})
+	require.NoError(t, err)
+	srv, err := proxy.Listen(proxy.ServerConfig{Addr: "127.0.0.1:0"}, p)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	})
+	return srv.Addr().String()
+}
+
+// addrNamer binds /#/addr/<name> to a Var holding a fixed snapshot.
+type addrNamer map[string]name.Addr
+
+func (n addrNamer) Lookup(_ context.Context, p name.Path) (name.Tree[name.Bound], error) {
+	a, ok := n[p[0]]
+	if !ok {
+		return name.Tree[name.Bound]{}, nil
+	}
+	return name.NewLeaf(name.Bound{ID: name.Path{"#", "addr", p[0]}, Residual: p[1:], Addr: name.NewVar(a, nil)}), nil
+}
+
+// TestNoEndpointsCarriesTheNamerError: the l5d-err of a name bound to
+// no endpoints says why the namer has none (defect 11 of issue 14: a DNS
+// failure said only "no endpoints" and dropped "no such host").
+func TestNoEndpointsCarriesTheNamerError(t *testing.T) {
+	dnsErr := &net.DNSError{Err: "no such host", Name: "nosuch.invalid", IsNotFound: true}
+	names := addrNamer{
+		"neg":    {State: name.AddrNeg, Err: dnsErr},
+		"failed": {State: name.AddrFailed, Err: errors.New("cloudmap: discover ns/svc: throttled")},
+		"empty":  {State: name.AddrBound, Addresses: []name.Address{}},
+	}
+	tests := []struct {
+		name string
+		host string
+		want string
+	}{
+		{name: "negative, with the namer's error", host: "neg",
+			want: "no endpoints for /svc/neg (/#/addr/neg): lookup nosuch.invalid: no such host"},
+		{name: "failed, with the namer's error", host: "failed",
+			want: "no endpoints for /svc/failed (/#/addr/failed): cloudmap: discover ns/svc: throttled"},
+		{name: "bound to an empty set, no error to add", host: "empty",
+			want: "no endpoints for /svc/empty (/#/addr/empty)"},
+	}
+	addr := startProxyWith(t, "/svc=>/#/addr", "/#/addr", names)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := get(t, addr, tt.host, "/", nil)
+			assert.Equal(t, 502, resp.StatusCode)
+			assert.Contains(t, resp.Header.Get("l5d-err"), tt.want)
+		})
+	}
+}
