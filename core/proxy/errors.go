@@ -20,9 +20,12 @@ import (
 //	    absolute-form target, or its body could not be read
 //	408 the client stopped sending the request body (BodyReadTimeout)
 //	413 the request body is over MaxRequestBodyBytes
-//	502 the name is negative or failed, has no endpoints, or every
-//	    endpoint tried refused or reset the connection
-//	504 the total or per-attempt timeout, or the caller's deadline, passed
+//	502 the name is negative or failed, has no endpoints, every
+//	    endpoint tried refused or reset the connection, or the endpoint's
+//	    answer was malformed (status outside 100-599, too many 1xx)
+//	504 the total or per-attempt timeout, or the caller's deadline,
+//	    passed, or no response head came within the response head
+//	    timeout
 //	508 the request has passed through more slinkerd hops than allowed
 //
 // gRPC callers get the same outcome as a gRPC status in a trailers-only
