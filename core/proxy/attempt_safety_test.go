@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/slinkerd/slinkerd/core/balance"
-	"github.com/slinkerd/slinkerd/core/bind"
 	"github.com/slinkerd/slinkerd/core/name"
 	"github.com/slinkerd/slinkerd/core/proxy"
 	"github.com/slinkerd/slinkerd/core/retry"
@@ -47,27 +46,36 @@ func addrOf(t *testing.T, hp string, meta map[string]string) name.Address {
 // proxy's address and the Proxy.
 func startMetaProxy(t *testing.T, names metaNamer, mut func(*proxy.Config)) (string, *proxy.Proxy) {
 	t.Helper()
-	ns := &bind.Namers{}
-	require.NoError(t, ns.Add("/#/meta", names))
-	in, err := bind.New(bind.Config{Dtab: name.MustParseDtab("/svc=>/#/meta"), Namers: ns})
+	return serveProxy(t, "/svc=>/#/meta", "/#/meta", names, mut)
+}
+
+// rawOrigin accepts connections on loopback and calls serve for each
+// request read from one, until serve returns false or the connection
+// ends; the test's cleanup closes the listener. It returns the address.
+func rawOrigin(t *testing.T, serve func(c net.Conn, req *http.Request) bool) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	cfg := proxy.Config{Interpreter: in}
-	if mut != nil {
-		mut(&cfg)
-	}
-	p, err := proxy.New(cfg)
-	require.NoError(t, err)
-	srv, err := proxy.Listen(proxy.ServerConfig{Addr: "127.0.0.1:0"}, p)
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	})
-	return srv.Addr().String(), p
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil || !serve(c, req) {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // audienceTokens mints "tok-<audience>".
@@ -158,30 +166,12 @@ func TestIDTokensDoNotOutliveTheirAttempt(t *testing.T) {
 func TestStatusCodesOutOfRangeAre502(t *testing.T) {
 	for _, code := range []string{"000", "099", "600"} {
 		t.Run(code, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			require.NoError(t, err)
-			t.Cleanup(func() { ln.Close() })
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer c.Close()
-						br := bufio.NewReader(c)
-						for {
-							req, err := http.ReadRequest(br)
-							if err != nil {
-								return
-							}
-							_, _ = io.Copy(io.Discard, req.Body)
-							_, _ = io.WriteString(c, "HTTP/1.1 "+code+" Odd\r\nContent-Length: 2\r\n\r\nok")
-						}
-					}()
-				}
-			}()
-			addr, p := startMetaProxy(t, metaNamer{"x": {addrOf(t, ln.Addr().String(), nil)}}, nil)
+			origin := rawOrigin(t, func(c net.Conn, req *http.Request) bool {
+				_, _ = io.Copy(io.Discard, req.Body)
+				_, err := io.WriteString(c, "HTTP/1.1 "+code+" Odd\r\nContent-Length: 2\r\n\r\nok")
+				return err == nil
+			})
+			addr, p := startMetaProxy(t, metaNamer{"x": {addrOf(t, origin, nil)}}, nil)
 			for _, method := range []string{"GET", "POST", "GET"} {
 				req, err := http.NewRequest(method, "http://"+addr+"/", strings.NewReader(""))
 				require.NoError(t, err)
@@ -213,49 +203,34 @@ func TestStatusCodesOutOfRangeAre502(t *testing.T) {
 func TestResponseHeadTimeout(t *testing.T) {
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+	origin := rawOrigin(t, func(c net.Conn, req *http.Request) bool {
+		_, _ = io.Copy(io.Discard, req.Body)
+		switch req.URL.Path {
+		case "/silent":
+		case "/drip": // a byte of head now and then, never the end
+			for _, b := range []byte("HTTP/1.1 200 OK\r\nX-A: 1\r\n") {
+				select {
+				case <-release:
+					return false
+				case <-time.After(50 * time.Millisecond):
+				}
+				_, _ = c.Write([]byte{b})
 			}
-			go func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, req.Body)
-				switch req.URL.Path {
-				case "/silent":
-				case "/drip": // a byte of head now and then, never the end
-					for _, b := range []byte("HTTP/1.1 200 OK\r\nX-A: 1\r\n") {
-						select {
-						case <-release:
-							return
-						case <-time.After(50 * time.Millisecond):
-						}
-						_, _ = c.Write([]byte{b})
-					}
-				case "/stream": // the head at once, then a slow body
-					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
-					select {
-					case <-release:
-						return
-					case <-time.After(time.Second):
-					}
-					_, _ = io.WriteString(c, "cd")
-					return
-				}
-				<-release
-			}()
+		case "/stream": // the head at once, then a slow body
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+			select {
+			case <-release:
+				return false
+			case <-time.After(time.Second):
+			}
+			_, _ = io.WriteString(c, "cd")
+			return false
 		}
-	}()
+		<-release
+		return false
+	})
 	tr := proxy.NewTransports(proxy.TransportConfig{ResponseHeaderTimeout: 500 * time.Millisecond})
-	addr, _ := startMetaProxy(t, metaNamer{"x": {addrOf(t, ln.Addr().String(), nil)}}, func(c *proxy.Config) { c.Transports = tr })
+	addr, _ := startMetaProxy(t, metaNamer{"x": {addrOf(t, origin, nil)}}, func(c *proxy.Config) { c.Transports = tr })
 
 	for _, path := range []string{"/silent", "/drip", "/stream"} {
 		for _, method := range []string{"GET", "POST"} {
@@ -289,26 +264,12 @@ func TestResponseHeadTimeout(t *testing.T) {
 // rather than left waiting for a body the caller will not send. (Issue
 // 14, defect 13; nginx and Envoy answer the same way.)
 func TestExpectContinueToARefusingEndpoint(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-					return
-				}
-				_, _ = io.WriteString(c, "HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n")
-				_, _ = io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	addr, _ := startMetaProxy(t, metaNamer{"x": {addrOf(t, ln.Addr().String(), nil)}}, nil)
+	origin := rawOrigin(t, func(c net.Conn, _ *http.Request) bool {
+		_, _ = io.WriteString(c, "HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n")
+		_, _ = io.Copy(io.Discard, c)
+		return false
+	})
+	addr, _ := startMetaProxy(t, metaNamer{"x": {addrOf(t, origin, nil)}}, nil)
 	for host, status := range map[string]string{"x": "417", "nosuch": "502"} { // the endpoint's answer, and the proxy's
 		c, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
@@ -328,28 +289,13 @@ func TestExpectContinueToARefusingEndpoint(t *testing.T) {
 // agree. (Found by the adversarial suite's differential run: the
 // ReverseProxy's path passed on any number of them.)
 func TestInformationalStormIs502OnBothPaths(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, req.Body)
-				_, _ = io.WriteString(c, strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n", 12)+
-					"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			}()
-		}
-	}()
-	addr, _ := startMetaProxy(t, metaNamer{"x": {addrOf(t, ln.Addr().String(), nil)}}, nil)
+	origin := rawOrigin(t, func(c net.Conn, req *http.Request) bool {
+		_, _ = io.Copy(io.Discard, req.Body)
+		_, _ = io.WriteString(c, strings.Repeat("HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n", 12)+
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return false
+	})
+	addr, _ := startMetaProxy(t, metaNamer{"x": {addrOf(t, origin, nil)}}, nil)
 	for _, method := range []string{"GET", "POST"} {
 		req, err := http.NewRequest(method, "http://"+addr+"/", nil)
 		require.NoError(t, err)

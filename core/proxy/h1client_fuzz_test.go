@@ -42,6 +42,40 @@ func FuzzH1ClientPooledConnection(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
+	// One origin for the whole run (a listener per input would run out of
+	// ports); each input installs its stream. Connections are closed with
+	// a reset, so none is left in TIME_WAIT.
+	o := &fuzzOriginState{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	f.Cleanup(func() {
+		ln.Close()
+		o.closeAll()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.(*net.TCPConn).SetLinger(0)
+			o.track(c)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				o.serve(c)
+			}()
+		}
+	}()
+	addr := ln.Addr().String()
+
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) == 0 {
 			return
@@ -50,44 +84,19 @@ func FuzzH1ClientPooledConnection(f *testing.F) {
 		if in[0]&1 == 1 {
 			method = http.MethodHead
 		}
-		stream := in[1:]
-
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var wg sync.WaitGroup
-		var first sync.Once
-		conns := make(chan net.Conn, 16)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				conns <- c
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					defer c.Close()
-					fuzzOrigin(c, stream, &first)
-				}()
-			}
-		}()
-		defer func() {
-			ln.Close()
-			close(conns)
-			for c := range conns {
-				c.Close()
-			}
-			wg.Wait()
-		}()
+		o.reset(in[1:])
+		defer o.closeAll()
 
 		d := &net.Dialer{Timeout: time.Second}
-		c := &h1Client{dial: d.DialContext, idleTimeout: time.Minute, maxIdle: 4, maxHeader: 64 << 10}
-		addr := ln.Addr().String()
+		dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err == nil {
+				_ = c.(*net.TCPConn).SetLinger(0)
+			}
+			return c, err
+		}
+		c := &h1Client{dial: dial, idleTimeout: time.Minute, maxIdle: 4, maxHeader: 64 << 10}
+		defer c.closeIdle()
 
 		// The first exchange may fail, end, or wait for bytes that never
 		// come: it is given a moment.
@@ -119,24 +128,63 @@ func FuzzH1ClientPooledConnection(f *testing.F) {
 	})
 }
 
-// fuzzOrigin answers the first request the server receives with stream,
-// and every other request with its tag.
-func fuzzOrigin(c net.Conn, stream []byte, first *sync.Once) {
+// fuzzOriginState is the fuzz target's origin: it answers the first
+// request it receives after reset with the stream, and every other
+// request with its tag.
+type fuzzOriginState struct {
+	mu     sync.Mutex
+	stream []byte
+	sent   bool
+	conns  []net.Conn
+}
+
+func (o *fuzzOriginState) reset(stream []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.stream, o.sent = stream, false
+}
+
+func (o *fuzzOriginState) track(c net.Conn) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.conns = append(o.conns, c)
+}
+
+// closeAll closes every connection the origin has accepted.
+func (o *fuzzOriginState) closeAll() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, c := range o.conns {
+		_ = c.Close()
+	}
+	o.conns = o.conns[:0]
+}
+
+// next returns what to answer a request with: the stream, once.
+func (o *fuzzOriginState) next() ([]byte, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.sent {
+		return nil, false
+	}
+	o.sent = true
+	return o.stream, true
+}
+
+func (o *fuzzOriginState) serve(c net.Conn) {
 	br := bufio.NewReader(c)
 	for {
 		req, err := http.ReadRequest(br)
 		if err != nil {
 			return
 		}
-		tag := strings.TrimPrefix(req.URL.Path, "/t/")
-		sent := false
-		first.Do(func() {
-			sent = true
-			_, _ = c.Write(stream)
-		})
-		if sent {
+		if stream, ok := o.next(); ok {
+			if _, err := c.Write(stream); err != nil {
+				return
+			}
 			continue
 		}
+		tag := strings.TrimPrefix(req.URL.Path, "/t/")
 		if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(tag), tag); err != nil {
 			return
 		}

@@ -5,38 +5,11 @@ import (
 	"errors"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
-	"github.com/slinkerd/slinkerd/core/bind"
 	"github.com/slinkerd/slinkerd/core/name"
-	"github.com/slinkerd/slinkerd/core/proxy"
 )
-
-// startProxyWith starts a proxy whose only namer is n under prefix and
-// returns its address; the test's cleanup stops it.
-func startProxyWith(t *testing.T, dtab, prefix string, n name.Namer) string {
-	t.Helper()
-	ns := &bind.Namers{}
-	require.NoError(t, ns.Add(prefix, n))
-	in, err := bind.New(bind.Config{Dtab: name.MustParseDtab(dtab), Namers: ns})
-	require.NoError(t, err)
-	p, err := proxy.New(proxy.Config{Interpreter: in})
-	require.NoError(t, err)
-	srv, err := proxy.Listen(proxy.ServerConfig{Addr: "127.0.0.1:0"}, p)
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	})
-	return srv.Addr().String()
-}
 
 // addrNamer binds /#/addr/<name> to a Var holding a fixed snapshot.
 type addrNamer map[string]name.Addr
@@ -71,7 +44,7 @@ func TestNoEndpointsCarriesTheNamerError(t *testing.T) {
 		{name: "bound to an empty set, no error to add", host: "empty",
 			want: "no endpoints for /svc/empty (/#/addr/empty)"},
 	}
-	addr := startProxyWith(t, "/svc=>/#/addr", "/#/addr", names)
+	addr, _ := serveProxy(t, "/svc=>/#/addr", "/#/addr", names, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp := get(t, addr, tt.host, "/", nil)

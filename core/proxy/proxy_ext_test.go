@@ -46,8 +46,17 @@ func hostport(u string) string { return strings.TrimPrefix(u, "http://") }
 
 func startProxy(t *testing.T, dtab string, names staticNamer, mut func(*proxy.Config)) string {
 	t.Helper()
+	addr, _ := serveProxy(t, dtab, "/#/static", names, mut)
+	return addr
+}
+
+// serveProxy serves a Proxy whose only namer is n under prefix, with the
+// config mut changes; it returns the proxy's address and the Proxy, and
+// the test's cleanup stops it.
+func serveProxy(t *testing.T, dtab, prefix string, n name.Namer, mut func(*proxy.Config)) (string, *proxy.Proxy) {
+	t.Helper()
 	ns := &bind.Namers{}
-	require.NoError(t, ns.Add("/#/static", names))
+	require.NoError(t, ns.Add(prefix, n))
 	in, err := bind.New(bind.Config{Dtab: name.MustParseDtab(dtab), Namers: ns})
 	require.NoError(t, err)
 	cfg := proxy.Config{Interpreter: in}
@@ -66,7 +75,7 @@ func startProxy(t *testing.T, dtab string, names staticNamer, mut func(*proxy.Co
 		_ = srv.Shutdown(ctx)
 		<-done
 	})
-	return srv.Addr().String()
+	return srv.Addr().String(), p
 }
 
 func get(t *testing.T, proxyAddr, host, path string, hdr map[string]string) *http.Response {
