@@ -128,8 +128,8 @@ func FuzzH1ClientPooledConnection(f *testing.F) {
 	})
 }
 
-// fuzzOriginState is the fuzz target's origin: it answers the first
-// request it receives after reset with the stream, and every other
+// fuzzOriginState is the fuzz target's origin: it answers the request
+// tagged "first" with the stream, once after each reset, and every other
 // request with its tag.
 type fuzzOriginState struct {
 	mu     sync.Mutex
@@ -178,13 +178,18 @@ func (o *fuzzOriginState) serve(c net.Conn) {
 		if err != nil {
 			return
 		}
-		if stream, ok := o.next(); ok {
-			if _, err := c.Write(stream); err != nil {
-				return
-			}
-			continue
-		}
 		tag := strings.TrimPrefix(req.URL.Path, "/t/")
+		// Only the first request gets the stream: under load it may give
+		// up before it reaches the origin, and the stream must not then
+		// go to the next request.
+		if tag == "first" {
+			if stream, ok := o.next(); ok {
+				if _, err := c.Write(stream); err != nil {
+					return
+				}
+				continue
+			}
+		}
 		if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(tag), tag); err != nil {
 			return
 		}
