@@ -169,7 +169,7 @@ func (h *h1Host) get(ctx context.Context) (*h1Conn, error) {
 		h.idle = h.idle[:n-1]
 		if time.Since(pc.idleAt) < h.c.idleTimeout {
 			h.mu.Unlock()
-			if !connAlive(pc.nc) {
+			if !pc.live.check() {
 				_ = pc.nc.Close()
 				h.mu.Lock()
 				continue
@@ -185,6 +185,7 @@ func (h *h1Host) get(ctx context.Context) (*h1Conn, error) {
 		return nil, err
 	}
 	pc := &h1Conn{host: h, nc: nc}
+	pc.live.init(nc)
 	pc.br = bufio.NewReaderSize(pc, 4<<10)
 	pc.bw = bufio.NewWriterSize(nc, 4<<10)
 	return pc, nil
@@ -253,7 +254,8 @@ type h1Conn struct {
 	wroteAny bool
 	idleAt   time.Time
 	reused   bool
-	rerr     error // the last read error
+	rerr     error    // the last read error
+	live     liveness // checks the connection before each reuse
 }
 
 var errHeadersTooLarge = errors.New("response headers are over the proxy's limit for an endpoint's response head")

@@ -311,7 +311,8 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 	deadline := rt.deadline
 	if to := rt.policy.AttemptTimeout; to > 0 {
 		ctx, cancel = context.WithCancelCause(ctx)
-		timer = time.AfterFunc(to, func() { cancel(errAttemptTimeout) })
+		stopAttempt := cancel // (cancel is reassigned below: capturing it would move it to the heap)
+		timer = time.AfterFunc(to, func() { stopAttempt(errAttemptTimeout) })
 		if d := now.Add(to); deadline.IsZero() || d.Before(deadline) {
 			deadline = d
 		}
