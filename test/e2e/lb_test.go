@@ -48,17 +48,24 @@ func TestEndpointChurnUnderLoad(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 
+			// The load flows until the churn below is done (at most a
+			// minute): a fixed length could end before a busy machine has
+			// seen the changes. Ending it does not cancel requests in flight.
+			get := load.HTTPGet(client, p.URL()+"/", "churn")
 			done := make(chan []load.Result, 1)
-			go func() { done <- load.Run(ctx, 300, 4*time.Second, load.HTTPGet(client, p.URL()+"/", "churn")) }()
+			go func() {
+				done <- load.Run(ctx, 300, time.Minute, func(_ context.Context, i int) (int, error) { return get(context.Background(), i) })
+			}()
 
 			// Wait until traffic flows to the first set, then churn.
-			waitFor(t, 5*time.Second, "traffic reaches backend 0", func() bool { return counts[0].Load() > 20 })
+			waitFor(t, 10*time.Second, "traffic reaches backend 0", func() bool { return counts[0].Load() > 20 })
 			writeFSFile(t, dir, "churn", bs[1], bs[2], bs[3]) // remove 0, add 3
-			waitFor(t, 5*time.Second, "traffic reaches added backend 3", func() bool { return counts[3].Load() > 20 })
+			waitFor(t, 10*time.Second, "traffic reaches added backend 3", func() bool { return counts[3].Load() > 20 })
 			removed := counts[0].Load()
 			writeFSFile(t, dir, "churn", bs[2], bs[3], bs[4]) // remove 1, add 4
-			waitFor(t, 5*time.Second, "traffic reaches added backend 4", func() bool { return counts[4].Load() > 20 })
+			waitFor(t, 10*time.Second, "traffic reaches added backend 4", func() bool { return counts[4].Load() > 20 })
 			removed1 := counts[1].Load()
+			cancel()
 
 			rs := <-done
 			sum := load.Summarize(rs, 0)
