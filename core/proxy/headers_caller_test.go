@@ -2,7 +2,7 @@ package proxy_test
 
 import (
 	"bufio"
-	"crypto/tls"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -15,7 +15,6 @@ import (
 	"github.com/slinkerd/slinkerd/core/proxy"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/net/http2"
 )
 
 // headerOrigin records the headers of the last request it got.
@@ -124,7 +123,11 @@ func TestCallerHeadersWithUnderscoresAreDropped(t *testing.T) {
 	})
 	t.Run("HTTP/2 caller", func(t *testing.T) {
 		c := dial(t)
-		tr := &http2.Transport{AllowHTTP: true, DialTLS: func(string, string, *tls.Config) (net.Conn, error) { return c, nil }}
+		tr := &http.Transport{
+			Protocols:   new(http.Protocols),
+			DialContext: func(context.Context, string, string) (net.Conn, error) { return c, nil },
+		}
+		tr.Protocols.SetUnencryptedHTTP2(true)
 		defer tr.CloseIdleConnections()
 		req, err := http.NewRequest(http.MethodGet, "http://web/", nil)
 		require.NoError(t, err)
@@ -136,6 +139,7 @@ func TestCallerHeadersWithUnderscoresAreDropped(t *testing.T) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
 		require.Equal(t, 200, resp.StatusCode)
+		require.Equal(t, 2, resp.ProtoMajor)
 		check(t)
 	})
 }
