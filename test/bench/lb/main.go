@@ -12,11 +12,14 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -39,7 +42,7 @@ var (
 	slow      = flag.Float64("slow", 10, "latency multiplier of the slow backend")
 	backends  = flag.Int("backends", 11, "number of backends")
 	only      = flag.String("only", "", "comma-separated setups to run (default all): ewma,p2c,roundrobin,haproxy-roundrobin,haproxy-leastconn")
-	tracePath = flag.String("trace", "", "latency trace (default: ../shared/data/real_latencies.data beside the repository)")
+	tracePath = flag.String("trace", "", "latency trace, milliseconds one per line (default: the embedded testdata/real_latencies.data)")
 	timeout   = flag.Duration("timeout", time.Second, "client timeout for the success rate")
 	binary    = flag.String("slinkerd", "bin/slinkerd", "slinkerd binary")
 	jsonOut   = flag.String("json", "", "write results as JSON to this file")
@@ -194,31 +197,33 @@ func printTable(results []runResult) {
 	}
 }
 
+// realLatencies is the production latency trace the experiment replays:
+// 86,333 latencies in milliseconds, one per line, published with
+// Finagle's load-balancer simulation (twitter/finagle,
+// finagle-benchmark/src/main/resources/real_latencies.data, Apache
+// License 2.0; see testdata/README.md). It is carried in the repository
+// so that a lone clone can run the benchmark.
+//
+//go:embed testdata/real_latencies.data
+var realLatencies []byte
+
+// readTrace reads the -trace file, or the embedded trace.
 func readTrace() ([]time.Duration, error) {
-	path := *tracePath
-	if path == "" {
-		root, err := os.Getwd()
-		if err != nil {
-			return nil, err
-		}
-		for dir := root; ; dir = filepath.Dir(dir) {
-			cand := filepath.Join(dir, "..", "shared", "data", "real_latencies.data")
-			if _, err := os.Stat(cand); err == nil {
-				path = cand
-				break
-			}
-			if filepath.Dir(dir) == dir {
-				return nil, errors.New("cannot find ../shared/data/real_latencies.data; pass -trace")
-			}
-		}
+	if *tracePath == "" {
+		return parseTrace("testdata/real_latencies.data", bytes.NewReader(realLatencies))
 	}
-	f, err := os.Open(path)
+	f, err := os.Open(*tracePath)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	return parseTrace(*tracePath, f)
+}
+
+// parseTrace reads latencies in milliseconds, one per line.
+func parseTrace(name string, r io.Reader) ([]time.Duration, error) {
 	var out []time.Duration
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" {
@@ -226,14 +231,17 @@ func readTrace() ([]time.Duration, error) {
 		}
 		ms, err := strconv.ParseFloat(line, 64)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		out = append(out, time.Duration(ms*float64(time.Millisecond)))
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: empty trace", path)
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return out, sc.Err()
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: empty trace", name)
+	}
+	return out, nil
 }
 
 // startBackend serves requests that sleep for the next trace latency,
