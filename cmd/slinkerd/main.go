@@ -109,6 +109,9 @@ func runProxy(environ []string, stderr io.Writer) int {
 	}
 	mode := cfg.ResolveMode(env)
 	log := app.NewLogger(cfg, mode)
+	for _, k := range cfg.IgnoredVariables() {
+		log.Warn("ignoring an unknown variable (SLINKERD_STRICT_ENV=off)", "variable", k)
+	}
 	slog.SetDefault(log)
 	ctx := context.Background()
 	switch mode {

@@ -23,6 +23,12 @@ type Config struct {
 	// K_SERVICE is set, and container otherwise (see Config.ResolveMode).
 	// Defaults to auto.
 	Mode Mode `env:"MODE" envDefault:"auto" oneof:"auto container lambda cloudrun"`
+	// StrictEnv decides what an unknown SLINKERD_* variable (a typo, or a
+	// setting of another version) does: on refuses to start and names it;
+	// off starts anyway and logs a warning for each. On Lambda a refused
+	// start fails the whole function's init, so an operator may prefer
+	// off there. Defaults to on.
+	StrictEnv OnOff `env:"STRICT_ENV" envDefault:"on" oneof:"on off"`
 
 	// Proxy configures the proxy listener and the limits that protect it.
 	Proxy ProxyConfig
@@ -50,7 +56,15 @@ type Config struct {
 
 	// validators are the hooks Load was given; Validate uses them.
 	validators validators
+	// ignored are the unknown SLINKERD_* variables Load let through
+	// (StrictEnv off).
+	ignored []string
 }
+
+// IgnoredVariables returns the unknown SLINKERD_* variables that Load
+// ignored because SLINKERD_STRICT_ENV is off, sorted; the caller warns
+// about each.
+func (c *Config) IgnoredVariables() []string { return c.ignored }
 
 // ProxyConfig is the proxy listener: where it listens, TLS, and the limits
 // that are on by default.

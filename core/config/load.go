@@ -21,7 +21,8 @@ import (
 // On any problem Load returns a nil Config and every problem joined
 // (errors.Join), each a *VarError naming the variable, the value and what
 // is allowed: values that do not parse, values that Validate rejects, and
-// SLINKERD_* variables that Config does not read (unless AllowUnknown).
+// SLINKERD_* variables that Config does not read (unless AllowUnknown, or
+// SLINKERD_STRICT_ENV=off: then Config.IgnoredVariables lists them).
 func Load(environ map[string]string, opts ...Option) (*Config, error) {
 	var o options
 	for _, opt := range opts {
@@ -43,8 +44,13 @@ func Load(environ map[string]string, opts ...Option) (*Config, error) {
 		}
 	}
 	slices.Sort(unknown)
-	for _, k := range unknown {
-		errs = append(errs, unknownVarError(k, environ[k]))
+	// SLINKERD_STRICT_ENV=off lets them through, to be warned about: read
+	// here, before the rest, since it decides what the rest may be.
+	strict := OnOff(strings.TrimSpace(environ[Prefix+"STRICT_ENV"])).Enabled()
+	if strict {
+		for _, k := range unknown {
+			errs = append(errs, unknownVarError(k, environ[k]))
+		}
 	}
 
 	l := &loader{index: index, failed: make(map[string]bool)}
@@ -64,6 +70,9 @@ func Load(environ map[string]string, opts ...Option) (*Config, error) {
 	if len(errs) > 0 {
 		sortByVariable(errs, index)
 		return nil, errors.Join(errs...)
+	}
+	if !strict {
+		cfg.ignored = unknown
 	}
 	return cfg, nil
 }

@@ -18,7 +18,8 @@ import (
 // contract (DESIGN.md §6 and the issues).
 func TestDefaults(t *testing.T) {
 	want := &config.Config{
-		Mode: config.ModeAuto,
+		Mode:      config.ModeAuto,
+		StrictEnv: config.On,
 		Proxy: config.ProxyConfig{
 			Listen:            "127.0.0.1:4140",
 			ReadHeaderTimeout: 10 * time.Second,
@@ -137,6 +138,7 @@ func TestLoadEveryVariable(t *testing.T) {
 		{"allow absolute form", env("SLINKERD_ALLOW_ABSOLUTE_FORM", "true"), func(c *config.Config) any { return c.Proxy.AllowAbsoluteForm }, true},
 		{"response header timeout", env("SLINKERD_RESPONSE_HEADER_TIMEOUT", "0"), func(c *config.Config) any { return c.Proxy.ResponseHeaderTimeout }, time.Duration(0)},
 		{"fast path", env("SLINKERD_FAST_PATH", "off"), func(c *config.Config) any { return c.Proxy.FastPath.Enabled() }, false},
+		{"strict env", env("SLINKERD_STRICT_ENV", "off"), func(c *config.Config) any { return c.StrictEnv.Enabled() }, false},
 		{"backend ca file", env("SLINKERD_BACKEND_CA_FILE", cert), func(c *config.Config) any { return c.Proxy.BackendCAFile }, cert},
 		{"admin listen", env("SLINKERD_ADMIN_LISTEN", "localhost:9991"), func(c *config.Config) any { return c.Admin.Listen }, "localhost:9991"},
 		{"dtab", env("SLINKERD_DTAB", "/svc=>/#/io.l5d.fs;\n# comment\n/svc/a=>/$/inet/127.0.0.1/80"),
@@ -463,4 +465,25 @@ func TestEnvironMap(t *testing.T) {
 			assert.Equal(t, tt.want, config.EnvironMap(tt.in))
 		})
 	}
+}
+
+// An unknown SLINKERD_* variable refuses the start by default, and with
+// SLINKERD_STRICT_ENV=off is let through and listed for a warning (issue
+// 15: on Lambda one stray variable failed the whole function's init).
+func TestStrictEnv(t *testing.T) {
+	stray := map[string]string{"SLINKERD_BALANCR": "p2c", "SLINKERD_LISTEN": "127.0.0.1:4141"}
+	_, err := config.Load(stray)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "SLINKERD_BALANCR")
+
+	stray["SLINKERD_STRICT_ENV"] = "off"
+	cfg, err := config.Load(stray)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"SLINKERD_BALANCR"}, cfg.IgnoredVariables())
+	assert.Equal(t, "127.0.0.1:4141", cfg.Proxy.Listen, "the known variables still apply")
+
+	stray["SLINKERD_STRICT_ENV"] = "of"
+	_, err = config.Load(stray)
+	require.Error(t, err, "a bad value of SLINKERD_STRICT_ENV itself is refused")
+	assert.Contains(t, err.Error(), "SLINKERD_STRICT_ENV")
 }

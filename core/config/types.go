@@ -94,6 +94,20 @@ const (
 // Enabled reports whether per-request dtabs are honoured.
 func (d DtabOverride) Enabled() bool { return d == DtabOverrideOn }
 
+// OnOff is a setting that is on or off.
+type OnOff string
+
+// The OnOff values.
+const (
+	// On is on.
+	On OnOff = "on"
+	// Off is off.
+	Off OnOff = "off"
+)
+
+// Enabled reports whether the setting is on (anything but "off").
+func (o OnOff) Enabled() bool { return o != Off }
+
 // FastPath says whether slinkerd's own HTTP/1.1 data path is used
 // (SLINKERD_FAST_PATH).
 type FastPath string

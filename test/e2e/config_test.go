@@ -276,3 +276,17 @@ func TestConfigMalformedDtab(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigStrictEnvOff: with SLINKERD_STRICT_ENV=off an unknown
+// variable does not stop the start; the binary serves and warns once,
+// naming it (issue 15: on Lambda one stray variable failed the init).
+func TestConfigStrictEnvOff(t *testing.T) {
+	t.Parallel()
+	p := startSlinkerd(t, map[string]string{"SLINKERD_STRICT_ENV": "off", "SLINKERD_BALANCR": "p2c"})
+	resp, err := http.Get(p.AdminURL() + "/admin/ping")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, p.Logs(), "SLINKERD_BALANCR")
+	assert.Contains(t, p.Logs(), "SLINKERD_STRICT_ENV=off")
+}
