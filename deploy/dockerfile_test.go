@@ -184,12 +184,48 @@ func TestDockerfileStages(t *testing.T) {
 // TestDockerfileBuildIsStatic runs the Dockerfile's go build as docker
 // would (same environment, flags and package; GOOS and GOARCH for this
 // machine) and checks the binary.
+// BuildKit's predefined platform arguments. A default given to one of
+// them in a stage overrides the value BuildKit derives from --platform
+// (docker/buildx#510): `--platform linux/arm64` would then build an
+// amd64 binary.
+var platformArgs = []string{"TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT",
+	"BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT"}
+
+func TestDockerfilePlatformArgsHaveNoDefaults(t *testing.T) {
+	var declared []string
+	for _, in := range readDockerfile(t) {
+		if in.Cmd != "ARG" {
+			continue
+		}
+		for _, a := range strings.Fields(in.Args) {
+			name, _, hasDefault := strings.Cut(a, "=")
+			if slices.Contains(platformArgs, name) {
+				declared = append(declared, name)
+				assert.False(t, hasDefault, "ARG %s: a predefined platform argument must not have a default", a)
+			}
+		}
+	}
+	assert.Contains(t, declared, "TARGETARCH", "the build stage must declare TARGETARCH to read it")
+}
+
+// The Dockerfile's build, run for each architecture the image is
+// published for, as BuildKit runs it under --platform: static, stripped,
+// versioned, and of that architecture's ELF machine.
 func TestDockerfileBuildIsStatic(t *testing.T) {
 	if testing.Short() {
 		t.Skip("links the whole binary")
 	}
+	for _, arch := range []struct {
+		goarch  string
+		machine elf.Machine
+	}{{"amd64", elf.EM_X86_64}, {"arm64", elf.EM_AARCH64}} {
+		t.Run(arch.goarch, func(t *testing.T) { dockerfileBuild(t, arch.goarch, arch.machine) })
+	}
+}
+
+func dockerfileBuild(t *testing.T, goarch string, machine elf.Machine) {
 	gb := findGoBuild(t, readDockerfile(t))
-	vars := map[string]string{"TARGETOS": "linux", "TARGETARCH": runtime.GOARCH, "VERSION": "dockerfile-test"}
+	vars := map[string]string{"TARGETOS": "linux", "TARGETARCH": goarch, "VERSION": "dockerfile-test"}
 	assert.Equal(t, "0", gb.Env["CGO_ENABLED"], "CGO_ENABLED=0 makes the binary static")
 	assert.Contains(t, gb.Args, "-trimpath")
 	var ldflags string
@@ -239,7 +275,11 @@ func TestDockerfileBuildIsStatic(t *testing.T) {
 	assert.Empty(t, libs, "no shared libraries")
 	assert.Nil(t, f.Section(".symtab"), "-s strips the symbol table")
 	assert.Equal(t, elf.ELFOSABI_NONE, f.OSABI)
+	assert.Equal(t, machine, f.Machine, "GOARCH=%s from TARGETARCH", goarch)
 
+	if goarch != runtime.GOARCH {
+		return // cannot run it here
+	}
 	if v, err := exec.Command(out, "version").Output(); assert.NoError(t, err) {
 		assert.Equal(t, "slinkerd dockerfile-test\n", string(v), "-X main.version is applied")
 	}
