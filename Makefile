@@ -5,7 +5,7 @@ TOOLS    := $(CURDIR)/.tools
 GOFLAGS_BUILD := -trimpath -ldflags="-s -w"
 export CGO_ENABLED ?= 0
 
-.PHONY: help build test test-short lint demo demo-cloud fuzz chaos bench bench-lb tools tools-lambda layer clean
+.PHONY: help build test test-short lint demo demo-cloud fuzz chaos bench bench-lb tools tools-lambda layer sam-artifacts clean
 
 # External programs the tests drive, pinned; installed into .tools/ once.
 GRPC_VERSION   := v1.85.0
@@ -112,6 +112,16 @@ LAYER_TAGS ?= slinkerd_nocloudrun
 layer: ## build the Lambda layer zip bin/slinkerd-layer-amd64.zip (LAYER_ARCH=arm64 for Graviton, LAYER_DIR=… elsewhere)
 	GOOS=linux GOARCH=$(LAYER_ARCH) $(GO) build $(GOFLAGS_BUILD) -tags "$(LAYER_TAGS)" -o $(LAYER_DIR)/layer-$(LAYER_ARCH)/slinkerd ./cmd/slinkerd
 	$(GO) run ./deploy/lambda/mklayer -bin $(LAYER_DIR)/layer-$(LAYER_ARCH)/slinkerd -o $(LAYER_DIR)/slinkerd-layer-$(LAYER_ARCH).zip
+
+# What deploy/lambda/template.yaml deploys, at the literal paths it names:
+# the layer's tree (extensions/slinkerd) and the example function's
+# bootstrap, both for SAM_ARCH (amd64 or arm64; pass Architecture=arm64
+# to sam deploy for arm64).
+SAM_ARCH ?= amd64
+sam-artifacts: ## build bin/sam/layer and bin/sam/function for deploy/lambda/template.yaml (SAM_ARCH=arm64 for Graviton)
+	rm -rf $(BIN)/sam && mkdir -p $(BIN)/sam/layer/extensions $(BIN)/sam/function
+	GOOS=linux GOARCH=$(SAM_ARCH) $(GO) build $(GOFLAGS_BUILD) -tags "$(LAYER_TAGS)" -o $(BIN)/sam/layer/extensions/slinkerd ./cmd/slinkerd
+	GOOS=linux GOARCH=$(SAM_ARCH) $(GO) build -trimpath -tags lambda.norpc -o $(BIN)/sam/function/bootstrap ./examples/lambda-function
 
 clean: ## remove build outputs and installed tools
 	rm -rf $(BIN) $(TOOLS)
