@@ -2,7 +2,10 @@
 GO       ?= go
 BIN      := bin
 TOOLS    := $(CURDIR)/.tools
-GOFLAGS_BUILD := -trimpath -ldflags="-s -w"
+# The version stamped into every binary: the tag, or the commit, of the
+# checkout ("-dirty" when it has changes). `make build VERSION=v0.1.0` sets it.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+GOFLAGS_BUILD := -trimpath -ldflags="-s -w -X main.version=$(VERSION)"
 export CGO_ENABLED ?= 0
 
 .PHONY: help build test test-short lint demo demo-cloud fuzz chaos bench bench-lb tools tools-lambda layer sam-artifacts clean

@@ -23,6 +23,7 @@ import (
 	"github.com/slinkerd/slinkerd/core/proxy"
 	"github.com/slinkerd/slinkerd/core/retry"
 	"github.com/slinkerd/slinkerd/core/telemetry"
+	"github.com/slinkerd/slinkerd/internal/buildinfo"
 )
 
 // App is an assembled slinkerd: built (Build), listening (Listen; New does
@@ -269,7 +270,7 @@ func (a *App) Start() <-chan error {
 	go serve(a.Server.Serve)
 	go serve(a.Admin.Serve)
 	a.Admin.SetReady(true)
-	a.Log.Info("slinkerd serving", "mode", a.Mode, "proxy", a.Server.Addr().String(), "admin", a.Admin.Addr().String())
+	a.Log.Info("slinkerd serving", "version", buildinfo.Version(), "mode", a.Mode, "proxy", a.Server.Addr().String(), "admin", a.Admin.Addr().String())
 	return errc
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/slinkerd/slinkerd/core/admin"
 	"github.com/slinkerd/slinkerd/core/config"
 	"github.com/slinkerd/slinkerd/core/name"
+	"github.com/slinkerd/slinkerd/internal/buildinfo"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -52,6 +53,9 @@ const (
 )
 
 func run(args, environ []string, stdout, stderr io.Writer) int {
+	if version != "dev" {
+		buildinfo.Set(version) // stamped with -X main.version
+	}
 	cmd := ""
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
@@ -65,9 +69,9 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return runConfig(args, environ, stdout, stderr)
 	case "version", "--version", "-v":
 		if out := app.LeftOut(); len(out) > 0 {
-			fmt.Fprintln(stdout, "slinkerd", version, "without", strings.Join(out, ", "))
+			fmt.Fprintln(stdout, "slinkerd", buildinfo.Version(), "without", strings.Join(out, ", "))
 		} else {
-			fmt.Fprintln(stdout, "slinkerd", version)
+			fmt.Fprintln(stdout, "slinkerd", buildinfo.Version())
 		}
 		return exitOK
 	case "help", "--help", "-h":

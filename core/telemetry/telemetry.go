@@ -17,13 +17,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/slinkerd/slinkerd/core/clock"
 	"github.com/slinkerd/slinkerd/core/proxy"
+	"github.com/slinkerd/slinkerd/internal/buildinfo"
 )
 
 // Defaults of Config.
@@ -75,8 +75,8 @@ type Config struct {
 	// Logger receives the access log and exporter warnings. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
-	// Version is reported on the dashboard. Defaults to the module
-	// version from the build info.
+	// Version is reported on the dashboard, in /admin/metrics.json and
+	// in slinkerd_build_info. Defaults to buildinfo.Version().
 	Version string
 	// Trace configures trace-context generation and span export.
 	Trace TraceConfig
@@ -148,12 +148,7 @@ func New(cfg Config) (*Telemetry, error) {
 	return t, nil
 }
 
-func buildVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
+func buildVersion() string { return buildinfo.Version() }
 
 // SetSource gives the Telemetry the proxy whose client and budget state
 // it reports. Until then only the request counters are reported.
