@@ -156,12 +156,15 @@ func (b *callerBody) settle(w http.ResponseWriter, r *http.Request) {
 }
 
 // closeAfterAnswer makes net/http close an HTTP/1 connection once the
-// current response is complete, whether or not its header is written.
-// net/http offers no direct call for that, but a MaxBytesReader that
-// goes over its limit does exactly this ("it tells the ResponseWriter to
-// close the connection after the limit has been reached"), and then
-// closes gracefully (half-close, then a short wait) so the caller reads
-// the answer rather than a reset.
+// current response is complete, whether or not its header is written,
+// without first reading what is left of the request body: after a
+// framing error nothing left is a body, and a caller waiting for a 100
+// Continue sends none. net/http offers no direct call for that, but a
+// MaxBytesReader that goes over its limit does exactly this ("it tells
+// the ResponseWriter to close the connection after the limit has been
+// reached"), and then closes gracefully (half-close, then a short wait)
+// so the caller reads the answer rather than a reset; a read deadline in
+// the past ends its read of the rest of the body at once.
 func closeAfterAnswer(w http.ResponseWriter) {
 	for {
 		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
@@ -172,6 +175,7 @@ func closeAfterAnswer(w http.ResponseWriter) {
 	}
 	var one [1]byte
 	_, _ = http.MaxBytesReader(w, io.NopCloser(strings.NewReader("x")), 0).Read(one[:])
+	_ = http.NewResponseController(w).SetReadDeadline(aLongTimeAgo)
 }
 
 // bodyError is an error reading the caller's request body: too large

@@ -122,14 +122,11 @@ func writeError(w http.ResponseWriter, r *http.Request, e *Error) {
 	for k := range h {
 		delete(h, k)
 	}
-	if e.closeConn && r.ProtoMajor == 1 {
-		h.Set("Connection", "close")
-	}
-	if r.ProtoMajor == 1 && expectsContinue(r) {
-		// The caller may be waiting for a 100 Continue before it sends
-		// its body (transport.go does the same for answers from an
-		// endpoint).
-		closeCaller(w)
+	if r.ProtoMajor == 1 && (e.closeConn || expectsContinue(r)) {
+		// What follows is no request, or the caller waits for a 100
+		// Continue before it sends its body (transport.go does the same
+		// for answers from an endpoint).
+		closeAfterAnswer(w)
 	}
 	h.Set("l5d-err", sanitizeHeaderValue(e.Error()))
 	if e.Retryable {

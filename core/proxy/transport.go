@@ -268,7 +268,7 @@ func (t *attemptTransport) send(ctx context.Context, out *http.Request, rt *rout
 			// caller waits for a 100 Continue that will not come: close
 			// its connection after this answer rather than wait for a
 			// body it will not send.
-			closeCaller(rt.w)
+			closeAfterAnswer(rt.w)
 		}
 		resp.Body = &doneBody{ReadCloser: resp.Body, pick: pick, resp: resp, method: out.Method, cls: cls, rt: rt, p: t.p}
 		return resp, nil
@@ -466,16 +466,6 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 		resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 	}
 	return resp, true, nil
-}
-
-// closeCaller makes net/http's server close the caller's HTTP/1
-// connection once the answer is written, without first reading what is
-// left of the request body, as it otherwise would to reuse the
-// connection: a caller waiting for 100 Continue sends none. It must be
-// called before the answer's head is written.
-func closeCaller(w http.ResponseWriter) {
-	w.Header().Set("Connection", "close")
-	_ = http.NewResponseController(w).SetReadDeadline(aLongTimeAgo)
 }
 
 // expectsContinue says whether r asks for 100 Continue before its body.
