@@ -305,28 +305,32 @@ func (t *attemptTransport) wait(ctx context.Context, pol *Policy, prev time.Dura
 func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *route, c *client, residual name.Path, pick *balance.Pick, body *replayBody, n int) (*http.Response, bool, error) {
 	tr, scheme := t.p.cfg.Transports.forEndpoint(pick.Address, rt.inProto)
 
-	var cancel context.CancelCauseFunc
-	var timer *time.Timer
-	now := t.p.clk.Now()
-	deadline := rt.deadline
-	if to := rt.policy.AttemptTimeout; to > 0 {
-		ctx, cancel = context.WithCancelCause(ctx)
-		stopAttempt := cancel // (cancel is reassigned below: capturing it would move it to the heap)
-		timer = time.AfterFunc(to, func() { stopAttempt(errAttemptTimeout) })
-		if d := now.Add(to); deadline.IsZero() || d.Before(deadline) {
-			deadline = d
-		}
-	}
 	direct := tr == t.p.cfg.Transports.h1 && rt.h1ok
 	headTO := t.p.cfg.Transports.headTimeout
 	if rt.grpc {
 		headTO = 0
 	}
+	// One cancellable context per attempt, for whatever may end it early:
+	// the attempt timeout, and on net/http's transports the response head
+	// timeout and an interim-response flood. The first cause wins.
+	attemptTO := rt.policy.AttemptTimeout
+	var cancel context.CancelCauseFunc
+	if attemptTO > 0 || !direct {
+		ctx, cancel = context.WithCancelCause(ctx)
+	}
+	var timer *time.Timer
+	now := t.p.clk.Now()
+	deadline := rt.deadline
+	if attemptTO > 0 {
+		timer = time.AfterFunc(attemptTO, func() { cancel(errAttemptTimeout) })
+		if d := now.Add(attemptTO); deadline.IsZero() || d.Before(deadline) {
+			deadline = d
+		}
+	}
 	var wrote atomic.Bool
 	var head *headWatch
 	if !direct {
-		ctx, cancel = withCancelCause(ctx, cancel)
-		stop, n1xx := cancel, 0
+		n1xx := 0
 		trace := &httptrace.ClientTrace{
 			WroteHeaders: func() { wrote.Store(true) },
 			// As many interim responses as the direct path takes
@@ -334,7 +338,7 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 			// passes them on, ignores what this one returns.
 			Got1xxResponse: func(int, textproto.MIMEHeader) error {
 				if n1xx++; n1xx > maxInformational {
-					stop(errTooManyInformational)
+					cancel(errTooManyInformational)
 				}
 				return nil
 			},
@@ -504,16 +508,6 @@ func (w *headWatch) stop() {
 	if w.timer != nil {
 		w.timer.Stop()
 	}
-}
-
-// withCancelCause returns a cancellable child of ctx and its cancel
-// function, which also cancels the attempt's earlier one, if any.
-func withCancelCause(ctx context.Context, prev context.CancelCauseFunc) (context.Context, context.CancelCauseFunc) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	if prev == nil {
-		return ctx, cancel
-	}
-	return ctx, func(cause error) { cancel(cause); prev(cause) }
 }
 
 // pickBound chooses a bound name of the union bs by weight and an
