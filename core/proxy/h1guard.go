@@ -287,15 +287,9 @@ func (f *h1Framer) feed(b []byte) (int, error) {
 				f.state = stH2Head
 			}
 		case stChunkEnd:
-			// net/http reads both bytes, then checks them.
-			want := byte('\r')
-			if f.remain == 1 {
-				want = '\n'
-			}
-			f.badEnd = f.badEnd || b[i] != want
+			last := chunkCRLF(b[i], &f.remain, &f.badEnd)
 			i++
-			f.remain--
-			if f.remain == 0 {
+			if last {
 				if f.badEnd {
 					return i, errChunkCRLF
 				}
@@ -455,6 +449,20 @@ func (f *h1Framer) endLine(line []byte) error {
 		}
 	}
 	return nil
+}
+
+// chunkCRLF takes c, one byte of the CRLF that must end a chunk's data,
+// of which *left bytes were due, and says whether it was the last; *bad
+// records a wrong byte, judged once both are read, as net/http reads
+// them. The request and the response framers share it.
+func chunkCRLF(c byte, left *uint64, bad *bool) bool {
+	want := byte('\r')
+	if *left == 1 {
+		want = '\n'
+	}
+	*bad = *bad || c != want
+	*left--
+	return *left == 0
 }
 
 // parseChunkSize parses a chunk size as net/http does: 1 to 16 hex

@@ -202,14 +202,9 @@ func (f *respFramer) feed(b []byte) (int, error) {
 				f.state, f.remain, f.badEnd = rsChunkEnd, 2, false
 			}
 		case rsChunkEnd:
-			want := byte('\r')
-			if f.remain == 1 {
-				want = '\n'
-			}
-			f.badEnd = f.badEnd || b[i] != want
+			last := chunkCRLF(b[i], &f.remain, &f.badEnd)
 			i++
-			f.remain--
-			if f.remain == 0 {
+			if last {
 				if f.badEnd {
 					return 0, f.fail("chunk data not followed by CRLF")
 				}
