@@ -265,13 +265,13 @@ type entry struct {
 
 	mu          sync.Mutex // guards the fields below; never held across I/O
 	exists      bool
-	stamp       stamp          // of the file last read; zero when it must be read
-	good        bool           // addrs holds a successful parse
-	addrs       []name.Address // last good set
-	lastRefresh time.Time      // when the file was last checked
-	lastErr     error          // error of the last check, nil if it succeeded
-	transient   bool           // lastErr was about reaching the file
-	emptySince  time.Time      // since when the file lists nothing while addrs is kept; zero otherwise
+	stamp       stamp               // of the file last read; zero when it must be read
+	good        bool                // addrs holds a successful parse
+	addrs       []name.Address      // last good set
+	lastRefresh time.Time           // when the file was last checked
+	lastErr     error               // error of the last check, nil if it succeeded
+	transient   bool                // lastErr was about reaching the file
+	empty       namerkit.EmptyGrace // the file lists nothing while addrs is kept
 }
 
 // stamp identifies a version of a file cheaply.
@@ -353,7 +353,7 @@ func (e *entry) apply(r readResult) {
 			log.Info("fs: name file removed")
 		}
 		e.exists, e.stamp, e.good, e.addrs, e.lastErr, e.transient = false, stamp{}, false, nil, nil, false
-		e.emptySince = time.Time{}
+		e.empty.Clear()
 		namerkit.Publish(e.v, name.Addr{State: name.AddrNeg, Err: fmt.Errorf("fs: %s: %w", e.file, os.ErrNotExist)})
 
 	case r.unchanged:
@@ -362,7 +362,7 @@ func (e *entry) apply(r readResult) {
 		if e.transient {
 			e.lastErr, e.transient = nil, false
 		}
-		if !e.emptySince.IsZero() {
+		if !e.empty.Since().IsZero() {
 			// Still empty: the grace may be over.
 			e.applyAddrsLocked(log, e.stamp, nil)
 		}
@@ -391,17 +391,14 @@ func (e *entry) apply(r readResult) {
 // last non-empty set is kept. e.mu must be held.
 func (e *entry) applyAddrsLocked(log *slog.Logger, st stamp, addrs []name.Address) {
 	e.exists, e.stamp, e.lastErr, e.transient = true, st, nil, false
-	if len(addrs) == 0 && e.good && len(e.addrs) > 0 && e.n.grace > 0 {
-		if e.emptySince.IsZero() {
-			e.emptySince = e.lastRefresh
-		}
-		if left := e.n.grace - e.lastRefresh.Sub(e.emptySince); left > 0 {
+	if len(addrs) == 0 {
+		if left := e.empty.Empty(e.lastRefresh, e.n.grace, e.good && len(e.addrs) > 0); left > 0 {
 			log.Warn("fs: name file lists no addresses; serving the last good set during the grace period",
 				"addresses", len(e.addrs), "grace_left", left)
 			return
 		}
 	}
-	e.emptySince = time.Time{}
+	e.empty.Clear()
 	e.good, e.addrs = true, addrs
 	if addrs == nil {
 		addrs = []name.Address{}
@@ -424,7 +421,7 @@ func (e *entry) stale(now time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return now.Sub(e.lastRefresh) >= e.n.ttl ||
-		(!e.emptySince.IsZero() && now.Sub(e.emptySince) >= e.n.grace)
+		(!e.empty.Since().IsZero() && now.Sub(e.empty.Since()) >= e.n.grace)
 }
 
 // needsCheck reports whether Lookup must check the file before answering:

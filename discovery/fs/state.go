@@ -56,7 +56,7 @@ func (n *Namer) State() []NameState {
 			Addresses:   slices.Clone(e.addrs),
 			LastRefresh: e.lastRefresh,
 			Age:         now.Sub(e.lastRefresh),
-			EmptySince:  e.emptySince,
+			EmptySince:  e.empty.Since(),
 		}
 		if e.lastErr != nil {
 			s.LastError = e.lastErr.Error()

@@ -170,3 +170,18 @@ func TestTrim(t *testing.T) {
 		})
 	}
 }
+
+func TestEmptyGrace(t *testing.T) {
+	var g EmptyGrace
+	t0 := time.Unix(1000, 0)
+	assert.Zero(t, g.Empty(t0, time.Minute, false), "no set to keep")
+	assert.Equal(t, time.Minute, g.Empty(t0, time.Minute, true))
+	assert.Equal(t, t0, g.Since())
+	assert.Equal(t, 30*time.Second, g.Empty(t0.Add(30*time.Second), time.Minute, true), "the grace runs from the first empty answer")
+	assert.Zero(t, g.Empty(t0.Add(time.Minute), time.Minute, true), "over")
+	assert.True(t, g.Since().IsZero())
+	g.Empty(t0, time.Minute, true)
+	g.Clear()
+	assert.True(t, g.Since().IsZero())
+	assert.Zero(t, g.Empty(t0, 0, true), "no grace")
+}

@@ -344,8 +344,8 @@ type Entry struct {
 	lastRefresh time.Time      // when the last refresh ended
 	lastSuccess time.Time      // when the last successful refresh ended
 	lastErr     error
-	failures    int       // consecutive failed refreshes
-	emptySince  time.Time // since when discovery answers empty while addrs is not
+	failures    int                 // consecutive failed refreshes
+	empty       namerkit.EmptyGrace // an empty answer while addrs is not
 	fetches     uint64
 }
 
@@ -437,30 +437,23 @@ func (e *Entry) refresh() {
 	case res.Unchanged:
 		if e.good && len(e.addrs) > 0 {
 			// Discovery itself still says the set is current.
-			e.emptySince = time.Time{}
+			e.empty.Clear()
 		}
 		return
 	case !res.Neg && len(res.Addrs) > 0:
-		e.emptySince = time.Time{}
+		e.empty.Clear()
 		e.publishLocked(name.Addr{State: name.AddrBound, Addresses: res.Addrs})
 		e.addrs, e.good = res.Addrs, true
 		return
 	}
 	// Empty or negative.
-	if e.good && len(e.addrs) > 0 && e.c.cfg.EmptyGrace > 0 {
-		if e.emptySince.IsZero() {
-			e.emptySince = now
-		}
-		left := e.c.cfg.EmptyGrace - now.Sub(e.emptySince)
-		if left > 0 {
-			// Keep serving; look again no later than when the grace ends.
-			next = now.Add(min(ttl, left))
-			e.c.log.Warn(e.c.cfg.Namer+": discovery answered with no endpoints; serving the last good set during the grace period",
-				"name", e.key, "endpoints", len(e.addrs), "grace_left", left)
-			return
-		}
+	if left := e.empty.Empty(now, e.c.cfg.EmptyGrace, e.good && len(e.addrs) > 0); left > 0 {
+		// Keep serving; look again no later than when the grace ends.
+		next = now.Add(min(ttl, left))
+		e.c.log.Warn(e.c.cfg.Namer+": discovery answered with no endpoints; serving the last good set during the grace period",
+			"name", e.key, "endpoints", len(e.addrs), "grace_left", left)
+		return
 	}
-	e.emptySince = time.Time{}
 	if res.Neg {
 		e.publishLocked(name.Addr{State: name.AddrNeg, Err: fmt.Errorf("%s: %s: no such name", e.c.cfg.Namer, e.key)})
 		e.addrs, e.good = nil, false
@@ -551,7 +544,7 @@ func (c *Cache) State() []State {
 			LastRefresh: e.lastRefresh,
 			LastSuccess: e.lastSuccess,
 			Failures:    e.failures,
-			EmptySince:  e.emptySince,
+			EmptySince:  e.empty.Since(),
 			Fetches:     e.fetches,
 		}
 		if !e.lastSuccess.IsZero() {
