@@ -8,13 +8,16 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 GOFLAGS_BUILD := -trimpath -ldflags="-s -w -X main.version=$(VERSION)"
 export CGO_ENABLED ?= 0
 
-.PHONY: help build test test-short lint demo demo-cloud fuzz chaos bench bench-lb tools tools-lambda layer sam-artifacts clean
+.PHONY: help build test test-short lint demo demo-cloud fuzz chaos bench bench-lb tools tools-lambda layer sam-artifacts release clean
 
 # External programs the tests drive, pinned; installed into .tools/ once.
 GRPC_VERSION   := v1.85.0
 H2SPEC_VERSION := v2.2.1+incompatible
 RIE_VERSION    := v0.0.0-20261030222936-bef5c4ba774d
-TOOL_BINS := $(TOOLS)/h2spec $(TOOLS)/grpc-interop-client $(TOOLS)/grpc-interop-server $(TOOLS)/aws-lambda-rie
+CYCLONEDX_VERSION := v1.10.0
+ACTIONLINT_VERSION := v1.7.12
+TOOL_BINS := $(TOOLS)/h2spec $(TOOLS)/grpc-interop-client $(TOOLS)/grpc-interop-server $(TOOLS)/aws-lambda-rie \
+	$(TOOLS)/cyclonedx-gomod $(TOOLS)/actionlint
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -85,12 +88,18 @@ chaos: ## fault injection under load (test/chaos): results table on stdout, JSON
 	$(GO) test -count=1 -timeout 60m -v -run '^TestChaos$$' ./test/chaos/ -args -chaos.full -chaos.out $(CURDIR)/test/artifacts/chaos.json $(CHAOS_FLAGS)
 	@echo; cat test/artifacts/chaos.txt
 
-tools: $(TOOL_BINS) ## install the external test tools (h2spec, grpc-go interop client and server, AWS Lambda RIE) into .tools/
+tools: $(TOOL_BINS) ## install the external test tools (h2spec, grpc-go interop client and server, AWS Lambda RIE, cyclonedx-gomod, actionlint) into .tools/
 
 tools-lambda: $(TOOLS)/aws-lambda-rie ## install the AWS Lambda Runtime Interface Emulator into .tools/
 
 $(TOOLS)/aws-lambda-rie:
 	GOBIN=$(TOOLS) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+
+$(TOOLS)/cyclonedx-gomod:
+	GOBIN=$(TOOLS) $(GO) install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_VERSION)
+
+$(TOOLS)/actionlint:
+	GOBIN=$(TOOLS) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
 $(TOOLS)/h2spec:
 	GOBIN=$(TOOLS) $(GO) install github.com/summerwind/h2spec/cmd/h2spec@$(H2SPEC_VERSION)
@@ -119,12 +128,23 @@ layer: ## build the Lambda layer zip bin/slinkerd-layer-amd64.zip (LAYER_ARCH=ar
 # What deploy/lambda/template.yaml deploys, at the literal paths it names:
 # the layer's tree (extensions/slinkerd) and the example function's
 # bootstrap, both for SAM_ARCH (amd64 or arm64; pass Architecture=arm64
-# to sam deploy for arm64).
+# to sam deploy for arm64); and the same two as zips (layer.zip,
+# function.zip) for the plain AWS CLI walkthrough in deploy/README.md.
 SAM_ARCH ?= amd64
-sam-artifacts: ## build bin/sam/layer and bin/sam/function for deploy/lambda/template.yaml (SAM_ARCH=arm64 for Graviton)
+sam-artifacts: ## build bin/sam/{layer,function}[.zip] for deploy/lambda/template.yaml and the AWS CLI (SAM_ARCH=arm64 for Graviton)
 	rm -rf $(BIN)/sam && mkdir -p $(BIN)/sam/layer/extensions $(BIN)/sam/function
 	GOOS=linux GOARCH=$(SAM_ARCH) $(GO) build $(GOFLAGS_BUILD) -tags "$(LAYER_TAGS)" -o $(BIN)/sam/layer/extensions/slinkerd ./cmd/slinkerd
 	GOOS=linux GOARCH=$(SAM_ARCH) $(GO) build -trimpath -tags lambda.norpc -o $(BIN)/sam/function/bootstrap ./examples/lambda-function
+	$(GO) run ./deploy/lambda/mklayer -bin $(BIN)/sam/layer/extensions/slinkerd -o $(BIN)/sam/layer.zip
+	$(GO) run ./deploy/lambda/mklayer -bin $(BIN)/sam/function/bootstrap -entry bootstrap -o $(BIN)/sam/function.zip
+
+# A release: for linux/amd64 and linux/arm64, the binary, the Lambda layer
+# zips (lean, as `make layer`, and full), a CycloneDX SBOM of each binary
+# and SHA256SUMS, in dist/VERSION. Reproducible: the same commit, Go and
+# VERSION give the same bytes (deploy/release).
+release: $(TOOLS)/cyclonedx-gomod ## build the release artifacts into dist/VERSION (VERSION=vX.Y.Z required)
+	@case "$(VERSION)" in v[0-9]*.[0-9]*.[0-9]*) ;; *) echo "make release: set VERSION=vX.Y.Z (got '$(VERSION)')"; exit 2;; esac
+	$(GO) run ./deploy/release -version $(VERSION) -out dist/$(VERSION) -cyclonedx $(TOOLS)/cyclonedx-gomod
 
 clean: ## remove build outputs and installed tools
-	rm -rf $(BIN) $(TOOLS)
+	rm -rf $(BIN) dist $(TOOLS)

@@ -187,7 +187,7 @@ func (a *App) Listen(h http.Handler) error {
 	a.Admin, err = admin.Listen(admin.Config{
 		Addr:        cfg.Admin.Listen,
 		Interpreter: a.Interpreter,
-		ConfigJSON:  cfg.JSON,
+		ConfigJSON:  func() ([]byte, error) { return cfg.JSONWithVersion(buildinfo.Version()) },
 		Handlers:    a.adminHandlers,
 		Logger:      log,
 	})

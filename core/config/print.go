@@ -59,9 +59,24 @@ func (c *Config) Print(w io.Writer, format string) error {
 // admin server's /config.json. Durations are strings such as "10s";
 // numbers and booleans are JSON numbers and booleans; secrets are
 // Redacted.
-func (c *Config) JSON() ([]byte, error) {
+func (c *Config) JSON() ([]byte, error) { return c.jsonWith("") }
+
+// JSONWithVersion is JSON with a first key, "version", giving the build
+// that runs this configuration (e.g. "v0.1.0"): what /config.json serves,
+// so an operator reading one instance's configuration also reads which
+// release applies it.
+func (c *Config) JSONWithVersion(version string) ([]byte, error) { return c.jsonWith(version) }
+
+func (c *Config) jsonWith(version string) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString("{\n")
+	if version != "" {
+		val, err := json.Marshal(version)
+		if err != nil {
+			return nil, fmt.Errorf("config: json: version: %w", err)
+		}
+		fmt.Fprintf(&b, "  \"version\": %s,\n", val)
+	}
 	vars := variables()
 	for i := range vars {
 		v := &vars[i]

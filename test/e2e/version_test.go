@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -47,4 +49,18 @@ func TestVersionIsStamped(t *testing.T) {
 	}
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
 	assert.Equal(t, v, m.Process.Version)
+
+	// /config.json names the build that runs the configuration.
+	var cfg map[string]any
+	getJSON(t, p.AdminURL()+"/config.json", &cfg)
+	assert.Equal(t, v, cfg["version"], "/config.json")
+	assert.Contains(t, cfg, "SLINKERD_DTAB", "/config.json still lists the variables")
+
+	// The Prometheus exposition's build_info metric carries it as a label.
+	resp2, err := http.Get(p.AdminURL() + "/metrics")
+	require.NoError(t, err)
+	defer resp2.Body.Close()
+	prom, err := io.ReadAll(resp2.Body)
+	require.NoError(t, err)
+	assert.Contains(t, string(prom), `slinkerd_build_info{goversion="`+runtime.Version()+`",version="`+v+`"} 1`)
 }

@@ -1,4 +1,4 @@
-package main
+package layerzip
 
 import (
 	"archive/zip"
@@ -16,8 +16,8 @@ import (
 func TestPack(t *testing.T) {
 	mod := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	var a, b bytes.Buffer
-	require.NoError(t, pack(&a, strings.NewReader("\x7fELF binary"), mod))
-	require.NoError(t, pack(&b, strings.NewReader("\x7fELF binary"), mod))
+	require.NoError(t, Pack(&a, strings.NewReader("\x7fELF binary"), mod))
+	require.NoError(t, Pack(&b, strings.NewReader("\x7fELF binary"), mod))
 	assert.Equal(t, a.Bytes(), b.Bytes(), "the same binary gives the same zip")
 
 	zr, err := zip.NewReader(bytes.NewReader(a.Bytes()), int64(a.Len()))
@@ -49,7 +49,7 @@ func TestModTime(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := modTime(tt.epoch)
+			got, err := ModTime(tt.epoch)
 			if tt.wantErr {
 				assert.Error(t, err)
 				return
@@ -58,4 +58,15 @@ func TestModTime(t *testing.T) {
 			assert.True(t, tt.want.Equal(got), "%v", got)
 		})
 	}
+}
+
+func TestPackAtRoot(t *testing.T) {
+	mod := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	var a bytes.Buffer
+	require.NoError(t, PackAt(&a, strings.NewReader("\x7fELF fn"), "bootstrap", mod))
+	zr, err := zip.NewReader(bytes.NewReader(a.Bytes()), int64(a.Len()))
+	require.NoError(t, err)
+	require.Len(t, zr.File, 1, "a function package holds bootstrap alone")
+	assert.Equal(t, "bootstrap", zr.File[0].Name)
+	assert.Equal(t, os.FileMode(0o755), zr.File[0].Mode())
 }
