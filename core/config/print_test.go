@@ -184,3 +184,21 @@ func TestSecretEmptyStaysVisible(t *testing.T) {
 	assert.Equal(t, `""`, string(b))
 	assert.Equal(t, config.Redacted, config.Secret("x").String())
 }
+
+// JSONWithVersion puts the build's version first, then the variables.
+func TestJSONWithVersion(t *testing.T) {
+	cfg, err := config.Load(env())
+	require.NoError(t, err)
+	out, err := cfg.JSONWithVersion("v1.2.3")
+	require.NoError(t, err)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(out, &got))
+	assert.Equal(t, "v1.2.3", got["version"])
+	assert.Len(t, got, len(config.Variables())+1)
+	dec := json.NewDecoder(bytes.NewReader(out))
+	_, err = dec.Token()
+	require.NoError(t, err)
+	key, err := dec.Token()
+	require.NoError(t, err)
+	assert.Equal(t, "version", key, "the version comes first")
+}

@@ -10,7 +10,7 @@
 //
 // The output is reproducible: the same source tree, Go toolchain and
 // version give the same bytes, wherever the tree is checked out. Binaries
-// are built with -trimpath and CGO_ENABLED=0, zip entries are dated
+// are built with -trimpath, -buildvcs=false and CGO_ENABLED=0, zip entries are dated
 // SOURCE_DATE_EPOCH (2000-01-01 UTC when unset), and the SBOMs carry no
 // serial number or timestamp.
 package main
@@ -149,7 +149,10 @@ func Build(o Options) ([]string, error) {
 // goBuild builds cmd/slinkerd for linux/arch with the release's flags:
 // the same as `make build` and the Dockerfile.
 func goBuild(o Options, out, arch, tags string) error {
-	args := []string{"build", "-trimpath",
+	// -buildvcs=false: the same source gives the same bytes whether it is
+	// a git checkout or an unpacked source archive; the version comes from
+	// -X (and the SBOM), not from the VCS stamp.
+	args := []string{"build", "-trimpath", "-buildvcs=false",
 		"-ldflags", "-s -w -X main.version=" + o.Version,
 		"-tags", tags, "-o", out, "./cmd/slinkerd"}
 	cmd := exec.Command("go", args...)
