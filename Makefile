@@ -31,6 +31,7 @@ build: ## build bin/slinkerd (static; BUILD_TAGS=slinkerd_nocloudrun,… to leav
 
 test: build ## run every test (unit, e2e, conformance); needs the tools from `make tools`
 	$(GO) test -count=1 -timeout 9m ./...
+	E2E_FAST_PATH=off $(GO) test -count=1 -run '^(TestHTTP1|TestBadInputHTTP1|TestBadInputSlowClients|TestBadInputClientDisconnect|TestHeaders|TestTLSListener)$$' ./test/e2e
 	$(GO) vet -tags slinkerd_nocloudmap,slinkerd_nocloudrun ./adapters/... ./cmd/...
 	$(GO) test -count=1 -tags slinkerd_nocloudmap,slinkerd_nocloudrun ./adapters/app
 

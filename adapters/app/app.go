@@ -175,6 +175,7 @@ func (a *App) Listen(h http.Handler) error {
 		MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
 		Logger:            log,
 		ConnState:         a.Telemetry.ConnState,
+		NetHTTPServer:     !cfg.Proxy.FastPath.Enabled(),
 	}, h)
 	if err != nil {
 		a.Close()

@@ -130,11 +130,13 @@ type ProxyConfig struct {
 	// means no limit. Go duration. Defaults to 60s (nginx's
 	// proxy_read_timeout).
 	ResponseHeaderTimeout time.Duration `env:"RESPONSE_HEADER_TIMEOUT" envDefault:"60s" min:"0s"`
-	// FastPath selects the data path for HTTP/1.x: on sends requests
-	// without a body, or with a small one of known length, through
-	// slinkerd's own HTTP/1.1 client on the calling goroutine; off sends
-	// everything through Go's net/http. Both hold the same safety rules
-	// (docs/security.md); off is for comparing them. Defaults to on.
+	// FastPath selects the data path for HTTP/1.x: on serves cleartext
+	// HTTP/1.x callers with slinkerd's own connection loop (core/h1) and
+	// sends requests without a body, or with a small one of known
+	// length, through slinkerd's own HTTP/1.1 client on the calling
+	// goroutine; off uses Go's net/http server and client for
+	// everything. Both hold the same safety rules (docs/security.md);
+	// off is for comparing them. Defaults to on.
 	FastPath FastPath `env:"FAST_PATH" envDefault:"on" oneof:"on off"`
 	// BackendCAFile is the path of a PEM file of CA certificates that the
 	// proxy trusts, in addition to the system roots, when it calls https

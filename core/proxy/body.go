@@ -32,7 +32,7 @@ import (
 // 9112 §7.1: what follows a broken chunked body is not a request).
 type callerBody struct {
 	io.ReadCloser
-	rc *http.ResponseController // nil: no timeout
+	rc readDeadliner // nil: no timeout
 	d  time.Duration
 
 	// How the body ended, for settle and callerError: reads may run on
@@ -80,6 +80,27 @@ func (b *callerBody) Read(p []byte) (int, error) {
 	}
 	b.mu.Unlock()
 	return n, b.tag(err, timedOut)
+}
+
+// readDeadliner sets the read deadline of the caller's connection (on
+// HTTP/1) or stream (on HTTP/2).
+type readDeadliner interface{ SetReadDeadline(time.Time) error }
+
+// deadlinerOf finds what sets w's read deadline, through the writers that
+// wrap it, as http.ResponseController does but without allocating one
+// per request; else it returns a ResponseController, whose calls then
+// say they are not supported.
+func deadlinerOf(w http.ResponseWriter) readDeadliner {
+	for u := w; ; {
+		if d, ok := u.(readDeadliner); ok {
+			return d
+		}
+		uw, ok := u.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return http.NewResponseController(w)
+		}
+		u = uw.Unwrap()
+	}
 }
 
 // expire interrupts a read that has waited for d.
@@ -172,6 +193,10 @@ func closeAfterAnswer(w http.ResponseWriter) {
 			break
 		}
 		w = u.Unwrap()
+	}
+	if ca, ok := w.(interface{ CloseAfterResponse() }); ok {
+		ca.CloseAfterResponse() // the own loop's writer (core/h1)
+		return
 	}
 	var one [1]byte
 	_, _ = http.MaxBytesReader(w, io.NopCloser(strings.NewReader("x")), 0).Read(one[:])

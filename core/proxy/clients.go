@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -18,6 +19,26 @@ type client struct {
 	bal     balance.Balancer
 	version atomic.Uint64 // Var version last pushed into bal
 	mu      sync.Mutex    // serialises Update
+
+	residual atomic.Pointer[pathString] // the last residual's text (residualString)
+}
+
+// pathString is a path and its text.
+type pathString struct {
+	p name.Path
+	s string
+}
+
+// residualString returns residual.String(), remembering the last one: a
+// client's requests mostly share their residual path, and l5d-dst-residual
+// is set on every attempt.
+func (c *client) residualString(residual name.Path) string {
+	if m := c.residual.Load(); m != nil && slices.Equal(m.p, residual) {
+		return m.s
+	}
+	m := &pathString{p: slices.Clone(residual), s: residual.String()}
+	c.residual.Store(m)
+	return m.s
 }
 
 // sync brings the balancer up to date with the name's addresses. It costs

@@ -52,7 +52,7 @@ func (p *Proxy) serveDirect(w http.ResponseWriter, r *http.Request, ctx context.
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     make(http.Header, len(r.Header)+12), // room for the headers the proxy adds
+		Header:     rt.outHeader(len(r.Header) + 12), // room for the headers the proxy adds
 		Host:       r.Host,
 		RemoteAddr: r.RemoteAddr,
 	}
@@ -116,6 +116,15 @@ func (p *Proxy) serveDirect(w http.ResponseWriter, r *http.Request, ctx context.
 			wh[k] = vv
 		}
 	}
+}
+
+// outHeader returns the route's outgoing header map, empty, made with
+// room for n entries the first time.
+func (rt *route) outHeader(n int) http.Header {
+	if rt.hdr == nil {
+		rt.hdr = make(http.Header, n)
+	}
+	return rt.hdr
 }
 
 // informational passes a 1xx response on to the caller, as the

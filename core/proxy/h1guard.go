@@ -10,6 +10,8 @@ import (
 	"strconv"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/slinkerd/slinkerd/core/h1"
 )
 
 // net/http's HTTP/1.1 server normalises three kinds of request head that
@@ -465,28 +467,9 @@ func chunkCRLF(c byte, left *uint64, bad *bool) bool {
 	return *left == 0
 }
 
-// parseChunkSize parses a chunk size as net/http does: 1 to 16 hex
-// digits, nothing else.
-func parseChunkSize(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 16 {
-		return 0, false
-	}
-	var n uint64
-	for _, c := range b {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c -= 'a' - 10
-		case 'A' <= c && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		n = n<<4 | uint64(c)
-	}
-	return n, true
-}
+// parseChunkSize parses a chunk size: 1 to 16 hex digits, as net/http
+// and the own loop's chunked reader (h1.ParseChunkSize).
+func parseChunkSize(b []byte) (uint64, bool) { return h1.ParseChunkSize(b) }
 
 // validTrailerLine says whether net/http's MIME header reader accepts
 // line (not a continuation) as a trailer field: a non-empty name of token

@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slinkerd/slinkerd/core/balance"
@@ -162,6 +163,8 @@ type Proxy struct {
 	draw      func() float64 // draws a union's branch (balance.PickWeighted)
 	names     nameCache
 	log       *slog.Logger
+
+	lastForwarded atomic.Pointer[forwardedMemo] // forwarded's memory
 }
 
 // New returns a Proxy.
@@ -230,6 +233,16 @@ type route struct {
 	vals  [16]string
 	nvals int
 
+	// hdr is the outgoing header map of the direct path, kept across the
+	// route's uses; done wraps the final response's body (one a request).
+	hdr  http.Header
+	done doneBody
+
+	// replay is the request body's replay buffer (transport.send), with
+	// room for a small body in replaySmall.
+	replay      replayBody
+	replaySmall [1024]byte
+
 	// auth is the caller's Authorization header, and hasAuth whether it
 	// had one: each attempt starts from it (an ID token is per attempt).
 	auth    []string
@@ -244,6 +257,22 @@ type route struct {
 }
 
 type routeKey struct{}
+
+// routes recycles the routes of the direct path (serveDirect), with the
+// outgoing header map and the response body wrapper they carry. Routes
+// of the ReverseProxy path are never put back: they live in a context
+// that other goroutines may hold.
+var routes = sync.Pool{New: func() any { return new(route) }}
+
+func newRoute() *route { return routes.Get().(*route) }
+
+// release clears rt and returns it to the pool, keeping its header map.
+func (rt *route) release() {
+	hdr := rt.hdr
+	clear(hdr)
+	*rt = route{hdr: hdr}
+	routes.Put(rt)
+}
 
 // setHeader sets h[k] to the one value v, taking the []string from the
 // route's arena while it lasts. Only for headers of the first attempt
@@ -296,7 +325,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, nil, &Error{Status: http.StatusBadRequest, Msg: "cannot identify request", Err: err}, start)
 		return
 	}
-	rt := &route{service: svc, svcStr: svcStr, start: start, inProto: r.ProtoMajor, grpc: isGRPC(r), body: body}
+	rt := newRoute()
+	rt.service, rt.svcStr, rt.start, rt.inProto, rt.grpc, rt.body = svc, svcStr, start, r.ProtoMajor, isGRPC(r), body
 
 	var local name.Dtab
 	if p.cfg.DtabOverride {
@@ -365,6 +395,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.h1ok = !p.cfg.DisableFastPath && h1Eligible(r)
 	if rt.h1ok && r.ProtoMajor == 1 {
 		p.serveDirect(w, r, ctx, rt)
+		// Everything that read rt ran on this goroutine and is done (the
+		// attempts, the response body, the observer's event): it goes
+		// back to the pool. A panic (an aborted response) skips this.
+		rt.release()
 		return
 	}
 	if r.ProtoMajor == 1 {
@@ -458,7 +492,7 @@ func (p *Proxy) limitBody(w http.ResponseWriter, r *http.Request) (*callerBody, 
 	}
 	cb := &callerBody{ReadCloser: r.Body}
 	if d := p.cfg.BodyReadTimeout; d > 0 && !isGRPC(r) {
-		cb.rc, cb.d = http.NewResponseController(w), d
+		cb.rc, cb.d = deadlinerOf(w), d
 	}
 	r.Body = cb
 	return cb, nil
@@ -535,7 +569,7 @@ func (p *Proxy) addHeaders(in, out *http.Request, rt *route) {
 	}
 	rt.setHeader(h, "X-Forwarded-Host", in.Host)
 	rt.setHeader(h, "X-Forwarded-Proto", proto)
-	rt.addHeader(h, "Forwarded", forwardedElement(client, proto, in.Host))
+	rt.addHeader(h, "Forwarded", p.forwarded(client, proto, in.Host))
 
 	rt.setHeader(h, hdrDstService, rt.svcStr)
 	if v := h[hdrReqID]; len(v) == 0 || v[0] == "" {
@@ -568,6 +602,20 @@ func clientHost(remoteAddr string) (string, bool) {
 	}
 	return host, true
 }
+
+// forwarded returns forwardedElement(client, proto, reqHost), remembering
+// the last one: requests mostly repeat their caller and Host.
+func (p *Proxy) forwarded(client, proto, reqHost string) string {
+	if m := p.lastForwarded.Load(); m != nil && m.client == client && m.proto == proto && m.host == reqHost {
+		return m.elem
+	}
+	m := &forwardedMemo{client: client, proto: proto, host: reqHost, elem: forwardedElement(client, proto, reqHost)}
+	p.lastForwarded.Store(m)
+	return m.elem
+}
+
+// forwardedMemo is one Forwarded element and what it was made of.
+type forwardedMemo struct{ client, proto, host, elem string }
 
 // forwardedElement is the RFC 7239 element for this hop: the client's
 // host (clientHost), the protocol and the Host the client asked for.

@@ -30,6 +30,8 @@ type replayBody struct {
 	// begun is set before the first read of the caller's body; unlike
 	// the fields above it can be read while a Read blocks.
 	begun atomic.Bool
+
+	first replayReader // the reader of attempt 1 (reader)
 }
 
 func newReplayBody(src io.ReadCloser, limit int) *replayBody {
@@ -41,6 +43,12 @@ func (b *replayBody) reader() io.ReadCloser {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.gen++
+	if b.gen == 1 {
+		// The first attempt's reader lives in the body (no allocation
+		// for a request that is not retried).
+		b.first = replayReader{b: b, gen: 1}
+		return &b.first
+	}
 	return &replayReader{b: b, gen: b.gen}
 }
 

@@ -8,7 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/slinkerd/slinkerd/core/h1"
 )
 
 // ServerConfig configures the listener side of the proxy.
@@ -34,6 +38,10 @@ type ServerConfig struct {
 	// ConnState, if not nil, is told of every client connection's state
 	// changes (telemetry counts open connections with it).
 	ConnState func(net.Conn, http.ConnState)
+	// NetHTTPServer serves cleartext HTTP/1.x with net/http's server
+	// instead of slinkerd's own connection loop (core/h1), as
+	// SLINKERD_FAST_PATH=off does. TLS listeners always use net/http's.
+	NetHTTPServer bool
 }
 
 // ErrTLSCertificate is wrapped by Listen's error when the TLS certificate
@@ -45,6 +53,16 @@ type Server struct {
 	srv *http.Server
 	ln  net.Listener
 	tls bool
+
+	// The own loop: it serves HTTP/1.x and hands what it does not take
+	// (h2c and h2 after ALPN, upgrades, Expect) to srv through handed;
+	// on cleartext, guarded as srv's own connections would be.
+	loop    *h1.Server
+	raw     net.Listener
+	handed  *connQueue
+	tlsCfg  *tls.Config // the loop's TLS: it does the handshakes
+	hsTime  time.Duration
+	closing atomic.Bool
 }
 
 // Listen opens the listener and prepares the server; Serve starts it.
@@ -111,7 +129,123 @@ func Listen(cfg ServerConfig, h http.Handler) (*Server, error) {
 		// (h1guard.go).
 		s.ln = &guardListener{Listener: ln, maxHead: cfg.MaxHeaderBytes, log: cfg.Logger}
 	}
+	if !cfg.NetHTTPServer {
+		s.raw = ln
+		s.handed = newConnQueue(ln.Addr())
+		if s.tls {
+			s.ln = s.handed
+			// net/http sets up h2 for the *tls.Conn it is given only when
+			// its TLS config names h2 (shouldConfigureHTTP2ForServe).
+			srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
+			s.tlsCfg = srv.TLSConfig
+			s.hsTime = cfg.ReadHeaderTimeout
+		} else {
+			s.ln = &guardListener{Listener: s.handed, maxHead: cfg.MaxHeaderBytes, log: cfg.Logger}
+		}
+		if cs := cfg.ConnState; cs != nil {
+			// The loop reported StateNew of the connections it hands over.
+			srv.ConnState = func(c net.Conn, st http.ConnState) {
+				if g, ok := c.(*guardConn); ok && st == http.StateNew && h1.HandedOff(g.Conn) {
+					return
+				}
+				cs(c, st)
+			}
+		}
+		s.loop = h1.NewServer(h1.Config{
+			Handler:           h,
+			Fallback:          s.handed.put,
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+			IdleTimeout:       cfg.IdleTimeout,
+			MaxHeaderBytes:    cfg.MaxHeaderBytes,
+			ConnState:         cfg.ConnState,
+			Logger:            cfg.Logger,
+		})
+	}
 	return s, nil
+}
+
+// connQueue is the listener net/http's server takes handed-off
+// connections from.
+type connQueue struct {
+	addr  net.Addr
+	ch    chan net.Conn
+	done  chan struct{}
+	close sync.Once
+}
+
+func newConnQueue(addr net.Addr) *connQueue {
+	return &connQueue{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (q *connQueue) put(c net.Conn) {
+	select {
+	case q.ch <- c:
+	case <-q.done:
+		_ = c.Close()
+	}
+}
+
+// Accept returns the next handed-off connection.
+func (q *connQueue) Accept() (net.Conn, error) {
+	select {
+	case c := <-q.ch:
+		return c, nil
+	case <-q.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops Accept.
+func (q *connQueue) Close() error {
+	q.close.Do(func() { close(q.done) })
+	return nil
+}
+
+// Addr is the proxy listener's address.
+func (q *connQueue) Addr() net.Addr { return q.addr }
+
+// acceptLoop accepts connections for the own loop, each on its own
+// goroutine, until the listener closes.
+func (s *Server) acceptLoop() error {
+	var delay time.Duration
+	for {
+		c, err := s.raw.Accept()
+		if err != nil {
+			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// As net/http: back off on errors such as running out of
+			// file descriptors, and go on.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if s.tlsCfg != nil {
+			go s.serveTLS(c)
+			continue
+		}
+		go func() { _ = s.loop.ServeConn(c) }()
+	}
+}
+
+// serveTLS does the TLS handshake, bounded by the read-header timeout,
+// then gives the connection to net/http's server if the caller chose h2
+// by ALPN, else to the loop.
+func (s *Server) serveTLS(c net.Conn) {
+	tc := tls.Server(c, s.tlsCfg)
+	ctx, cancel := context.WithTimeout(context.Background(), s.hsTime)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		_ = c.Close()
+		return
+	}
+	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		s.handed.put(tc)
+		return
+	}
+	_ = s.loop.ServeConn(tc)
 }
 
 // Addr returns the bound address (useful with port 0).
@@ -120,7 +254,16 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Serve serves until Shutdown; it returns nil after a clean shutdown.
 func (s *Server) Serve() error {
 	var err error
-	if s.tls {
+	if s.loop != nil {
+		errc := make(chan error, 1)
+		// Serve, not ServeTLS, also for TLS: the connections it gets are
+		// *tls.Conn whose handshake is done, and it sets up h2 for them.
+		go func() { errc <- s.srv.Serve(s.ln) }()
+		if err := s.acceptLoop(); err != nil {
+			return err
+		}
+		err = <-errc
+	} else if s.tls {
 		err = s.srv.ServeTLS(s.ln, "", "")
 	} else {
 		err = s.srv.Serve(s.ln)
@@ -134,11 +277,22 @@ func (s *Server) Serve() error {
 // Shutdown stops accepting, sends GOAWAY on HTTP/2 connections, and waits
 // for in-flight requests until ctx is done, then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if s.loop == nil {
+		err := s.srv.Shutdown(ctx)
+		if err != nil {
+			_ = s.srv.Close()
+		}
+		return err
+	}
+	s.closing.Store(true)
+	_ = s.raw.Close()
+	loopErr := make(chan error, 1)
+	go func() { loopErr <- s.loop.Shutdown(ctx) }()
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		_ = s.srv.Close()
 	}
-	return err
+	return errors.Join(err, <-loopErr)
 }
 
 // callerWriter returns the ResponseWriter to answer r with: w itself, or

@@ -181,7 +181,9 @@ func (t *attemptTransport) send(ctx context.Context, out *http.Request, rt *rout
 	if out.Body != nil && out.Body != http.NoBody {
 		// The caller's body is closed by the server when the handler
 		// returns; the per-attempt readers never close it.
-		body = newReplayBody(out.Body, pol.ReplayLimit)
+		rt.replay = replayBody{src: out.Body, limit: pol.ReplayLimit}
+		rt.replay.buf = rt.replaySmall[:0]
+		body = &rt.replay
 	}
 	if len(rt.res.Bounds) == 0 {
 		return nil, &Error{Status: http.StatusBadGateway, Msg: "no endpoints for " + rt.svcStr, Retryable: true}
@@ -270,7 +272,8 @@ func (t *attemptTransport) send(ctx context.Context, out *http.Request, rt *rout
 			// body it will not send.
 			closeAfterAnswer(rt.w)
 		}
-		resp.Body = &doneBody{ReadCloser: resp.Body, pick: pick, resp: resp, method: out.Method, cls: cls, rt: rt, p: t.p}
+		rt.done = doneBody{ReadCloser: resp.Body, pick: pick, resp: resp, method: out.Method, cls: cls, rt: rt, p: t.p}
+		resp.Body = &rt.done
 		return resp, nil
 	}
 	return nil, errors.Join(errors.New("too many attempts"), lastErr) // not reached: the last attempt returns
@@ -411,7 +414,7 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 	if len(residual) == 0 {
 		delete(h, hdrDstResidual)
 	} else {
-		set(h, hdrDstResidual, residual.String())
+		set(h, hdrDstResidual, c.residualString(residual))
 	}
 	if !deadline.IsZero() {
 		setDeadlineHeaders(h, now, deadline, set)

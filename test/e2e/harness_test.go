@@ -64,6 +64,11 @@ const procStartTimeout = harness.StartTimeout
 func startSlinkerd(t testing.TB, env map[string]string) *Proc {
 	t.Helper()
 	vars := map[string]string{"SLINKERD_DRAIN_TIMEOUT": "5s"}
+	// E2E_FAST_PATH=off runs the suite on net/http's server and client
+	// (`make test` runs the HTTP/1 tests both ways, as a differential).
+	if fp := os.Getenv("E2E_FAST_PATH"); fp != "" {
+		vars["SLINKERD_FAST_PATH"] = fp
+	}
 	for k, v := range env {
 		vars[k] = v
 	}
