@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Error is an error the proxy itself produces. It carries the HTTP status
@@ -177,4 +178,54 @@ func grpcPercentEncode(s string) string {
 func isGRPC(r *http.Request) bool {
 	ct := r.Header.Get("Content-Type")
 	return len(ct) >= 16 && ct[:16] == "application/grpc"
+}
+
+func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	rt, _ := r.Context().Value(routeKey{}).(*route)
+	p.answerError(w, r, r.Context(), rt, err)
+}
+
+// answerError answers a request whose attempts failed with err; ctx is
+// the request's context as the attempts saw it.
+func (p *Proxy) answerError(w http.ResponseWriter, r *http.Request, ctx context.Context, rt *route, err error) {
+	e := asProxyError(ctx, err)
+	if rt != nil && rt.body != nil {
+		if te := rt.body.callerError(r); te != nil {
+			// The body read timeout, or the guard's refusal of its framing,
+			// also ended the request's context on HTTP/1 (net/http cancels
+			// it on any connection read error); the client is still there
+			// to be told.
+			p.fail(w, r, rt, te, time.Time{})
+			return
+		}
+	}
+	if ctx.Err() != nil && rt != nil && (rt.deadline.IsZero() || p.clk.Now().Before(rt.deadline)) {
+		// The caller went away; nobody reads this answer.
+		e = &Error{Status: 499, Msg: "client closed request", Err: err}
+	}
+	p.fail(w, r, rt, e, time.Time{})
+}
+
+// fail answers with e and reports the outcome.
+func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, rt *route, e *Error, start time.Time) {
+	if e.Status != 499 {
+		writeError(w, r, e)
+	}
+	svc, client := "", ""
+	retries, requeues := 0, 0
+	if rt != nil {
+		svc, client, retries, requeues = rt.svcStr, rt.client, rt.retries, rt.requeues
+		if start.IsZero() {
+			start = rt.start
+		}
+	}
+	p.log.Debug("request failed", "service", svc, "status", e.Status, "err", e.Error())
+	if p.cfg.Observer != nil {
+		ev := RequestEvent{Service: svc, Client: client, Status: e.Status, Failed: true, ProxyError: true,
+			Latency: p.clk.Now().Sub(start), Retries: retries, Requeues: requeues}
+		if rt != nil {
+			ev.Endpoint = rt.endpoint
+		}
+		p.cfg.Observer.Request(&ev)
+	}
 }

@@ -5,29 +5,27 @@
 // budget, requeues, timeouts and deadlines (core/retry).
 //
 // The request's path through the code follows the package's files:
-// server.go accepts it, proxy.go identifies and routes it, policy.go
-// gives a name that binds its retry and timeout policy (a bounded table),
-// transport.go picks endpoints and makes attempts, replay.go keeps a
-// bounded copy of the body for retries, errors.go answers failures with
-// l5d-err.
+// server.go accepts it (HTTP/1.x through the own connection loop,
+// core/h1; the rest through net/http's server), proxy.go screens,
+// identifies and binds it into a route (route.go), policy.go gives a
+// name that binds its retry and timeout policy (a bounded table),
+// direct.go forwards HTTP/1 requests without the ReverseProxy,
+// headers.go adds the forwarding and l5d headers, transport.go picks
+// endpoints and makes attempts (h1client.go is its own HTTP/1.1
+// client), replay.go keeps a bounded copy of the body for retries, and
+// errors.go answers failures with l5d-err.
 package proxy
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/textproto"
-	"net/url"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -203,104 +201,6 @@ func New(cfg Config) (*Proxy, error) {
 		ErrorLog:      slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
 	}
 	return p, nil
-}
-
-// route is one request's routing state, carried in its context from
-// ServeHTTP to the transport.
-type route struct {
-	service  name.Path
-	svcStr   string
-	res      bind.Result
-	policy   *Policy
-	deadline time.Time // zero if none
-	start    time.Time
-	inProto  int  // caller's HTTP major version
-	h1ok     bool // h1Eligible: the synchronous HTTP/1.1 client may send it
-	grpc     bool
-	body     *callerBody // nil when the request has no body
-	// reqBody is the HTTP/2 server's own request body, unwrapped: closing
-	// it ends a Read in flight at once. Nil on HTTP/1.
-	reqBody io.Closer
-
-	// out and outURL are the outgoing request on the direct path, and w
-	// the caller's ResponseWriter there, for 1xx responses.
-	out    http.Request
-	outURL url.URL
-	w      http.ResponseWriter
-
-	// vals backs header values the proxy sets on attempt 0, so that
-	// setting one does not allocate its []string (see setHeader).
-	vals  [16]string
-	nvals int
-
-	// hdr is the outgoing header map of the direct path, kept across the
-	// route's uses; done wraps the final response's body (one a request).
-	hdr  http.Header
-	done doneBody
-
-	// replay is the request body's replay buffer (transport.send), with
-	// room for a small body in replaySmall.
-	replay      replayBody
-	replaySmall [1024]byte
-
-	// auth is the caller's Authorization header, and hasAuth whether it
-	// had one: each attempt starts from it (an ID token is per attempt).
-	auth    []string
-	hasAuth bool
-
-	// Filled in by the transport for the observer and error handler.
-	client   string
-	endpoint string
-	retries  int
-	requeues int
-	failed   bool
-}
-
-type routeKey struct{}
-
-// routes recycles the routes of the direct path (serveDirect), with the
-// outgoing header map and the response body wrapper they carry. Routes
-// of the ReverseProxy path are never put back: they live in a context
-// that other goroutines may hold.
-var routes = sync.Pool{New: func() any { return new(route) }}
-
-func newRoute() *route { return routes.Get().(*route) }
-
-// release clears rt and returns it to the pool, keeping its header map.
-func (rt *route) release() {
-	hdr := rt.hdr
-	clear(hdr)
-	*rt = route{hdr: hdr}
-	routes.Put(rt)
-}
-
-// setHeader sets h[k] to the one value v, taking the []string from the
-// route's arena while it lasts. Only for headers of the first attempt
-// and of requests no other goroutine reads: a retry's headers are set
-// with Header.Set.
-func (rt *route) setHeader(h http.Header, k, v string) {
-	if rt.nvals == len(rt.vals) {
-		h[k] = []string{v}
-		return
-	}
-	i := rt.nvals
-	rt.vals[i] = v
-	rt.nvals++
-	h[k] = rt.vals[i : i+1 : i+1]
-}
-
-// addHeader appends v to h[k], without touching the backing array of the
-// existing values, which may be shared with the caller's request.
-func (rt *route) addHeader(h http.Header, k, v string) {
-	old := h[k]
-	if len(old) == 0 {
-		rt.setHeader(h, k, v)
-		return
-	}
-	vv := make([]string, len(old)+1)
-	copy(vv, old)
-	vv[len(old)] = v
-	h[k] = vv
 }
 
 // ServeHTTP identifies, routes and forwards one request.
@@ -536,195 +436,6 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		out.Close = true
 	}
 	p.addHeaders(pr.In, out, rt)
-}
-
-// addHeaders adds to out, a copy of in without its hop-by-hop and
-// forwarding headers, the headers every attempt carries: forwarding,
-// l5d-dst-service, l5d-reqid, Via and trace context.
-func (p *Proxy) addHeaders(in, out *http.Request, rt *route) {
-	h := out.Header
-	if p.cfg.TrustForwarded {
-		if v := in.Header.Values("X-Forwarded-For"); len(v) > 0 {
-			h["X-Forwarded-For"] = v
-		}
-		if v := in.Header.Values("Forwarded"); len(v) > 0 {
-			h["Forwarded"] = v
-		}
-	}
-	// As httputil.ProxyRequest.SetXForwarded, then RFC 7239's Forwarded,
-	// from one reading of the client's address.
-	client, clientOK := clientHost(in.RemoteAddr)
-	if clientOK {
-		xff := client
-		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
-			xff = strings.Join(prior, ", ") + ", " + client
-		}
-		rt.setHeader(h, "X-Forwarded-For", xff)
-	} else {
-		delete(h, "X-Forwarded-For")
-	}
-	proto := "http"
-	if in.TLS != nil {
-		proto = "https"
-	}
-	rt.setHeader(h, "X-Forwarded-Host", in.Host)
-	rt.setHeader(h, "X-Forwarded-Proto", proto)
-	rt.addHeader(h, "Forwarded", p.forwarded(client, proto, in.Host))
-
-	rt.setHeader(h, hdrDstService, rt.svcStr)
-	if v := h[hdrReqID]; len(v) == 0 || v[0] == "" {
-		rt.setHeader(h, hdrReqID, newRequestID())
-	}
-	via := "1.1 " + viaToken
-	if in.ProtoMajor == 2 {
-		via = "2.0 " + viaToken
-	} else if in.ProtoMinor == 0 {
-		via = "1.0 " + viaToken
-	}
-	rt.addHeader(h, "Via", via)
-
-	// --- telemetry (issue 8): trace context. An Observer that can trace
-	// (core/telemetry's) may start a trace or a span and set traceparent;
-	// W3C, B3 and X-Amzn-Trace-Id headers otherwise pass through as
-	// received. One type assertion per request when it cannot.
-	if tr, ok := p.cfg.Observer.(interface{ TraceRequest(in, out *http.Request) }); ok {
-		tr.TraceRequest(in, out)
-	}
-	// --- end telemetry ---
-}
-
-// clientHost is the host of a request's RemoteAddr, and whether it had a
-// port to split off; without one it is RemoteAddr whole.
-func clientHost(remoteAddr string) (string, bool) {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		return remoteAddr, false
-	}
-	return host, true
-}
-
-// forwarded returns forwardedElement(client, proto, reqHost), remembering
-// the last one: requests mostly repeat their caller and Host.
-func (p *Proxy) forwarded(client, proto, reqHost string) string {
-	if m := p.lastForwarded.Load(); m != nil && m.client == client && m.proto == proto && m.host == reqHost {
-		return m.elem
-	}
-	m := &forwardedMemo{client: client, proto: proto, host: reqHost, elem: forwardedElement(client, proto, reqHost)}
-	p.lastForwarded.Store(m)
-	return m.elem
-}
-
-// forwardedMemo is one Forwarded element and what it was made of.
-type forwardedMemo struct{ client, proto, host, elem string }
-
-// forwardedElement is the RFC 7239 element for this hop: the client's
-// host (clientHost), the protocol and the Host the client asked for.
-func forwardedElement(client, proto, reqHost string) string {
-	host := client
-	if strings.Contains(host, ":") {
-		host = `"[` + host + `]"`
-	}
-	var b strings.Builder
-	b.Grow(len("for=;proto=https;host=\"\"") + len(host) + len(reqHost))
-	b.WriteString("for=")
-	b.WriteString(host)
-	b.WriteString(";proto=")
-	b.WriteString(proto)
-	if reqHost != "" {
-		b.WriteString(";host=")
-		if plainQuotable(reqHost) {
-			b.WriteByte('"')
-			b.WriteString(reqHost)
-			b.WriteByte('"')
-		} else {
-			b.WriteString(strconv.Quote(reqHost))
-		}
-	}
-	return b.String()
-}
-
-// plainQuotable says whether strconv.Quote(s) is s between double quotes.
-func plainQuotable(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-var reqIDPool = sync.Pool{New: func() any { return rand.New(rand.NewPCG(seed(), seed())) }}
-
-func seed() uint64 {
-	var b [8]byte
-	_, _ = crand.Read(b[:])
-	var s uint64
-	for _, x := range b {
-		s = s<<8 | uint64(x)
-	}
-	return s
-}
-
-// newRequestID returns 16 random hex digits.
-func newRequestID() string {
-	r := reqIDPool.Get().(*rand.Rand)
-	v := r.Uint64()
-	reqIDPool.Put(r)
-	var b [8]byte
-	for i := range b {
-		b[i] = byte(v >> (8 * i))
-	}
-	return hex.EncodeToString(b[:])
-}
-
-func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	rt, _ := r.Context().Value(routeKey{}).(*route)
-	p.answerError(w, r, r.Context(), rt, err)
-}
-
-// answerError answers a request whose attempts failed with err; ctx is
-// the request's context as the attempts saw it.
-func (p *Proxy) answerError(w http.ResponseWriter, r *http.Request, ctx context.Context, rt *route, err error) {
-	e := asProxyError(ctx, err)
-	if rt != nil && rt.body != nil {
-		if te := rt.body.callerError(r); te != nil {
-			// The body read timeout, or the guard's refusal of its framing,
-			// also ended the request's context on HTTP/1 (net/http cancels
-			// it on any connection read error); the client is still there
-			// to be told.
-			p.fail(w, r, rt, te, time.Time{})
-			return
-		}
-	}
-	if ctx.Err() != nil && rt != nil && (rt.deadline.IsZero() || p.clk.Now().Before(rt.deadline)) {
-		// The caller went away; nobody reads this answer.
-		e = &Error{Status: 499, Msg: "client closed request", Err: err}
-	}
-	p.fail(w, r, rt, e, time.Time{})
-}
-
-// fail answers with e and reports the outcome.
-func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, rt *route, e *Error, start time.Time) {
-	if e.Status != 499 {
-		writeError(w, r, e)
-	}
-	svc, client := "", ""
-	retries, requeues := 0, 0
-	if rt != nil {
-		svc, client, retries, requeues = rt.svcStr, rt.client, rt.retries, rt.requeues
-		if start.IsZero() {
-			start = rt.start
-		}
-	}
-	p.log.Debug("request failed", "service", svc, "status", e.Status, "err", e.Error())
-	if p.cfg.Observer != nil {
-		ev := RequestEvent{Service: svc, Client: client, Status: e.Status, Failed: true, ProxyError: true,
-			Latency: p.clk.Now().Sub(start), Retries: retries, Requeues: requeues}
-		if rt != nil {
-			ev.Endpoint = rt.endpoint
-		}
-		p.cfg.Observer.Request(&ev)
-	}
 }
 
 var _ http.Handler = (*Proxy)(nil)
