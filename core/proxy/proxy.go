@@ -158,7 +158,6 @@ type Proxy struct {
 	transport *attemptTransport
 	clients   clients
 	policies  policyTable
-	draw      func() float64 // draws a union's branch (balance.PickWeighted)
 	names     nameCache
 	log       *slog.Logger
 
@@ -186,9 +185,10 @@ func New(cfg Config) (*Proxy, error) {
 	if _, err := balance.New(cfg.Balancer); err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	p := &Proxy{cfg: cfg, clk: clock.Or(cfg.Clock), log: cfg.Logger, draw: rand.Float64}
+	p := &Proxy{cfg: cfg, clk: clock.Or(cfg.Clock), log: cfg.Logger}
 	p.clients.newBalancer = func() (balance.Balancer, error) { return balance.New(cfg.Balancer) }
-	p.transport = &attemptTransport{p: p}
+	p.transport = &attemptTransport{transports: cfg.Transports, tokens: cfg.Tokens, clients: &p.clients,
+		observer: cfg.Observer, clk: p.clk, draw: rand.Float64}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:   p.rewrite,
 		Transport: p.transport,
