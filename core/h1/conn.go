@@ -61,6 +61,8 @@ type conn struct {
 	cl   io.LimitedReader
 	cr   ChunkedReader
 	rd   connReader
+
+	dlSet bool // a read deadline may be set on nc (the loop's own)
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -115,7 +117,14 @@ func (c *conn) serve() {
 		if !first && cfg.ConnState != nil {
 			cfg.ConnState(c.nc, http.StateIdle)
 		}
-		_ = c.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+		// Deadlines cost a timer update each, so the loop sets only those
+		// that can fire: the idle one unless a pipelined request is here
+		// already, the head one unless the whole head is.
+		idleArmed := false
+		if c.br.Buffered() == 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+			idleArmed, c.dlSet = true, true
+		}
 		if _, err := c.br.Peek(1); err != nil {
 			return
 		}
@@ -125,7 +134,13 @@ func (c *conn) serve() {
 		if cfg.ConnState != nil {
 			cfg.ConnState(c.nc, http.StateActive)
 		}
-		_ = c.nc.SetReadDeadline(time.Now().Add(cfg.ReadHeaderTimeout))
+		// (A deadline left from the last request, not set this round,
+		// is replaced too: it may have passed.)
+		headArmed := false
+		if first || HeadEnd(c.buffered()) < 0 || (c.dlSet && !idleArmed) {
+			_ = c.nc.SetReadDeadline(time.Now().Add(cfg.ReadHeaderTimeout))
+			headArmed, c.dlSet = true, true
+		}
 		if first {
 			if c.isH2Preface() {
 				handedOff = c.handOff()
@@ -156,7 +171,13 @@ func (c *conn) serve() {
 		if _, err := c.br.Discard(n); err != nil {
 			return
 		}
-		_ = c.nc.SetReadDeadline(time.Time{})
+		// The body's reads (and the watch's) run without a deadline; a
+		// bodiless request keeps the idle one, which only a watch read
+		// past IdleTimeout would meet (and take for a caller still there).
+		if headArmed || (c.dlSet && (c.head.Chunked || c.head.ContentLength > 0)) {
+			_ = c.nc.SetReadDeadline(time.Time{})
+			c.dlSet = false
+		}
 		keep, err := c.serveRequest()
 		if err != nil || !keep {
 			return
@@ -180,6 +201,12 @@ func (c *conn) isH2Preface() bool {
 			return false
 		}
 	}
+}
+
+// buffered returns the bytes read and not yet consumed.
+func (c *conn) buffered() []byte {
+	b, _ := c.br.Peek(c.br.Buffered())
+	return b
 }
 
 // head0 returns the first n buffered bytes (the head).

@@ -303,3 +303,25 @@ func TestLoopShutdown(t *testing.T) {
 		t.Fatal("Shutdown did not return")
 	}
 }
+
+// A deadline the loop left on the connection during a bodiless request
+// (the idle one) never fails the next request, pipelined behind it, even
+// when the first handler outlasts it.
+func TestLoopStaleDeadlineAfterSlowRequest(t *testing.T) {
+	const idle = 30 * time.Millisecond
+	addr, _, _ := serveLoop(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-time.After(4 * idle) // outlast the idle deadline set before this request
+		}
+		echoPath(w, r)
+	}), func(c *Config) { c.IdleTimeout = idle })
+	c, br := dial(t, addr)
+	_, err := io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\nPOST /next HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbody")
+	require.NoError(t, err)
+	for _, want := range []string{`GET /slow host=h body=""`, `POST /next host=h body="body"`} {
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		assert.Equal(t, want, string(b))
+	}
+}
