@@ -257,7 +257,7 @@ func ParseHead(b []byte, h *Head, maxHeaders int) error {
 		return errTEHTTP10
 	case nTE > 0 && nCL > 0:
 		return errCLAndTE
-	case nTE > 1 || nTE == 1 && !asciiEqualFold(te, "chunked"):
+	case nTE > 1 || nTE == 1 && !ASCIIEqualFold(te, "chunked"):
 		return errTEUnsupported
 	case nTE == 1:
 		h.Chunked = true
@@ -292,7 +292,7 @@ func ParseHead(b []byte, h *Head, maxHeaders int) error {
 	h.Upgrade = h.Method == http.MethodConnect ||
 		sawUp && httpguts.HeaderValuesContainsToken(conn, "upgrade")
 	if sawExpect {
-		h.Expect100 = asciiEqualFold(h.Header["Expect"][0], "100-continue")
+		h.Expect100 = ASCIIEqualFold(h.Header["Expect"][0], "100-continue")
 	}
 	return nil
 }
@@ -569,9 +569,10 @@ func isHex(c byte) bool {
 	return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// asciiEqualFold reports whether s equals the lower-case ASCII t,
-// ignoring ASCII case.
-func asciiEqualFold(s, t string) bool {
+// ASCIIEqualFold reports whether s equals the lower-case ASCII t,
+// ignoring ASCII case only (strings.EqualFold also folds the Kelvin sign
+// to k). core/proxy's response parser uses it too.
+func ASCIIEqualFold(s, t string) bool {
 	if len(s) != len(t) {
 		return false
 	}
