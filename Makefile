@@ -29,9 +29,13 @@ BUILD_TAGS ?=
 build: ## build bin/slinkerd (static; BUILD_TAGS=slinkerd_nocloudrun,… to leave cloud namers out)
 	$(GO) build $(GOFLAGS_BUILD) -tags "$(BUILD_TAGS)" -o $(BIN)/slinkerd ./cmd/slinkerd
 
+# The e2e tests of the HTTP/1 data path, run a second time on net/http's
+# server and client (SLINKERD_FAST_PATH=off) as a differential of the two.
+E2E_DATA_PATH_TESTS := ^(TestHTTP1|TestBadInput.*|TestHeaders|TestDtabOverride|TestLoopDetection|TestTLSListener|TestErrors|TestRetry.*|TestRequeuePOSTToRefusedEndpoint|TestAttemptTimeoutRetriesHungBackend|TestTotalTimeoutPropagates|TestStreamingUploadNotBufferedWithRetries|TestWebSocket|TestGracefulShutdown|TestWeightedUnionRoutesAroundEmptyBranch|TestMetricsTraceHeadersPassThrough|TestSecurityDtabOverride|TestSecurityL5DHeaders)$$
+
 test: build ## run every test (unit, e2e, conformance); needs the tools from `make tools`
 	$(GO) test -count=1 -timeout 9m ./...
-	E2E_FAST_PATH=off $(GO) test -count=1 -run '^(TestHTTP1|TestBadInputHTTP1|TestBadInputSlowClients|TestBadInputClientDisconnect|TestHeaders|TestTLSListener)$$' ./test/e2e
+	E2E_FAST_PATH=off $(GO) test -count=1 -run '$(E2E_DATA_PATH_TESTS)' ./test/e2e
 	$(GO) vet -tags slinkerd_nocloudmap,slinkerd_nocloudrun ./adapters/... ./cmd/...
 	$(GO) test -count=1 -tags slinkerd_nocloudmap,slinkerd_nocloudrun ./adapters/app
 
