@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slinkerd/slinkerd/core/h1client"
+
 	"github.com/slinkerd/slinkerd/core/balance"
 	"github.com/slinkerd/slinkerd/core/clock"
 	"github.com/slinkerd/slinkerd/core/name"
@@ -309,7 +311,7 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 		if rt.w != nil {
 			info = rt
 		}
-		resp, written, err = t.transports.direct.roundTrip(ctx, req, rt.endpoint, info, headTO)
+		resp, written, err = t.transports.direct.RoundTrip(ctx, req, rt.endpoint, info, headTO)
 		wrote.Store(written)
 	} else {
 		resp, err = tr.RoundTrip(req)
@@ -363,7 +365,7 @@ func expectsContinue(r *http.Request) bool {
 
 // errResponseHeaderTimeout is the cause of an attempt whose endpoint sent
 // no complete response head within the transports' ResponseHeaderTimeout.
-var errResponseHeaderTimeout = errors.New("response head timeout")
+var errResponseHeaderTimeout = h1client.ErrResponseHeaderTimeout
 
 // headWatch times the wait for a response head on net/http's transports:
 // it starts when the transport has written the request, on the

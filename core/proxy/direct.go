@@ -127,10 +127,10 @@ func (rt *route) outHeader(n int) http.Header {
 	return rt.hdr
 }
 
-// informational passes a 1xx response on to the caller, as the
+// Informational passes a 1xx response on to the caller, as the
 // ReverseProxy does, unless the caller speaks HTTP/1.0 (RFC 9110 §15.2:
 // never a 1xx to an HTTP/1.0 client; see callerWriter).
-func (rt *route) informational(code int, h http.Header) error {
+func (rt *route) Informational(code int, h http.Header) error {
 	if iw, ok := rt.w.(*interimWriter); ok && iw.left <= 0 {
 		return nil
 	}

@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+
+	"github.com/slinkerd/slinkerd/core/h1client"
 )
 
 // net/http's HTTP/1.1 Transport hands a connection to a request waiting
@@ -597,7 +599,7 @@ func (c *respGuardConn) Read(p []byte) (int, error) {
 		}
 		return 0, ferr
 	}
-	if n == len(p) && c.rf.boundary() && !connAlive(c.Conn) {
+	if n == len(p) && c.rf.boundary() && !h1client.ConnAlive(c.Conn) {
 		// The read filled p and ended exactly at the boundary, as it does
 		// when the Transport reads the rest of a Content-Length body: the
 		// origin may have sent more that is still unread. Data there now,

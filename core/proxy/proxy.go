@@ -10,10 +10,11 @@
 // identifies and binds it into a route (route.go), policy.go gives a
 // name that binds its retry and timeout policy (a bounded table),
 // direct.go forwards HTTP/1 requests without the ReverseProxy,
-// headers.go adds the forwarding and l5d headers, transport.go picks
-// endpoints and makes attempts (h1client.go is its own HTTP/1.1
-// client), replay.go keeps a bounded copy of the body for retries, and
-// errors.go answers failures with l5d-err.
+// headers.go adds the forwarding and l5d headers, attempt.go picks
+// endpoints and makes attempts through the pools of transport.go (and
+// core/h1client, the fast path's own HTTP/1.1 client), replay.go keeps a
+// bounded copy of the body for retries, and errors.go answers failures
+// with l5d-err.
 package proxy
 
 import (

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slinkerd/slinkerd/core/h1client"
+
 	"github.com/slinkerd/slinkerd/core/name"
 )
 
@@ -42,7 +44,7 @@ type TransportConfig struct {
 type Transports struct {
 	h1, h2c, tls *http.Transport
 	// direct sends the requests h1Eligible accepts to h1 endpoints.
-	direct *h1Client
+	direct *h1client.Client
 	// headTimeout is ResponseHeaderTimeout; 0 when there is none.
 	headTimeout time.Duration
 }
@@ -104,8 +106,8 @@ func NewTransports(cfg TransportConfig) *Transports {
 	tl.Protocols.SetHTTP1(true)
 	tl.Protocols.SetHTTP2(true)
 	tl.ForceAttemptHTTP2 = true
-	direct := &h1Client{dial: dialer.DialContext, idleTimeout: cfg.IdleConnTimeout,
-		maxIdle: cfg.MaxIdleConnsPerHost, maxHeader: cfg.MaxResponseHeaderBytes}
+	direct := h1client.New(h1client.Config{Dial: dialer.DialContext, IdleTimeout: cfg.IdleConnTimeout,
+		MaxIdle: cfg.MaxIdleConnsPerHost, MaxHeader: cfg.MaxResponseHeaderBytes})
 	return &Transports{h1: h1, h2c: h2c, tls: tl, direct: direct, headTimeout: cfg.ResponseHeaderTimeout}
 }
 
@@ -114,7 +116,7 @@ func (t *Transports) CloseIdle() {
 	t.h1.CloseIdleConnections()
 	t.h2c.CloseIdleConnections()
 	t.tls.CloseIdleConnections()
-	t.direct.closeIdle()
+	t.direct.CloseIdle()
 }
 
 // forEndpoint chooses the pool and scheme for an attempt.

@@ -1,22 +1,22 @@
 //go:build unix
 
-package proxy
+package h1client
 
 import (
 	"net"
 	"syscall"
 )
 
-// connAlive says whether an idle keep-alive connection is still open: a
+// ConnAlive says whether an idle keep-alive connection is still open: a
 // non-blocking peek finds no data and no end of stream. An idle HTTP/1.1
 // connection has nothing to read, so data there is as bad as a close.
-func connAlive(c net.Conn) bool {
+func ConnAlive(c net.Conn) bool {
 	var l liveness
 	l.init(c)
 	return l.check()
 }
 
-// liveness is connAlive for one connection checked on every reuse: the
+// liveness is ConnAlive for one connection checked on every reuse: the
 // raw connection and the peek are set up once, so a check allocates
 // nothing.
 type liveness struct {

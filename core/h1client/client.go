@@ -1,4 +1,11 @@
-package proxy
+// Package h1client is slinkerd's own HTTP/1.1 client for the data path's
+// fast path: one exchange at a time on a pooled keep-alive connection, on
+// the calling goroutine, with the safety rules of docs/security.md (no
+// connection pooled with bytes past a response, a liveness peek before
+// every reuse, status codes checked, interim responses capped, a response
+// head timeout). core/proxy's direct path and attempt loop use it through
+// Client.RoundTrip; Eligible says which requests it may send.
+package h1client
 
 import (
 	"bufio"
@@ -22,7 +29,7 @@ import (
 	"github.com/slinkerd/slinkerd/core/retry"
 )
 
-// h1Client sends the most common requests — HTTP/1.1 without a body, or
+// Client sends the most common requests — HTTP/1.1 without a body, or
 // with a small body of known length, no upgrade, no Expect — to a
 // cleartext endpoint on the calling goroutine: it writes the request to a
 // pooled keep-alive connection and reads the response from it, with no
@@ -32,10 +39,10 @@ import (
 // writer and a reader goroutine per connection; on a 2-core machine those
 // handoffs took about a quarter of the proxy's CPU. Every other request
 // (bodies, upgrades, TLS, h2c) still goes through net/http's Transport.
-// The response is read by the connection's own reader (h1resp.go), with
+// The response is read by the connection's own reader (resp.go), with
 // the *http.Response semantics of net/http's ReadResponse in fewer
 // allocations.
-type h1Client struct {
+type Client struct {
 	dial        func(ctx context.Context, network, addr string) (net.Conn, error)
 	idleTimeout time.Duration
 	maxIdle     int
@@ -43,12 +50,29 @@ type h1Client struct {
 	hosts       sync.Map // host:port -> *h1Host
 }
 
+// Config configures a Client.
+type Config struct {
+	// Dial opens a connection to an endpoint. Required.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// IdleTimeout closes a pooled connection idle this long. Zero: never.
+	IdleTimeout time.Duration
+	// MaxIdle caps the idle connections kept per endpoint.
+	MaxIdle int
+	// MaxHeader caps a response head, in bytes.
+	MaxHeader int64
+}
+
+// New returns a Client.
+func New(cfg Config) *Client {
+	return &Client{dial: cfg.Dial, idleTimeout: cfg.IdleTimeout, maxIdle: cfg.MaxIdle, maxHeader: cfg.MaxHeader}
+}
+
 // h1MaxBody is the largest request body the synchronous client sends.
 const h1MaxBody = 64 << 10
 
-// h1Eligible says whether the synchronous client may send req.
-func h1Eligible(req *http.Request) bool {
-	if hasBody(req) {
+// Eligible says whether the synchronous client may send req.
+func Eligible(req *http.Request) bool {
+	if HasBody(req) {
 		if req.ContentLength <= 0 || req.ContentLength > h1MaxBody {
 			return false // chunked, or too large to write before reading
 		}
@@ -64,7 +88,8 @@ func h1Eligible(req *http.Request) bool {
 	return !up
 }
 
-func hasBody(req *http.Request) bool { return req.Body != nil && req.Body != http.NoBody }
+// HasBody says whether req has a body to send (not nil, not http.NoBody).
+func HasBody(req *http.Request) bool { return req.Body != nil && req.Body != http.NoBody }
 
 // idempotent says whether req may be sent twice, as net/http's Transport
 // decides it: safe methods and PUT/DELETE are not enough for it, so
@@ -79,17 +104,24 @@ func idempotent(req *http.Request) bool {
 	return k1 || k2
 }
 
-// informer receives informational (1xx) responses.
-type informer interface {
-	informational(code int, h http.Header) error
+// Informer receives informational (1xx) responses.
+type Informer interface {
+	// Informational is given each interim response's code and header;
+	// an error ends the exchange with it.
+	Informational(code int, h http.Header) error
 }
 
-// maxInformational bounds the 1xx responses read before the final one.
-const maxInformational = 10
+// MaxInformational bounds the 1xx responses read before the final one.
+const MaxInformational = 10
 
-// errTooManyInformational is an endpoint's answer of more than
-// maxInformational interim (1xx) responses.
-var errTooManyInformational = fmt.Errorf("endpoint sent more than %d informational (1xx) responses", maxInformational)
+// ErrResponseHeaderTimeout is the cause of an exchange whose endpoint
+// sent no complete response head within the head timeout (RoundTrip's
+// headTimeout; net/http's transports in core/proxy use it too).
+var ErrResponseHeaderTimeout = errors.New("response head timeout")
+
+// ErrTooManyInformational is an endpoint's answer of more than
+// MaxInformational interim (1xx) responses.
+var ErrTooManyInformational = fmt.Errorf("endpoint sent more than %d informational (1xx) responses", MaxInformational)
 
 // roundTrip sends req to addr under ctx (req's own context is not read)
 // and returns its response, whose body must
@@ -99,8 +131,8 @@ var errTooManyInformational = fmt.Errorf("endpoint sent more than %d information
 // Informational (1xx) responses go to info when it is not nil, and else
 // to the client trace in ctx, if any. headTimeout, if positive, bounds
 // the wait for the response head once the request is written; its
-// expiry is an error that wraps errResponseHeaderTimeout.
-func (c *h1Client) roundTrip(ctx context.Context, req *http.Request, addr string, info informer, headTimeout time.Duration) (*http.Response, bool, error) {
+// expiry is an error that wraps ErrResponseHeaderTimeout.
+func (c *Client) RoundTrip(ctx context.Context, req *http.Request, addr string, info Informer, headTimeout time.Duration) (*http.Response, bool, error) {
 	h := c.host(addr)
 	for {
 		pc, err := h.get(ctx)
@@ -112,7 +144,7 @@ func (c *h1Client) roundTrip(ctx context.Context, req *http.Request, addr string
 			return resp, true, nil
 		}
 		pc.close()
-		if pc.reused && pc.nread == 0 && retry.ConnectionLost(err) && ctx.Err() == nil && !hasBody(req) && (!written || idempotent(req)) {
+		if pc.reused && pc.nread == 0 && retry.ConnectionLost(err) && ctx.Err() == nil && !HasBody(req) && (!written || idempotent(req)) {
 			// A kept-alive connection the server closed while it sat in
 			// the pool, found out on the first read: the server saw
 			// nothing it answered. Try the next one, or a new one; a new
@@ -124,7 +156,7 @@ func (c *h1Client) roundTrip(ctx context.Context, req *http.Request, addr string
 	}
 }
 
-func (c *h1Client) host(addr string) *h1Host {
+func (c *Client) host(addr string) *h1Host {
 	if v, ok := c.hosts.Load(addr); ok {
 		return v.(*h1Host)
 	}
@@ -133,7 +165,7 @@ func (c *h1Client) host(addr string) *h1Host {
 }
 
 // closeIdle closes every idle connection.
-func (c *h1Client) closeIdle() {
+func (c *Client) CloseIdle() {
 	c.hosts.Range(func(_, v any) bool {
 		h := v.(*h1Host)
 		h.mu.Lock()
@@ -149,7 +181,7 @@ func (c *h1Client) closeIdle() {
 
 // h1Host is the idle connections to one endpoint, newest last.
 type h1Host struct {
-	c     *h1Client
+	c     *Client
 	addr  string
 	mu    sync.Mutex
 	idle  []*h1Conn
@@ -246,7 +278,7 @@ func (h *h1Host) sweepIdle() {
 
 // h1Conn is one keep-alive connection to an endpoint. Its bufio.Reader
 // reads through it (Read), which enforces the response header limit; its
-// parser reads the responses from that reader (h1resp.go).
+// parser reads the responses from that reader (resp.go).
 type h1Conn struct {
 	host  *h1Host
 	nc    net.Conn
@@ -292,7 +324,7 @@ func (pc *h1Conn) close() { _ = pc.nc.Close() }
 var aLongTimeAgo = time.Unix(1, 0)
 
 // roundTrip makes one exchange on pc. On error the caller closes pc.
-func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info informer, headTimeout time.Duration) (*http.Response, bool, error) {
+func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info Informer, headTimeout time.Duration) (*http.Response, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
@@ -304,7 +336,7 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info informe
 		pc.bw.Reset(pc.nc)
 		return nil, false, stopFailed(ctx, stop, err)
 	}
-	if hasBody(req) {
+	if HasBody(req) {
 		// The head goes first, as net/http's Transport sends it, so that
 		// the endpoint sees the request while a slow body still arrives
 		// (and a stalled or abandoned one is seen cut short).
@@ -346,22 +378,22 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info informe
 			// (The reader returns the read's own error, but a timeout
 			// is recognised by the last read error in any case.)
 			if headTimeout > 0 && errors.Is(pc.rerr, os.ErrDeadlineExceeded) && ctx.Err() == nil {
-				err = fmt.Errorf("%w (%s): %v", errResponseHeaderTimeout, headTimeout, err)
+				err = fmt.Errorf("%w (%s): %v", ErrResponseHeaderTimeout, headTimeout, err)
 			}
 			return nil, true, stopFailed(ctx, stop, err)
 		}
 		code := resp.StatusCode
-		if err := checkStatus(code); err != nil {
+		if err := CheckStatus(code); err != nil {
 			return nil, true, stopFailed(ctx, stop, err)
 		}
 		if code >= 200 || code == http.StatusSwitchingProtocols {
 			break
 		}
-		if i >= maxInformational {
-			return nil, true, stopFailed(ctx, stop, errTooManyInformational)
+		if i >= MaxInformational {
+			return nil, true, stopFailed(ctx, stop, ErrTooManyInformational)
 		}
 		if info != nil {
-			if err := info.informational(code, resp.Header); err != nil {
+			if err := info.Informational(code, resp.Header); err != nil {
 				return nil, true, stopFailed(ctx, stop, err)
 			}
 		} else if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
@@ -385,15 +417,15 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info informe
 	return pc.finish(resp, req, stop, true)
 }
 
-// errBadStatus is an endpoint's status code outside 100–599.
-var errBadStatus = errors.New("endpoint sent a status code outside 100-599")
+// ErrBadStatus is an endpoint's status code outside 100–599.
+var ErrBadStatus = errors.New("endpoint sent a status code outside 100-599")
 
-// checkStatus refuses a status code outside 100–599, as Envoy does:
+// CheckStatus refuses a status code outside 100–599, as Envoy does:
 // RFC 9110 §15 defines no others, and net/http's ResponseWriter panics on
 // a code below 100.
-func checkStatus(code int) error {
+func CheckStatus(code int) error {
 	if code < 100 || code > 599 {
-		return fmt.Errorf("%w: %d", errBadStatus, code)
+		return fmt.Errorf("%w: %d", ErrBadStatus, code)
 	}
 	return nil
 }
@@ -471,7 +503,7 @@ func (pc *h1Conn) readEarlyResponse(ctx context.Context, req *http.Request) (*ht
 	if err := ctx.Err(); err != nil {
 		return nil, err // the deadline just cleared may have been the context's
 	}
-	if err := checkStatus(resp.StatusCode); err != nil {
+	if err := CheckStatus(resp.StatusCode); err != nil {
 		return nil, err
 	}
 	if resp.StatusCode < 200 {
@@ -538,11 +570,11 @@ func writeHead(w *bufio.Writer, req *http.Request) error {
 			writeField(w, k, v)
 		}
 	}
-	if hasBody(req) || req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch {
+	if HasBody(req) || req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch {
 		// As net/http: a length for a body, and 0 for the methods that
 		// usually have one.
 		n := req.ContentLength
-		if !hasBody(req) {
+		if !HasBody(req) {
 			n = 0
 		}
 		_, _ = w.WriteString("Content-Length: ")

@@ -1,4 +1,4 @@
-package proxy
+package h1client
 
 import (
 	"bufio"
@@ -98,9 +98,9 @@ func (s *rawServer) waitClosed(t *testing.T, n int) {
 	}
 }
 
-func newTestH1Client() *h1Client {
+func newTestH1Client() *Client {
 	d := &net.Dialer{Timeout: 5 * time.Second}
-	return &h1Client{dial: d.DialContext, idleTimeout: time.Minute, maxIdle: 4, maxHeader: 1 << 20}
+	return &Client{dial: d.DialContext, idleTimeout: time.Minute, maxIdle: 4, maxHeader: 1 << 20}
 }
 
 func getReq(t *testing.T, ctx context.Context, addr string) *http.Request {
@@ -135,7 +135,7 @@ func TestH1ClientReusesConnectionAndWritesHead(t *testing.T) {
 	})
 	c := newTestH1Client()
 	for i := 0; i < 3; i++ {
-		resp, written, err := c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
+		resp, written, err := c.RoundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
 		require.NoError(t, err)
 		assert.True(t, written)
 		assert.Equal(t, "hello", readAll(t, resp))
@@ -144,7 +144,7 @@ func TestH1ClientReusesConnectionAndWritesHead(t *testing.T) {
 	h := <-heads
 	assert.Equal(t, "GET /p?q=1 HTTP/1.1", h[0])
 	assert.ElementsMatch(t, []string{"Host: svc.example", "X-A: 1"}, h[1:], "no User-Agent when it is empty, as net/http")
-	c.closeIdle()
+	c.CloseIdle()
 	s.waitClosed(t, 1)
 }
 
@@ -158,12 +158,12 @@ func TestH1ClientRetriesAConnectionClosedWhileIdle(t *testing.T) {
 		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	})
 	c := newTestH1Client()
-	resp, _, err := c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
+	resp, _, err := c.RoundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
 	require.NoError(t, err)
 	assert.Equal(t, "ok", readAll(t, resp))
 	s.waitClosed(t, 1) // the server has closed the pooled connection
 
-	resp, written, err := c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
+	resp, written, err := c.RoundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
 	require.NoError(t, err, "a dead pooled connection is replaced, not reported")
 	assert.True(t, written)
 	assert.Equal(t, "ok", readAll(t, resp))
@@ -173,7 +173,7 @@ func TestH1ClientRetriesAConnectionClosedWhileIdle(t *testing.T) {
 func TestH1ClientFreshConnectionLossIsReported(t *testing.T) {
 	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) { readHead(br) })
 	c := newTestH1Client()
-	_, written, err := c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
+	_, written, err := c.RoundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
 	require.Error(t, err)
 	assert.True(t, written, "the head was sent: the server may have acted on it")
 	assert.True(t, errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF), "got %v", err)
@@ -185,7 +185,7 @@ func TestH1ClientDialErrorIsUnwritten(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	c := newTestH1Client()
-	_, written, err := c.roundTrip(context.Background(), getReq(t, context.Background(), addr), addr, nil, 0)
+	_, written, err := c.RoundTrip(context.Background(), getReq(t, context.Background(), addr), addr, nil, 0)
 	require.Error(t, err)
 	assert.False(t, written)
 	var op *net.OpError
@@ -202,7 +202,7 @@ func TestH1ClientResponseHeaderLimit(t *testing.T) {
 	})
 	c := newTestH1Client()
 	c.maxHeader = 4 << 10
-	_, _, err := c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
+	_, _, err := c.RoundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
 	require.ErrorIs(t, err, errHeadersTooLarge)
 	s.waitClosed(t, 1)
 }
@@ -226,7 +226,7 @@ func TestH1ClientInformationalResponses(t *testing.T) {
 		},
 	})
 	c := newTestH1Client()
-	resp, _, err := c.roundTrip(ctx, getReq(t, ctx, s.addr()), s.addr(), nil, 0)
+	resp, _, err := c.RoundTrip(ctx, getReq(t, ctx, s.addr()), s.addr(), nil, 0)
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "ok", readAll(t, resp))
@@ -244,7 +244,7 @@ func TestH1ClientCancelUnblocksABodyRead(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	c := newTestH1Client()
-	resp, _, err := c.roundTrip(ctx, getReq(t, ctx, s.addr()), s.addr(), nil, 0)
+	resp, _, err := c.RoundTrip(ctx, getReq(t, ctx, s.addr()), s.addr(), nil, 0)
 	require.NoError(t, err)
 	buf := make([]byte, 4)
 	_, err = io.ReadFull(resp.Body, buf)
@@ -281,7 +281,7 @@ func TestH1ClientDoesNotPool(t *testing.T) {
 				readHead(br)
 			})
 			c := newTestH1Client()
-			resp, _, err := c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
+			resp, _, err := c.RoundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
 			require.NoError(t, err)
 			if tc.early {
 				buf := make([]byte, 2)
@@ -312,19 +312,19 @@ func TestH1ClientPoolsTrailersAndEmptyBodies(t *testing.T) {
 		}
 	})
 	c := newTestH1Client()
-	resp, _, err := c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
+	resp, _, err := c.RoundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
 	require.NoError(t, err)
 	assert.Equal(t, "ok", readAll(t, resp))
 	assert.Equal(t, "done", resp.Trailer.Get("X-T"))
 
 	head := getReq(t, context.Background(), s.addr())
 	head.Method = http.MethodHead
-	resp, _, err = c.roundTrip(context.Background(), head, s.addr(), nil, 0)
+	resp, _, err = c.RoundTrip(context.Background(), head, s.addr(), nil, 0)
 	require.NoError(t, err)
 	assert.Equal(t, int64(10), resp.ContentLength)
 	assert.Equal(t, "", readAll(t, resp))
 
-	resp, _, err = c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
+	resp, _, err = c.RoundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
 	require.NoError(t, err)
 	assert.Equal(t, "ok", readAll(t, resp))
 	assert.Len(t, s.conns, 1)
@@ -338,7 +338,7 @@ func TestH1ClientClosesIdleConnectionsAfterTimeout(t *testing.T) {
 	})
 	c := newTestH1Client()
 	c.idleTimeout = 20 * time.Millisecond
-	resp, _, err := c.roundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
+	resp, _, err := c.RoundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
 	require.NoError(t, err)
 	assert.Equal(t, 204, resp.StatusCode)
 	s.waitClosed(t, 1) // by the sweep, with no request to notice
@@ -360,7 +360,7 @@ func TestH1ClientRefusesBadHeads(t *testing.T) {
 			s := startRawServer(t, func(c net.Conn, br *bufio.Reader) { _, _ = br.ReadByte() })
 			req := getReq(t, context.Background(), s.addr())
 			mut(req)
-			_, written, err := c.roundTrip(context.Background(), req, s.addr(), nil, 0)
+			_, written, err := c.RoundTrip(context.Background(), req, s.addr(), nil, 0)
 			require.Error(t, err)
 			assert.False(t, written)
 		})
@@ -376,20 +376,20 @@ func TestH1Eligible(t *testing.T) {
 		}
 		return r
 	}
-	assert.True(t, h1Eligible(mk("GET", nil, nil)))
-	assert.True(t, h1Eligible(mk("HEAD", nil, nil)))
-	assert.True(t, h1Eligible(mk("POST", nil, nil)))
-	assert.True(t, h1Eligible(mk("DELETE", nil, nil)))
-	assert.True(t, h1Eligible(mk("POST", strings.NewReader("x"), nil)), "small bodies of known length")
+	assert.True(t, Eligible(mk("GET", nil, nil)))
+	assert.True(t, Eligible(mk("HEAD", nil, nil)))
+	assert.True(t, Eligible(mk("POST", nil, nil)))
+	assert.True(t, Eligible(mk("DELETE", nil, nil)))
+	assert.True(t, Eligible(mk("POST", strings.NewReader("x"), nil)), "small bodies of known length")
 	big := mk("POST", strings.NewReader(strings.Repeat("x", h1MaxBody+1)), nil)
-	assert.False(t, h1Eligible(big), "too large to write before reading the answer")
+	assert.False(t, Eligible(big), "too large to write before reading the answer")
 	chunked := mk("POST", io.MultiReader(strings.NewReader("x")), nil)
 	assert.Equal(t, int64(0), chunked.ContentLength)
 	chunked.ContentLength = -1
-	assert.False(t, h1Eligible(chunked), "unknown length")
-	assert.False(t, h1Eligible(mk("POST", strings.NewReader("x"), map[string]string{"Expect": "100-continue"})))
-	assert.False(t, h1Eligible(mk("GET", nil, map[string]string{"Upgrade": "websocket"})))
-	assert.False(t, h1Eligible(mk("CONNECT", nil, nil)))
+	assert.False(t, Eligible(chunked), "unknown length")
+	assert.False(t, Eligible(mk("POST", strings.NewReader("x"), map[string]string{"Expect": "100-continue"})))
+	assert.False(t, Eligible(mk("GET", nil, map[string]string{"Upgrade": "websocket"})))
+	assert.False(t, Eligible(mk("CONNECT", nil, nil)))
 }
 
 // readBody reads a request body of the Content-Length in head.
@@ -433,7 +433,7 @@ func TestH1ClientSendsBodies(t *testing.T) {
 	})
 	c := newTestH1Client()
 	for _, body := range []string{"hello", strings.Repeat("0123456789", 6000)} {
-		resp, written, err := c.roundTrip(context.Background(), postReq(t, s.addr(), body), s.addr(), nil, 0)
+		resp, written, err := c.RoundTrip(context.Background(), postReq(t, s.addr(), body), s.addr(), nil, 0)
 		require.NoError(t, err)
 		assert.True(t, written)
 		assert.Equal(t, "ok", readAll(t, resp))
@@ -454,12 +454,12 @@ func TestH1ClientChecksAPooledConnectionBeforeAPost(t *testing.T) {
 		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	})
 	c := newTestH1Client()
-	resp, _, err := c.roundTrip(context.Background(), postReq(t, s.addr(), "one"), s.addr(), nil, 0)
+	resp, _, err := c.RoundTrip(context.Background(), postReq(t, s.addr(), "one"), s.addr(), nil, 0)
 	require.NoError(t, err)
 	assert.Equal(t, "ok", readAll(t, resp))
 	s.waitClosed(t, 1)
 
-	resp, _, err = c.roundTrip(context.Background(), postReq(t, s.addr(), "two"), s.addr(), nil, 0)
+	resp, _, err = c.RoundTrip(context.Background(), postReq(t, s.addr(), "two"), s.addr(), nil, 0)
 	require.NoError(t, err, "the dead pooled connection is found before the POST is sent on it")
 	assert.Equal(t, "ok", readAll(t, resp))
 	assert.Len(t, s.conns, 2)
@@ -477,7 +477,7 @@ func TestH1ClientReturnsAnEarlyAnswer(t *testing.T) {
 		}
 	})
 	c := newTestH1Client()
-	resp, written, err := c.roundTrip(context.Background(), postReq(t, s.addr(), strings.Repeat("x", 60<<10)), s.addr(), nil, 0)
+	resp, written, err := c.RoundTrip(context.Background(), postReq(t, s.addr(), strings.Repeat("x", 60<<10)), s.addr(), nil, 0)
 	require.NoError(t, err)
 	assert.True(t, written)
 	assert.Equal(t, 413, resp.StatusCode)
@@ -494,11 +494,11 @@ func TestH1ClientCallerBodyErrors(t *testing.T) {
 	boom := errors.New("client went away mid-body")
 	req := postReq(t, s.addr(), "")
 	req.Body, req.ContentLength = io.NopCloser(failingReader{boom}), 10
-	_, _, err := c.roundTrip(context.Background(), req, s.addr(), nil, 0)
+	_, _, err := c.RoundTrip(context.Background(), req, s.addr(), nil, 0)
 	require.ErrorIs(t, err, boom, "the caller's error, not a connection error")
 
 	req = postReq(t, s.addr(), "")
 	req.Body, req.ContentLength = io.NopCloser(strings.NewReader("abc")), 10
-	_, _, err = c.roundTrip(context.Background(), req, s.addr(), nil, 0)
+	_, _, err = c.RoundTrip(context.Background(), req, s.addr(), nil, 0)
 	require.ErrorIs(t, err, errBodyShort)
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package proxy
+package h1client
 
 import (
 	"bufio"
@@ -94,7 +94,7 @@ func TestH1ClientNeverServesLeftoverBytes(t *testing.T) {
 			s := taggedOrigin(t, tc.first, idle, tc.after)
 			c := newTestH1Client()
 
-			resp, _, err := c.roundTrip(context.Background(), taggedReq(t, tc.method, s.addr(), "a1"), s.addr(), nil, 0)
+			resp, _, err := c.RoundTrip(context.Background(), taggedReq(t, tc.method, s.addr(), "a1"), s.addr(), nil, 0)
 			require.NoError(t, err)
 			_, _ = io.Copy(io.Discard, resp.Body)
 			require.NoError(t, resp.Body.Close())
@@ -108,7 +108,7 @@ func TestH1ClientNeverServesLeftoverBytes(t *testing.T) {
 
 			for i := range 5 {
 				tag := fmt.Sprintf("b%d", i)
-				resp, _, err := c.roundTrip(context.Background(), taggedReq(t, "GET", s.addr(), tag), s.addr(), nil, 0)
+				resp, _, err := c.RoundTrip(context.Background(), taggedReq(t, "GET", s.addr(), tag), s.addr(), nil, 0)
 				if err != nil {
 					continue // an error is allowed; another's response is not
 				}
@@ -145,7 +145,7 @@ func TestH1ClientRefusesStatusCodesOutOfRange(t *testing.T) {
 				}
 			})
 			c := newTestH1Client()
-			_, _, err := c.roundTrip(context.Background(), taggedReq(t, "GET", s.addr(), "x"), s.addr(), nil, 0)
+			_, _, err := c.RoundTrip(context.Background(), taggedReq(t, "GET", s.addr(), "x"), s.addr(), nil, 0)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "status code")
 			s.waitClosed(t, 1)

@@ -1,4 +1,4 @@
-package proxy
+package h1client
 
 import (
 	"bufio"
@@ -95,13 +95,13 @@ func FuzzH1ClientPooledConnection(f *testing.F) {
 			}
 			return c, err
 		}
-		c := &h1Client{dial: dial, idleTimeout: time.Minute, maxIdle: 4, maxHeader: 64 << 10}
-		defer c.closeIdle()
+		c := &Client{dial: dial, idleTimeout: time.Minute, maxIdle: 4, maxHeader: 64 << 10}
+		defer c.CloseIdle()
 
 		// The first exchange may fail, end, or wait for bytes that never
 		// come: it is given a moment.
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		if resp, _, err := c.roundTrip(ctx, fuzzReq(method, addr, "first"), addr, nil, 0); err == nil {
+		if resp, _, err := c.RoundTrip(ctx, fuzzReq(method, addr, "first"), addr, nil, 0); err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			_ = resp.Body.Close()
 		}
@@ -110,7 +110,7 @@ func FuzzH1ClientPooledConnection(f *testing.F) {
 		for i := range 2 {
 			tag := fmt.Sprintf("second%d", i)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			resp, _, err := c.roundTrip(ctx, fuzzReq(http.MethodGet, addr, tag), addr, nil, 0)
+			resp, _, err := c.RoundTrip(ctx, fuzzReq(http.MethodGet, addr, tag), addr, nil, 0)
 			if err != nil {
 				cancel()
 				continue // an error is allowed

@@ -1,11 +1,11 @@
 //go:build !unix
 
-package proxy
+package h1client
 
 import "net"
 
-// connAlive cannot peek here; a closed connection is found on use.
-func connAlive(net.Conn) bool { return true }
+// ConnAlive cannot peek here; a closed connection is found on use.
+func ConnAlive(net.Conn) bool { return true }
 
 // liveness cannot peek here either.
 type liveness struct{}

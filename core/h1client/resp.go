@@ -1,4 +1,4 @@
-package proxy
+package h1client
 
 import (
 	"bufio"
@@ -687,7 +687,7 @@ func (b *respBody) chunkLine() (uint64, error) {
 			break
 		}
 	}
-	size, ok := parseChunkSize(line)
+	size, ok := h1.ParseChunkSize(line)
 	if !ok {
 		return 0, malformed("chunk size not 1 to 16 hex digits")
 	}
