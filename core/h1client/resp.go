@@ -335,7 +335,7 @@ func (h *h1Resp) frame(br *bufio.Reader, req *http.Request) error {
 			if len(te) != 1 {
 				return malformed(fmt.Sprintf("too many transfer encodings: %q", te))
 			}
-			if !asciiFoldEqual(te[0], "chunked") {
+			if !h1.ASCIIEqualFold(te[0], "chunked") {
 				return malformed(fmt.Sprintf("unsupported transfer encoding: %q", te[0]))
 			}
 			chunked = true
@@ -438,9 +438,6 @@ func parseContentLength(v string) (int64, bool) {
 	}
 	return int64(n), true
 }
-
-// asciiFoldEqual is h1.ASCIIEqualFold: ASCII case folding only.
-func asciiFoldEqual(s, t string) bool { return h1.ASCIIEqualFold(s, t) }
 
 // announcedTrailer is the Trailer map of a chunked response's Trailer
 // header values vv, the fields announced with nil values, as net/http's

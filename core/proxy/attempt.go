@@ -220,11 +220,11 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 		trace := &httptrace.ClientTrace{
 			WroteHeaders: func() { wrote.Store(true) },
 			// As many interim responses as the direct path takes
-			// (maxInformational); the ReverseProxy's own hook, which
+			// (h1client.MaxInformational); the ReverseProxy's own hook, which
 			// passes them on, ignores what this one returns.
 			Got1xxResponse: func(int, textproto.MIMEHeader) error {
-				if n1xx++; n1xx > maxInformational {
-					cancel(errTooManyInformational)
+				if n1xx++; n1xx > h1client.MaxInformational {
+					cancel(h1client.ErrTooManyInformational)
 				}
 				return nil
 			},
@@ -307,7 +307,7 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 	var err error
 	if direct {
 		var written bool
-		var info informer
+		var info h1client.Informer
 		if rt.w != nil {
 			info = rt
 		}
@@ -323,9 +323,9 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 		head.stop()
 	}
 	if err == nil {
-		serr := checkStatus(resp.StatusCode)
-		if serr == nil && !direct && errors.Is(context.Cause(ctx), errTooManyInformational) {
-			serr = errTooManyInformational // counted while the transport read on
+		serr := h1client.CheckStatus(resp.StatusCode)
+		if serr == nil && !direct && errors.Is(context.Cause(ctx), h1client.ErrTooManyInformational) {
+			serr = h1client.ErrTooManyInformational // counted while the transport read on
 		}
 		if serr != nil {
 			_ = resp.Body.Close()
@@ -339,7 +339,7 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 				// Not the caller's cancellation: report a timeout, which
 				// classifiers may retry, instead of context.Canceled.
 				err = fmt.Errorf("%w (%s) to %s: %v", errAttemptTimeout, rt.policy.AttemptTimeout, rt.endpoint, err)
-			case errors.Is(cause, errResponseHeaderTimeout), errors.Is(cause, errTooManyInformational):
+			case errors.Is(cause, errResponseHeaderTimeout), errors.Is(cause, h1client.ErrTooManyInformational):
 				err = fmt.Errorf("%w: %v", cause, err)
 			}
 			cancel(nil)

@@ -176,6 +176,10 @@ func (b *callerBody) settle(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// aLongTimeAgo is a deadline that has passed: setting it makes blocked
+// reads and writes return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
 // closeAfterAnswer makes net/http close an HTTP/1 connection once the
 // current response is complete, whether or not its header is written,
 // without first reading what is left of the request body: after a

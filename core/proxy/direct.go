@@ -7,6 +7,7 @@ import (
 	"net/textproto"
 	"strings"
 
+	"github.com/slinkerd/slinkerd/core/h1client"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -56,7 +57,7 @@ func (p *Proxy) serveDirect(w http.ResponseWriter, r *http.Request, ctx context.
 		Host:       r.Host,
 		RemoteAddr: r.RemoteAddr,
 	}
-	if hasBody(r) {
+	if h1client.HasBody(r) {
 		out.Body, out.ContentLength = r.Body, r.ContentLength
 	}
 	// The caller's headers, sharing their values, less hop-by-hop ones

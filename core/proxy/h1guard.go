@@ -423,7 +423,7 @@ func (f *h1Framer) endLine(line []byte) error {
 		if ext := bytes.IndexByte(line, ';'); ext >= 0 {
 			line = line[:ext]
 		}
-		n, ok := parseChunkSize(line)
+		n, ok := h1.ParseChunkSize(line)
 		if !ok {
 			return errChunkSize
 		}
@@ -466,10 +466,6 @@ func chunkCRLF(c byte, left *uint64, bad *bool) bool {
 	*left--
 	return *left == 0
 }
-
-// parseChunkSize parses a chunk size: 1 to 16 hex digits, as net/http
-// and the own loop's chunked reader (h1.ParseChunkSize).
-func parseChunkSize(b []byte) (uint64, bool) { return h1.ParseChunkSize(b) }
 
 // validTrailerLine says whether net/http's MIME header reader accepts
 // line (not a continuation) as a trailer field: a non-empty name of token

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/slinkerd/slinkerd/core/h1"
 	"github.com/slinkerd/slinkerd/core/h1client"
 )
 
@@ -301,7 +302,7 @@ func (f *respFramer) endLine() error {
 		if ext := bytes.IndexByte(line, ';'); ext >= 0 {
 			line = line[:ext]
 		}
-		n, ok := parseChunkSize(line)
+		n, ok := h1.ParseChunkSize(line)
 		if !ok {
 			return f.fail("chunk size not 1 to 16 hex digits")
 		}
@@ -439,9 +440,9 @@ func (f *respFramer) endHead() error {
 	case h.code/100 == 1 && h.code != 101:
 		// An interim response; the final one follows. As many as
 		// slinkerd's own client takes.
-		if f.n1xx++; f.n1xx > maxInformational {
-			err := f.fail(errTooManyInformational.Error())
-			err.cause = errTooManyInformational
+		if f.n1xx++; f.n1xx > h1client.MaxInformational {
+			err := f.fail(h1client.ErrTooManyInformational.Error())
+			err.cause = h1client.ErrTooManyInformational
 			return err
 		}
 		f.state = rsIdle

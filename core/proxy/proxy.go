@@ -33,6 +33,7 @@ import (
 	"github.com/slinkerd/slinkerd/core/balance"
 	"github.com/slinkerd/slinkerd/core/bind"
 	"github.com/slinkerd/slinkerd/core/clock"
+	"github.com/slinkerd/slinkerd/core/h1client"
 	"github.com/slinkerd/slinkerd/core/name"
 	"golang.org/x/net/http/httpguts"
 )
@@ -293,7 +294,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The synchronous client can send this request (and the ReverseProxy's
 	// copy of it: same body, length and upgrade) to an HTTP/1.1 endpoint;
 	// from an HTTP/1 caller, it then takes the direct path.
-	rt.h1ok = !p.cfg.DisableFastPath && h1Eligible(r)
+	rt.h1ok = !p.cfg.DisableFastPath && h1client.Eligible(r)
 	if rt.h1ok && r.ProtoMajor == 1 {
 		p.serveDirect(w, r, ctx, rt)
 		// Everything that read rt ran on this goroutine and is done (the

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slinkerd/slinkerd/core/h1"
+	"github.com/slinkerd/slinkerd/core/h1client"
 )
 
 // ServerConfig configures the listener side of the proxy.
@@ -308,7 +309,7 @@ func callerWriter(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
 	return w
 }
 
-// capInterim returns w, or a writer that passes at most maxInformational
+// capInterim returns w, or a writer that passes at most MaxInformational
 // interim responses on, as the direct path's client reads at most that
 // many: the ReverseProxy passes on every 1xx an endpoint sends, before
 // the attempt (transport.go) gives up on it.
@@ -316,7 +317,7 @@ func capInterim(w http.ResponseWriter) http.ResponseWriter {
 	if _, ok := w.(*interimWriter); ok {
 		return w
 	}
-	return &interimWriter{ResponseWriter: w, left: maxInformational}
+	return &interimWriter{ResponseWriter: w, left: h1client.MaxInformational}
 }
 
 // interimWriter is a ResponseWriter that passes on at most left more
