@@ -105,10 +105,6 @@ func (b *body) drain(max int64) bool {
 	if !b.chunked && b.c.cl.N > max {
 		return false
 	}
-	n, err := io.CopyN(io.Discard, b.r, max+1)
-	if err == io.EOF && (b.chunked || b.c.cl.N == 0) {
-		return true
-	}
-	_ = n
-	return false
+	_, err := io.CopyN(io.Discard, b.r, max+1)
+	return err == io.EOF && (b.chunked || b.c.cl.N == 0)
 }

@@ -62,7 +62,8 @@ type conn struct {
 	cr   ChunkedReader
 	rd   connReader
 
-	dlSet bool // a read deadline may be set on nc (the loop's own)
+	dlSet     bool // a read deadline may be set on nc (the loop's own)
+	headArmed bool // the read-header deadline is set for this head
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -134,13 +135,7 @@ func (c *conn) serve() {
 		if cfg.ConnState != nil {
 			cfg.ConnState(c.nc, http.StateActive)
 		}
-		// (A deadline left from the last request, not set this round,
-		// is replaced too: it may have passed.)
-		headArmed := false
-		if first || HeadEnd(c.buffered()) < 0 || (c.dlSet && !idleArmed) {
-			_ = c.nc.SetReadDeadline(time.Now().Add(cfg.ReadHeaderTimeout))
-			headArmed, c.dlSet = true, true
-		}
+		c.headArmed = false // armHead sets it before the head's first blocking read
 		if first {
 			if c.isH2Preface() {
 				handedOff = c.handOff()
@@ -172,9 +167,11 @@ func (c *conn) serve() {
 			return
 		}
 		// The body's reads (and the watch's) run without a deadline; a
-		// bodiless request keeps the idle one, which only a watch read
-		// past IdleTimeout would meet (and take for a caller still there).
-		if headArmed || (c.dlSet && (c.head.Chunked || c.head.ContentLength > 0)) {
+		// bodiless request keeps the idle one set this round, which only a
+		// watch read past IdleTimeout would meet (and take for a caller
+		// still there). One left from an earlier request is cleared: it
+		// may have passed.
+		if c.dlSet && (c.headArmed || !idleArmed || c.head.Chunked || c.head.ContentLength > 0) {
 			_ = c.nc.SetReadDeadline(time.Time{})
 			c.dlSet = false
 		}
@@ -197,16 +194,20 @@ func (c *conn) isH2Preface() bool {
 		if n == len(h2Preface) {
 			return true
 		}
+		c.armHead()
 		if _, err := c.br.Peek(len(b) + 1); err != nil {
 			return false
 		}
 	}
 }
 
-// buffered returns the bytes read and not yet consumed.
-func (c *conn) buffered() []byte {
-	b, _ := c.br.Peek(c.br.Buffered())
-	return b
+// armHead sets the read-header deadline before the head's first read
+// that may block: a head already in the buffer costs no timer update.
+func (c *conn) armHead() {
+	if !c.headArmed {
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ReadHeaderTimeout))
+		c.headArmed, c.dlSet = true, true
+	}
 }
 
 // head0 returns the first n buffered bytes (the head).
@@ -238,11 +239,13 @@ func (c *conn) readHead() (int, error) {
 			big := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(rest), c.nc), c.s.cfg.MaxHeaderBytes+bufferSize)
 			readers.Put(c.br)
 			c.br = big
+			c.armHead()
 			if _, err := c.br.Peek(len(rest)); err != nil {
 				return 0, err
 			}
 			continue
 		}
+		c.armHead()
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
 			return 0, err
 		}
@@ -317,8 +320,7 @@ func (c *conn) serveRequest() (bool, error) {
 	// The map (and its value slices) is refilled by the next head: the
 	// handler has returned by then, and nothing keeps a request's header
 	// past it (the proxy copies what it forwards).
-	r.Header = h.Header
-	delete(r.Header, "Host")
+	r.Header = h.Header // without Host: that is h.Host (ParseHead)
 	r.RemoteAddr = c.remote
 	r.Close = h.Close
 	if err := c.parseTarget(h.Target); err != nil {
