@@ -52,7 +52,7 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	tmpl http.Request // the request every one starts from: it carries ctx
+	tmpl http.Request // the request every one starts from (TLS state)
 	req  http.Request
 	url  url.URL
 	head Head
@@ -70,7 +70,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, remote: nc.RemoteAddr().String()}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.ctx = context.WithValue(c.ctx, http.LocalAddrContextKey, nc.LocalAddr())
-	c.tmpl = *(&http.Request{}).WithContext(c.ctx)
 	if tc, ok := nc.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
 		c.tmpl.TLS = &cs
@@ -309,7 +308,13 @@ func (c *conn) release() {
 func (c *conn) serveRequest() (bool, error) {
 	h := &c.head
 	r := &c.req
-	*r = c.tmpl
+	// As net/http: the request's context ends when the handler returns
+	// (or, before that, when the connection does). What waits on it —
+	// spans, child contexts, AfterFuncs — must not wait for the caller
+	// to hang up, nor pile up on a kept-alive connection.
+	ctx, cancel := context.WithCancel(c.ctx)
+	defer cancel()
+	*r = *c.tmpl.WithContext(ctx)
 	r.Method = h.Method
 	r.RequestURI = h.Target
 	r.ProtoMajor, r.ProtoMinor = h.ProtoMajor, h.ProtoMinor

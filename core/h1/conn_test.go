@@ -325,3 +325,30 @@ func TestLoopStaleDeadlineAfterSlowRequest(t *testing.T) {
 		assert.Equal(t, want, string(b))
 	}
 }
+
+// A request's context ends when its handler returns, as net/http's does,
+// even while the connection stays open for the next request: what waits
+// on it (a span to export, a child context, an AfterFunc) must not wait
+// for the caller to hang up, nor pile up on a long keep-alive connection.
+func TestLoopRequestContextEndsWithHandler(t *testing.T) {
+	ended := make(chan string, 4)
+	addr, _, _ := serveLoop(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.Path
+		context.AfterFunc(r.Context(), func() { ended <- path })
+		_, _ = io.WriteString(w, "ok")
+	}), nil)
+	c, br := dial(t, addr)
+	for _, p := range []string{"/a", "/b"} {
+		_, err := io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: h\r\n\r\n")
+		require.NoError(t, err)
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		select {
+		case got := <-ended:
+			assert.Equal(t, p, got)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the context of %s did not end with its handler (the connection is still open)", p)
+		}
+	}
+}
