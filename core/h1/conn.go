@@ -49,8 +49,10 @@ type conn struct {
 	bw     *bufio.Writer
 	remote string
 	state  atomic.Int32
-	ctx    context.Context
-	cancel context.CancelFunc
+	// values holds what every request's context carries (the local
+	// address); cur is the running request's context, which abort ends.
+	values context.Context
+	cur    atomic.Pointer[reqContext]
 
 	tmpl http.Request // the request every one starts from (TLS state)
 	req  http.Request
@@ -68,8 +70,7 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, remote: nc.RemoteAddr().String()}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.ctx = context.WithValue(c.ctx, http.LocalAddrContextKey, nc.LocalAddr())
+	c.values = context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr())
 	if tc, ok := nc.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
 		c.tmpl.TLS = &cs
@@ -78,6 +79,14 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.body.c = c
 	c.rd.c = c
 	return c
+}
+
+// abort ends the running request's context: the caller is gone or the
+// connection ends.
+func (c *conn) abort() {
+	if ctx := c.cur.Load(); ctx != nil {
+		ctx.cancel()
+	}
 }
 
 // closeIfIdle closes the connection if it waits for a request (Shutdown).
@@ -95,7 +104,7 @@ func (c *conn) serve() {
 	c.bw.Reset(c.nc)
 	handedOff := false
 	defer func() {
-		c.cancel()
+		c.abort()
 		if handedOff {
 			return
 		}
@@ -312,8 +321,9 @@ func (c *conn) serveRequest() (bool, error) {
 	// (or, before that, when the connection does). What waits on it —
 	// spans, child contexts, AfterFuncs — must not wait for the caller
 	// to hang up, nor pile up on a kept-alive connection.
-	ctx, cancel := context.WithCancel(c.ctx)
-	defer cancel()
+	ctx := newReqContext(c.values)
+	c.cur.Store(ctx)
+	defer ctx.cancel()
 	*r = *c.tmpl.WithContext(ctx)
 	r.Method = h.Method
 	r.RequestURI = h.Target

@@ -83,7 +83,7 @@ func (r *connReader) background() {
 			var ne net.Error
 			if !errors.As(err, &ne) || !ne.Timeout() {
 				r.gone = true
-				r.c.cancel()
+				r.c.abort()
 			}
 		}
 		r.bg = false

@@ -330,7 +330,7 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info Informe
 	}
 	// The request's end — the caller gone, a deadline, an attempt timeout
 	// — unblocks the connection; the error is then the context's.
-	stop := context.AfterFunc(ctx, pc.unblock)
+	stop := watchCtx(ctx, pc.unblock)
 	pc.nread, pc.wroteAny = 0, false
 	if err := writeHead(pc.bw, req); err != nil {
 		pc.bw.Reset(pc.nc)
@@ -432,10 +432,10 @@ func CheckStatus(code int) error {
 
 // finish hands resp out with its body tied to pc; reuse says whether the
 // connection may be pooled once the body ends.
-func (pc *h1Conn) finish(resp *http.Response, req *http.Request, stop func() bool, reuse bool) (*http.Response, bool, error) {
+func (pc *h1Conn) finish(resp *http.Response, req *http.Request, stop ctxWatch, reuse bool) (*http.Response, bool, error) {
 	reuse = reuse && !resp.Close && !req.Close
 	if resp.Body == http.NoBody {
-		if stop() && reuse {
+		if stop.end() && reuse {
 			pc.host.put(pc)
 		} else {
 			pc.close()
@@ -515,8 +515,8 @@ func (pc *h1Conn) readEarlyResponse(ctx context.Context, req *http.Request) (*ht
 // stopFailed stops the exchange's context watch and returns err, or the
 // context's error when the watch had already fired (the deadline it set
 // is what failed).
-func stopFailed(ctx context.Context, stop func() bool, err error) error {
-	if !stop() {
+func stopFailed(ctx context.Context, stop ctxWatch, err error) error {
+	if !stop.end() {
 		if cerr := ctx.Err(); cerr != nil {
 			return fmt.Errorf("%w (%v)", cerr, err)
 		}
@@ -593,4 +593,38 @@ func writeField(w *bufio.Writer, k, v string) {
 	_, _ = w.WriteString(": ")
 	_, _ = w.WriteString(textproto.TrimString(v))
 	_, _ = w.WriteString("\r\n")
+}
+
+// cancelHooker is a context with one synchronous on-end hook: core/h1's
+// request context. Setting it costs no allocation, where
+// context.AfterFunc costs several.
+type cancelHooker interface {
+	// SetCancelHook sets f to run when the context ends; false means it
+	// ended already or has a hook.
+	SetCancelHook(f func()) bool
+	// ClearCancelHook removes the hook; false means it ran.
+	ClearCancelHook() bool
+}
+
+// ctxWatch ties an exchange to its context's end: the context's own
+// hook when it has a free one, else context.AfterFunc.
+type ctxWatch struct {
+	hook cancelHooker
+	stop func() bool
+}
+
+// watchCtx runs f when ctx ends, until the watch ends.
+func watchCtx(ctx context.Context, f func()) ctxWatch {
+	if h, ok := ctx.(cancelHooker); ok && h.SetCancelHook(f) {
+		return ctxWatch{hook: h}
+	}
+	return ctxWatch{stop: context.AfterFunc(ctx, f)}
+}
+
+// end stops the watch. It reports whether that kept f from running.
+func (w ctxWatch) end() bool {
+	if w.hook != nil {
+		return w.hook.ClearCancelHook()
+	}
+	return w.stop()
 }

@@ -489,7 +489,7 @@ type respBody struct {
 
 	// The connection, when pooled.
 	pc    *h1Conn
-	stop  func() bool
+	stop  ctxWatch
 	reuse bool
 
 	done bool  // released: the end, an error, or Close
@@ -550,7 +550,7 @@ func (b *respBody) release(eof bool) {
 		return
 	}
 	b.pc = nil
-	if b.stop() && eof && b.reuse {
+	if b.stop.end() && eof && b.reuse {
 		pc.host.put(pc)
 		return
 	}
