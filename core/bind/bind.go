@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,6 +71,64 @@ func (ns *Namers) Lookup(ctx context.Context, path name.Path) (name.Tree[name.Bo
 	return name.Tree[name.Bound]{}, nil
 }
 
+// claims says whether a namer is registered for path.
+func (ns *Namers) claims(path string) bool {
+	p, err := name.ParsePath(path)
+	if err != nil {
+		return false
+	}
+	for _, e := range ns.entries {
+		if p.HasPrefix(e.prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxWhy caps how many negative paths an explanation names.
+const maxWhy = 3
+
+// explainNeg says why the delegation traced by st is negative: each path
+// that ended negative, and why, at most maxWhy of them.
+func (ns *Namers) explainNeg(st *name.Step) string {
+	var why []string
+	seen := map[string]bool{}
+	var walk func(s *name.Step)
+	walk = func(s *name.Step) {
+		if s == nil || len(why) >= maxWhy {
+			return
+		}
+		if s.Type == "neg" {
+			var w string
+			switch {
+			case s.Path == "" && s.Dentry != nil:
+				w = fmt.Sprintf("dtab entry %d (%s=>%s) makes it negative", s.Dentry.Index, s.Dentry.Prefix, s.Dentry.Dst)
+			case s.Path == "":
+				w = "negative (~)"
+			case len(s.Path) > 1 && (s.Path[1] == '#' || s.Path[1] == '$') && ns.claims(s.Path):
+				w = s.Path + ": the namer has no such name"
+			case len(s.Path) > 1 && (s.Path[1] == '#' || s.Path[1] == '$'):
+				w = s.Path + ": no namer is configured for it"
+			default:
+				w = s.Path + ": no dtab entry matches it"
+			}
+			if !seen[w] {
+				seen[w] = true
+				why = append(why, w)
+			}
+		}
+		walk(s.Delegate)
+		for _, c := range s.Alt {
+			walk(c)
+		}
+		for _, c := range s.Union {
+			walk(c)
+		}
+	}
+	walk(st)
+	return strings.Join(why, "; ")
+}
+
 // Config configures an Interpreter.
 type Config struct {
 	// Dtab is the base dtab. Defaults to empty.
@@ -119,6 +178,10 @@ type Result struct {
 	// Bounds are the bound names traffic is split across, with each one's
 	// share (summing to 1 when any exist).
 	Bounds []name.WeightedValue[name.Bound]
+	// Why says, when Kind is Neg, which paths ended negative and why (no
+	// dtab entry matches, no namer is configured, the namer has no such
+	// name, a dentry negates it), for the proxy's error answer.
+	Why string
 }
 
 // New returns an Interpreter.
@@ -228,7 +291,16 @@ func (in *Interpreter) bind(ctx context.Context, local name.Dtab, path name.Path
 	}
 	t = name.Simplify(t)
 	kind, bounds := name.Eval(t)
-	return Result{Tree: t, Kind: kind, Bounds: bounds}, nil
+	res := Result{Tree: t, Kind: kind, Bounds: bounds}
+	if kind == name.Neg {
+		// Delegate again with the trace, only for a negative name (its
+		// result is cached like any other), to say why.
+		d.Trace = true
+		if _, st, err := d.Bind(ctx, path); err == nil {
+			res.Why = in.cfg.Namers.explainNeg(st)
+		}
+	}
+	return res, nil
 }
 
 // Delegate is Bind without the cache and with the step-by-step trace, for

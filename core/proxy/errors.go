@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -199,11 +200,33 @@ func (p *Proxy) answerError(w http.ResponseWriter, r *http.Request, ctx context.
 			return
 		}
 	}
+	if rt != nil && e.Status == http.StatusGatewayTimeout && !errors.Is(err, errAttemptTimeout) && !rt.deadline.IsZero() &&
+		(errors.Is(err, context.DeadlineExceeded) || errors.Is(context.Cause(ctx), context.DeadlineExceeded)) {
+		e.Msg = "request timed out: " + rt.deadlineWhy()
+	}
 	if ctx.Err() != nil && rt != nil && (rt.deadline.IsZero() || p.clk.Now().Before(rt.deadline)) {
 		// The caller went away; nobody reads this answer.
 		e = &Error{Status: 499, Msg: "client closed request", Err: err}
 	}
 	p.fail(w, r, rt, e, time.Time{})
+}
+
+// deadlineWhy says which deadline a request ran out of, and where it was
+// when it did.
+func (rt *route) deadlineWhy() string {
+	var b strings.Builder
+	if rt.totalDeadline {
+		fmt.Fprintf(&b, "the total timeout of %v passed (SLINKERD_TIMEOUT_TOTAL or the service's policy)", rt.policy.TotalTimeout)
+	} else {
+		b.WriteString("the caller's deadline passed (l5d-ctx-deadline or grpc-timeout)")
+	}
+	if rt.endpoint != "" {
+		fmt.Fprintf(&b, " waiting for %s", rt.endpoint)
+	}
+	if n := rt.retries + rt.requeues; n > 0 {
+		fmt.Fprintf(&b, " after %d earlier attempts", n)
+	}
+	return b.String()
 }
 
 // fail answers with e and reports the outcome.
@@ -221,7 +244,7 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, rt *route, e *Error
 	}
 	p.log.Debug("request failed", "service", svc, "status", e.Status, "err", e.Error())
 	if p.cfg.Observer != nil {
-		ev := RequestEvent{Service: svc, Client: client, Status: e.Status, Failed: true, ProxyError: true,
+		ev := RequestEvent{Service: svc, Client: client, Status: e.Status, Failed: true, ProxyError: true, Request: r, Err: e,
 			Latency: p.clk.Now().Sub(start), Retries: retries, Requeues: requeues}
 		if rt != nil {
 			ev.Endpoint = rt.endpoint

@@ -150,6 +150,16 @@ type RequestEvent struct {
 	Latency time.Duration
 	// Retries and Requeues count the extra attempts.
 	Retries, Requeues int
+	// Request is the request as the last attempt sent it (headers
+	// included: l5d-reqid, traceparent), or, when the proxy answered
+	// itself (ProxyError), the caller's request as the handler got it.
+	// Nil when unknown. Read it during the call only.
+	Request *http.Request
+	// Response is the endpoint's response (its trailers are there once
+	// the body ended); nil when the proxy answered itself.
+	Response *http.Response
+	// Err is why the proxy answered itself (its l5d-err); nil otherwise.
+	Err error
 }
 
 // Proxy is an http.Handler that routes requests by name.
@@ -263,7 +273,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch rt.res.Kind {
 	case name.Neg:
-		p.fail(w, r, rt, &Error{Status: http.StatusBadGateway, Msg: "no route to " + rt.svcStr + ": the name is negative (no dtab entry or namer binds it)", Retryable: true}, start)
+		why := rt.res.Why
+		if why == "" {
+			why = "no dtab entry or namer binds it"
+		}
+		p.fail(w, r, rt, &Error{Status: http.StatusBadGateway, Msg: "no route to " + rt.svcStr + ": the name is negative (" + why + ")", Retryable: true}, start)
 		return
 	case name.Fail:
 		p.fail(w, r, rt, &Error{Status: http.StatusBadGateway, Msg: "no route to " + rt.svcStr + ": delegation failed (!)", Retryable: true}, start)
@@ -285,7 +299,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				p.fail(w, r, rt, &Error{Status: http.StatusGatewayTimeout, Msg: "timed out binding " + rt.svcStr}, start)
 				return
 			}
-			rt.deadline = d
+			rt.deadline, rt.totalDeadline = d, true
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithDeadline(ctx, d)
 			defer cancel()

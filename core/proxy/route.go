@@ -19,11 +19,14 @@ type route struct {
 	res      bind.Result
 	policy   *Policy
 	deadline time.Time // zero if none
-	start    time.Time
-	inProto  int  // caller's HTTP major version
-	h1ok     bool // h1Eligible: the synchronous HTTP/1.1 client may send it
-	grpc     bool
-	body     *callerBody // nil when the request has no body
+	// totalDeadline: deadline is the service's total timeout's, not the
+	// caller's (l5d-ctx-deadline, grpc-timeout).
+	totalDeadline bool
+	start         time.Time
+	inProto       int  // caller's HTTP major version
+	h1ok          bool // h1Eligible: the synchronous HTTP/1.1 client may send it
+	grpc          bool
+	body          *callerBody // nil when the request has no body
 	// reqBody is the HTTP/2 server's own request body, unwrapped: closing
 	// it ends a Read in flight at once. Nil on HTTP/1.
 	reqBody io.Closer
