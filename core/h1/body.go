@@ -84,7 +84,7 @@ func (b *body) finish(max int64) bool {
 	if !b.mu.TryLock() {
 		// A read is blocked on the caller (another goroutine's, after
 		// the handler returned): interrupt it; the body is then broken.
-		_ = b.c.nc.SetReadDeadline(aLongTimeAgo)
+		b.c.setReadDeadline(aLongTimeAgo)
 		b.mu.Lock()
 	}
 	defer b.mu.Unlock()

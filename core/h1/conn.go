@@ -64,7 +64,12 @@ type conn struct {
 	cr   ChunkedReader
 	rd   connReader
 
-	dlSet     bool // a read deadline may be set on nc (the loop's own)
+	dlSet bool // a read deadline may be set on nc (the loop's own)
+	// rdl is the read deadline last set on nc (UnixNano; 0: none), so
+	// that the idle deadline is not set again while the one set is
+	// recent enough (armIdle). Any goroutine may set it (a handler's
+	// http.ResponseController.SetReadDeadline).
+	rdl       atomic.Int64
 	headArmed bool // the read-header deadline is set for this head
 }
 
@@ -131,8 +136,13 @@ func (c *conn) serve() {
 		// already, the head one unless the whole head is.
 		idleArmed := false
 		if c.br.Buffered() == 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
-			idleArmed, c.dlSet = true, true
+			if cfg.IdleTimeout > 0 {
+				c.armIdle()
+				idleArmed, c.dlSet = true, true
+			} else if c.dlSet {
+				c.setReadDeadline(time.Time{})
+				c.dlSet = false
+			}
 		}
 		if _, err := c.br.Peek(1); err != nil {
 			return
@@ -180,7 +190,7 @@ func (c *conn) serve() {
 		// still there). One left from an earlier request is cleared: it
 		// may have passed.
 		if c.dlSet && (c.headArmed || !idleArmed || c.head.Chunked || c.head.ContentLength > 0) {
-			_ = c.nc.SetReadDeadline(time.Time{})
+			c.setReadDeadline(time.Time{})
 			c.dlSet = false
 		}
 		keep, err := c.serveRequest()
@@ -209,11 +219,36 @@ func (c *conn) isH2Preface() bool {
 	}
 }
 
+// setReadDeadline sets nc's read deadline and remembers it.
+func (c *conn) setReadDeadline(t time.Time) {
+	_ = c.nc.SetReadDeadline(t)
+	if t.IsZero() {
+		c.rdl.Store(0)
+	} else {
+		c.rdl.Store(t.UnixNano())
+	}
+}
+
+// armIdle sets the idle deadline, IdleTimeout from now, unless the
+// deadline set already ends no more than IdleTimeout/8 before that (it
+// was set by a recent request on this connection): a deadline costs a
+// timer update, and kept-alive requests come far more often. The idle
+// timeout is thus between 7/8 of IdleTimeout and IdleTimeout.
+func (c *conn) armIdle() {
+	d := c.s.cfg.IdleTimeout
+	now := time.Now()
+	want := now.Add(d)
+	if set := c.rdl.Load(); set > now.UnixNano() && set >= want.Add(-d/8).UnixNano() && set <= want.UnixNano() {
+		return
+	}
+	c.setReadDeadline(want)
+}
+
 // armHead sets the read-header deadline before the head's first read
 // that may block: a head already in the buffer costs no timer update.
 func (c *conn) armHead() {
-	if !c.headArmed {
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ReadHeaderTimeout))
+	if !c.headArmed && c.s.cfg.ReadHeaderTimeout > 0 {
+		c.setReadDeadline(time.Now().Add(c.s.cfg.ReadHeaderTimeout))
 		c.headArmed, c.dlSet = true, true
 	}
 }
@@ -281,13 +316,13 @@ func (c *conn) closeWriteAndLinger() {
 	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	c.setReadDeadline(time.Now().Add(500 * time.Millisecond))
 	_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, 256<<10))
 }
 
 // handOff gives the connection to Fallback with what was read replayed.
 func (c *conn) handOff() bool {
-	_ = c.nc.SetReadDeadline(time.Time{})
+	c.setReadDeadline(time.Time{})
 	if c.s.cfg.Fallback == nil {
 		return false
 	}

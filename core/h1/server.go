@@ -31,10 +31,11 @@ type Config struct {
 	// the bytes already read first. Nil closes such connections.
 	Fallback func(net.Conn)
 	// ReadHeaderTimeout bounds reading a request head once its first
-	// byte came. Defaults to 10s.
+	// byte came. Defaults to 10s (when 0); negative means no limit.
 	ReadHeaderTimeout time.Duration
 	// IdleTimeout bounds the wait for the next request on a keep-alive
-	// connection (and for the first one). Defaults to 60s.
+	// connection (and for the first one). Defaults to 60s (when 0);
+	// negative means no limit.
 	IdleTimeout time.Duration
 	// MaxHeaderBytes caps a request head, request line included; larger
 	// gets 431. Defaults to 64 KiB.
@@ -67,10 +68,10 @@ type Server struct {
 
 // NewServer returns a Server for cfg.
 func NewServer(cfg Config) *Server {
-	if cfg.ReadHeaderTimeout <= 0 {
+	if cfg.ReadHeaderTimeout == 0 {
 		cfg.ReadHeaderTimeout = 10 * time.Second
 	}
-	if cfg.IdleTimeout <= 0 {
+	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 60 * time.Second
 	}
 	if cfg.MaxHeaderBytes <= 0 {

@@ -110,9 +110,9 @@ func (r *connReader) stop() bool {
 	bg, done := r.bg, r.bgDone
 	r.mu.Unlock()
 	if bg {
-		_ = r.c.nc.SetReadDeadline(aLongTimeAgo)
+		r.c.setReadDeadline(aLongTimeAgo)
 		<-done
-		_ = r.c.nc.SetReadDeadline(time.Time{})
+		r.c.setReadDeadline(time.Time{})
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -175,7 +175,15 @@ func (w *response) FlushError() error {
 }
 
 // SetReadDeadline sets the connection's read deadline (request body).
-func (w *response) SetReadDeadline(t time.Time) error { return w.c.nc.SetReadDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error {
+	err := w.c.nc.SetReadDeadline(t)
+	if t.IsZero() {
+		w.c.rdl.Store(0)
+	} else {
+		w.c.rdl.Store(t.UnixNano())
+	}
+	return err
+}
 
 // SetWriteDeadline sets the connection's write deadline.
 func (w *response) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }
@@ -190,7 +198,7 @@ func (w *response) CloseAfterResponse() {
 	w.closeAfter, w.closeLinger = true, true
 	// Interrupt a read of the body that waits for the caller: the rest
 	// is never read.
-	_ = w.c.nc.SetReadDeadline(aLongTimeAgo)
+	w.c.setReadDeadline(aLongTimeAgo)
 	w.c.body.abandon()
 }
 

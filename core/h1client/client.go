@@ -290,10 +290,14 @@ type h1Conn struct {
 	// through before the last write error.
 	wroteAny bool
 	idleAt   time.Time
-	reused   bool
-	rerr     error    // the last read error
-	live     liveness // checks the connection before each reuse
-	parser   respParser
+	// rdl is the read deadline set on nc (zero: none): the response head
+	// deadline is left in place after a response read whole from the
+	// buffer, and not set again while it is recent enough (armHead).
+	rdl    time.Time
+	reused bool
+	rerr   error    // the last read error
+	live   liveness // checks the connection before each reuse
+	parser respParser
 	// unblock makes blocked reads and writes return: the exchange's
 	// context watch, made once per connection rather than per request.
 	unblock func()
@@ -368,7 +372,10 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info Informe
 
 	pc.limit = pc.host.c.maxHeader
 	if headTimeout > 0 {
-		_ = pc.nc.SetReadDeadline(time.Now().Add(headTimeout))
+		pc.armHead(headTimeout)
+	} else if !pc.rdl.IsZero() {
+		// A head deadline an earlier exchange left: this one has none.
+		pc.setReadDeadline(time.Time{})
 	}
 	var resp *http.Response
 	for i := 0; ; i++ {
@@ -403,8 +410,9 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info Informe
 		}
 	}
 	pc.limit = math.MaxInt64
-	if headTimeout > 0 {
-		_ = pc.nc.SetReadDeadline(time.Time{})
+	if headTimeout > 0 && !pc.bodyBuffered(resp) {
+		// The body may take longer than the head: no deadline for it.
+		pc.setReadDeadline(time.Time{})
 		if ctx.Err() != nil {
 			// The context's watch may have set its deadline just before
 			// the line above cleared it: set it again.
@@ -489,17 +497,46 @@ func (pc *h1Conn) writeBody(req *http.Request) error {
 	return nil
 }
 
+// setReadDeadline sets nc's read deadline and remembers it.
+func (pc *h1Conn) setReadDeadline(t time.Time) {
+	_ = pc.nc.SetReadDeadline(t)
+	pc.rdl = t
+}
+
+// armHead sets the response head deadline, d from now, unless the one
+// set already ends no more than d/8 before that (it was set for a recent
+// exchange on this connection): a deadline costs a timer update, and a
+// kept-alive connection's exchanges come far more often. The head timeout
+// is thus between 7/8 of d and d.
+func (pc *h1Conn) armHead(d time.Duration) {
+	now := time.Now()
+	want := now.Add(d)
+	if pc.rdl.After(now) && !pc.rdl.Before(want.Add(-d/8)) && !pc.rdl.After(want) {
+		return
+	}
+	pc.setReadDeadline(want)
+}
+
+// bodyBuffered says whether resp's body, if any, is all in the reader's
+// buffer already, so that reading it never reads the connection.
+func (pc *h1Conn) bodyBuffered(resp *http.Response) bool {
+	if resp.Body == http.NoBody {
+		return true
+	}
+	return resp.ContentLength >= 0 && int64(pc.br.Buffered()) >= resp.ContentLength
+}
+
 // readEarlyResponse reads a response the endpoint sent before it stopped
 // reading the request, waiting at most a moment for it.
 func (pc *h1Conn) readEarlyResponse(ctx context.Context, req *http.Request) (*http.Response, error) {
-	_ = pc.nc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	pc.setReadDeadline(time.Now().Add(50 * time.Millisecond))
 	pc.limit = pc.host.c.maxHeader
 	resp, err := pc.parser.readResponse(pc.br, req)
 	pc.limit = math.MaxInt64
 	if err != nil {
 		return nil, err
 	}
-	_ = pc.nc.SetReadDeadline(time.Time{})
+	pc.setReadDeadline(time.Time{})
 	if err := ctx.Err(); err != nil {
 		return nil, err // the deadline just cleared may have been the context's
 	}

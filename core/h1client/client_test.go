@@ -502,3 +502,69 @@ func TestH1ClientCallerBodyErrors(t *testing.T) {
 	_, _, err = c.RoundTrip(context.Background(), req, s.addr(), nil, 0)
 	require.ErrorIs(t, err, errBodyShort)
 }
+
+// The response head deadline an exchange leaves on a pooled connection
+// (its answer was read whole from the buffer, so it was not cleared)
+// never cuts a later exchange: not one without a head timeout (gRPC),
+// nor a slow body read after a head that came in time, and a later
+// exchange's own head timeout still fires.
+func TestH1ClientLeftHeadDeadlineCutsNothing(t *testing.T) {
+	const headTO = 80 * time.Millisecond
+	release := make(chan struct{})
+	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			h := readHead(br)
+			if h == nil {
+				return
+			}
+			switch strings.Fields(h[0])[1] {
+			case "/late-head": // answers after the first exchange's deadline
+				<-time.After(3 * headTO)
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate")
+			case "/slow-body": // head in time, body after the deadline
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n")
+				<-time.After(3 * headTO)
+				_, _ = io.WriteString(c, "body")
+			case "/never":
+				<-release
+				return
+			default:
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}
+		}
+	})
+	defer close(release)
+	c := newTestH1Client()
+	req := func(path string) *http.Request {
+		r, err := http.NewRequest(http.MethodGet, "http://"+s.addr()+path, nil)
+		require.NoError(t, err)
+		return r
+	}
+	roundTrip := func(path string, to time.Duration) (string, error) {
+		resp, _, err := c.RoundTrip(context.Background(), req(path), s.addr(), nil, to)
+		if err != nil {
+			return "", err
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(b), err
+	}
+	body, err := roundTrip("/fast", headTO) // leaves its head deadline set
+	require.NoError(t, err)
+	require.Equal(t, "ok", body)
+	body, err = roundTrip("/late-head", 0) // no head timeout
+	require.NoError(t, err, "an exchange without a head timeout was cut by a deadline left before it")
+	assert.Equal(t, "late", body)
+
+	_, err = roundTrip("/fast", headTO)
+	require.NoError(t, err)
+	body, err = roundTrip("/slow-body", headTO)
+	require.NoError(t, err, "a body slower than the head timeout was cut")
+	assert.Equal(t, "body", body)
+
+	_, err = roundTrip("/fast", headTO)
+	require.NoError(t, err)
+	_, err = roundTrip("/never", headTO)
+	assert.ErrorIs(t, err, ErrResponseHeaderTimeout, "the head timeout still fires")
+	assert.Len(t, s.conns, 1, "one pooled connection carried them all but the last")
+}

@@ -24,9 +24,10 @@ type ServerConfig struct {
 	// http/1.1) instead of cleartext HTTP/1.1 and h2c.
 	TLSCertFile, TLSKeyFile string
 	// ReadHeaderTimeout bounds reading a request's headers (slowloris).
-	// Defaults to 10s.
+	// Defaults to 10s; negative means no limit.
 	ReadHeaderTimeout time.Duration
-	// IdleTimeout closes idle keep-alive connections. Defaults to 60s.
+	// IdleTimeout closes idle keep-alive connections. Defaults to 60s;
+	// negative means never.
 	IdleTimeout time.Duration
 	// MaxHeaderBytes caps a request's header size; larger gets 431.
 	// Defaults to 64 KiB.
@@ -92,8 +93,8 @@ func Listen(cfg ServerConfig, h http.Handler) (*Server, error) {
 	protos.SetHTTP1(true)
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
+		ReadHeaderTimeout: max(cfg.ReadHeaderTimeout, 0), // net/http: 0 is none
+		IdleTimeout:       max(cfg.IdleTimeout, 0),
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		Protocols:         protos,
 		HTTP2: &http.HTTP2Config{
