@@ -23,8 +23,10 @@ help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
 # Build tags that leave a cloud namer and its SDK out of the binary:
-# slinkerd_nocloudmap (AWS SDK) and slinkerd_nocloudrun (Google SDK and
-# gRPC). Names under a left-out namer fail with an error that says so.
+# slinkerd_nocloudmap (AWS SDK), slinkerd_nocloudrun (Google SDK and
+# gRPC), slinkerd_nolambdafn (io.l5d.lambda: Lambda functions as
+# endpoints) and slinkerd_nosigv4 (sign:<service> in SLINKERD_SVC_POLICY).
+# Names or policies that need a left-out part fail with an error that says so.
 BUILD_TAGS ?=
 build: ## build bin/slinkerd (static; BUILD_TAGS=slinkerd_nocloudrun,… to leave cloud namers out)
 	$(GO) build $(GOFLAGS_BUILD) -tags "$(BUILD_TAGS)" -o $(BIN)/slinkerd ./cmd/slinkerd
@@ -36,8 +38,8 @@ E2E_DATA_PATH_TESTS := ^(TestHTTP1|TestBadInput.*|TestHeaders|TestDtabOverride|T
 test: build ## run every test (unit, e2e, conformance); needs the tools from `make tools`
 	$(GO) test -count=1 -timeout 9m ./...
 	E2E_FAST_PATH=off $(GO) test -count=1 -run '$(E2E_DATA_PATH_TESTS)' ./test/e2e
-	$(GO) vet -tags slinkerd_nocloudmap,slinkerd_nocloudrun ./adapters/... ./cmd/...
-	$(GO) test -count=1 -tags slinkerd_nocloudmap,slinkerd_nocloudrun ./adapters/app
+	$(GO) vet -tags slinkerd_nocloudmap,slinkerd_nocloudrun,slinkerd_nolambdafn,slinkerd_nosigv4 ./adapters/... ./cmd/...
+	$(GO) test -count=1 -tags slinkerd_nocloudmap,slinkerd_nocloudrun,slinkerd_nolambdafn,slinkerd_nosigv4 ./adapters/app
 
 test-short: ## unit tests only
 	$(GO) test -count=1 -short ./...

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/slinkerd/slinkerd/core/proxy"
 	"github.com/slinkerd/slinkerd/core/retry"
 	"github.com/slinkerd/slinkerd/core/telemetry"
+	"github.com/slinkerd/slinkerd/discovery/dtabsource"
 	"github.com/slinkerd/slinkerd/internal/buildinfo"
 )
 
@@ -41,6 +43,9 @@ type App struct {
 	Telemetry *telemetry.Telemetry
 
 	closers []func() error
+	// dtabSource refreshes the base dtab from SLINKERD_DTAB_SOURCE; nil
+	// when it is not set (dtabsource.go).
+	dtabSource *dtabsource.Refresher
 	// adminHandlers are the admin endpoints beyond the basic ones, built
 	// by Build and served by Listen.
 	adminHandlers map[string]http.Handler
@@ -97,6 +102,10 @@ func Build(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	a.Interpreter, a.closers = in, disco.closers
+	if err := a.addDtabSource(in, watch || mode == config.ModeCloudRun); err != nil {
+		a.Close()
+		return nil, err
+	}
 	transports, err := backendTransports(cfg)
 	if err != nil {
 		a.Close()
@@ -157,6 +166,9 @@ func Build(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	a.Telemetry.SetSource(a.Proxy)
+	if a.dtabSource != nil {
+		a.Telemetry.AddCollector(dtabsource.NewCollector(a.dtabSource))
+	}
 	a.adminHandlers = disco.handlers(a.Telemetry.Handlers())
 	return a, nil
 }
@@ -170,8 +182,8 @@ func (a *App) Listen(h http.Handler) error {
 		Addr:              cfg.Proxy.Listen,
 		TLSCertFile:       cfg.Proxy.TLSCert,
 		TLSKeyFile:        cfg.Proxy.TLSKey,
-		ReadHeaderTimeout: cfg.Proxy.ReadHeaderTimeout,
-		IdleTimeout:       cfg.Proxy.IdleTimeout,
+		ReadHeaderTimeout: NoLimitIfZero(cfg.Proxy.ReadHeaderTimeout),
+		IdleTimeout:       NoLimitIfZero(cfg.Proxy.IdleTimeout),
 		MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
 		Logger:            log,
 		ConnState:         a.Telemetry.ConnState,
@@ -190,6 +202,7 @@ func (a *App) Listen(h http.Handler) error {
 		Interpreter: a.Interpreter,
 		ConfigJSON:  func() ([]byte, error) { return cfg.JSONWithVersion(buildinfo.Version()) },
 		Handlers:    a.adminHandlers,
+		DtabSource:  a.dtabSourceState(),
 		Logger:      log,
 	})
 	if err != nil {
@@ -208,27 +221,94 @@ func newTelemetry(cfg *config.Config, log *slog.Logger) (*telemetry.Telemetry, e
 	if maxEndpoints == 0 {
 		maxEndpoints = -1 // 0 turns endpoint series off
 	}
-	var headers map[string]string
-	if h := tc.OTLPHeaders.Reveal(); h != "" {
-		var err error
-		if headers, err = telemetry.ParseOTLPHeaders(h); err != nil {
-			return nil, fmt.Errorf("SLINKERD_OTLP_HEADERS: %w", err)
-		}
+	trace, err := traceConfig(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	emfDims, err := telemetry.ParseEMFDimensions(tc.EMFDimensions)
+	if err != nil {
+		return nil, fmt.Errorf("SLINKERD_EMF_DIMENSIONS: %w", err)
+	}
+	emf := telemetry.EMFConfig{Namespace: tc.EMFNamespace, FunctionName: os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), Dimensions: emfDims}
+	if err := emf.Validate(); err != nil {
+		return nil, fmt.Errorf("SLINKERD_EMF_NAMESPACE or SLINKERD_EMF_DIMENSIONS: %w", err)
 	}
 	t, err := telemetry.New(telemetry.Config{
+		EMF:          emf,
 		MaxEndpoints: maxEndpoints,
 		AccessLog:    tc.AccessLog,
 		Logger:       log,
-		Trace: telemetry.TraceConfig{
-			Generate:     tc.OTLPEndpoint != "",
-			OTLPEndpoint: tc.OTLPEndpoint,
-			OTLPHeaders:  headers,
-		},
+		Trace:        trace,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("SLINKERD_OTLP_ENDPOINT: %w", err)
+		return nil, fmt.Errorf("SLINKERD_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_*: %w", err)
 	}
 	return t, nil
+}
+
+// traceConfig builds span export and sampling from SLINKERD_OTLP_* and,
+// where those are unset, the OpenTelemetry SDK's OTEL_* variables, as an
+// OpenTelemetry SDK reads them: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (as
+// is) or OTEL_EXPORTER_OTLP_ENDPOINT (plus /v1/traces), *_HEADERS,
+// OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER and
+// _ARG, OTEL_SDK_DISABLED. A bad OTEL_* value is logged and ignored, as
+// the SDKs do; a bad SLINKERD_* one is an error. Traces are started for
+// requests without one only when spans are exported. On Cloud Run (and
+// anywhere GOOGLE_CLOUD_PROJECT is set, Lambda aside) access-log lines
+// name their trace for Cloud Logging.
+func traceConfig(cfg *config.Config, log *slog.Logger) (telemetry.TraceConfig, error) {
+	tc, pe := cfg.Telemetry, cfg.Platform()
+	var out telemetry.TraceConfig
+	switch {
+	case tc.OTLPEndpoint != "":
+		out.OTLPEndpoint = tc.OTLPEndpoint
+	case pe.SDKDisabled:
+	case pe.OTLPTracesEndpoint != "":
+		out.OTLPEndpoint, out.OTLPURLAsIs = pe.OTLPTracesEndpoint, true
+	case pe.OTLPEndpoint != "":
+		out.OTLPEndpoint = pe.OTLPEndpoint
+	}
+	out.Generate = out.OTLPEndpoint != ""
+	if h := tc.OTLPHeaders.Reveal(); h != "" {
+		headers, err := telemetry.ParseOTLPHeaders(h)
+		if err != nil {
+			return out, fmt.Errorf("SLINKERD_OTLP_HEADERS: %w", err)
+		}
+		out.OTLPHeaders = headers
+	} else if h := pe.OTLPHeaders.Reveal(); h != "" {
+		headers, err := telemetry.ParseOTLPHeaders(h)
+		if err != nil {
+			log.Warn("ignoring OTEL_EXPORTER_OTLP_HEADERS", "err", err) // the value may be secret
+		}
+		out.OTLPHeaders = headers
+	}
+	out.ServiceName = pe.ServiceName
+	if pe.ResourceAttributes != "" {
+		attrs, err := telemetry.ParseOTLPHeaders(pe.ResourceAttributes)
+		if err != nil {
+			log.Warn("ignoring OTEL_RESOURCE_ATTRIBUTES", "value", pe.ResourceAttributes, "err", err)
+		}
+		out.ResourceAttributes = attrs
+	}
+	s, err := telemetry.ParseSampler(pe.TracesSampler, pe.TracesSamplerArg)
+	if err != nil {
+		log.Warn("ignoring OTEL_TRACES_SAMPLER: using parentbased_always_on", "sampler", pe.TracesSampler, "arg", pe.TracesSamplerArg, "err", err)
+	}
+	out.Sampler = s
+	if pe.LambdaFunctionName == "" {
+		out.CloudTraceProject = pe.GoogleCloudProject
+	}
+	return out, nil
+}
+
+// NoLimitIfZero turns a configured 0 ("no limit", as the SLINKERD_*
+// variables say) into the negative value the servers read as no limit
+// (their 0 means their default).
+func NoLimitIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func closedContext() context.Context {
@@ -347,33 +427,133 @@ func policyFunc(cfg *config.Config) (func(name.Path) (*proxy.Policy, error), err
 	if err != nil {
 		return nil, fmt.Errorf("SLINKERD_SVC_POLICY: %w", err)
 	}
+	signer, err := newSigners(entries)
+	if err != nil {
+		return nil, fmt.Errorf("SLINKERD_SVC_POLICY: %w", err)
+	}
 	return func(svc name.Path) (*proxy.Policy, error) {
 		// retry.Policy and proxy.Policy give every number the same meaning
 		// (SLINKERD_RETRY_BUFFER_BYTES=0: never replayed); NewPolicy copies
 		// them as they are.
-		pol, err := proxy.NewPolicy(retry.Resolve(global, entries, svc.String()), grpcCls)
+		rp := retry.Resolve(global, entries, svc.String())
+		pol, err := proxy.NewPolicy(rp, grpcCls)
 		if err != nil {
 			return nil, fmt.Errorf("SLINKERD_SVC_POLICY for %s: %w", svc, err)
 		}
+		pol.Signer = signer(rp.Sign) // nil (unsigned) unless the service has sign
 		return pol, nil
 	}, nil
 }
 
-// NewLogger returns the process logger: JSON lines where a platform
-// collects stdout (Lambda, Cloud Run) or when asked, text on a terminal.
+// NewLogger returns the process logger, writing to stderr: JSON lines
+// where a platform collects the output (Lambda, Cloud Run) or when asked,
+// text on a terminal. See newLogger for each platform's keys.
 func NewLogger(cfg *config.Config, mode config.Mode) *slog.Logger {
+	return newLogger(os.Stderr, cfg, mode)
+}
+
+// Lambda's log levels beyond slog's four (AWS_LAMBDA_LOG_LEVEL).
+const (
+	levelTrace = slog.LevelDebug - 4
+	levelFatal = slog.LevelError + 4
+)
+
+// newLogger builds the logger NewLogger describes, writing to w.
+//
+// On Lambda (mode lambda, or AWS_LAMBDA_FUNCTION_NAME set) JSON lines
+// carry timestamp, level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL) and
+// message, the keys Lambda's log-level filtering reads;
+// AWS_LAMBDA_LOG_LEVEL, when set, wins over SLINKERD_LOG_LEVEL, and
+// AWS_LAMBDA_LOG_FORMAT (JSON or Text) decides the format unless
+// SLINKERD_LOG_FORMAT is json or text. Elsewhere JSON lines carry
+// Cloud Logging's severity and message.
+func newLogger(w io.Writer, cfg *config.Config, mode config.Mode) *slog.Logger {
+	pe := cfg.Platform()
+	lambda := mode == config.ModeLambda || pe.LambdaFunctionName != ""
+	level := cfg.Telemetry.LogLevel.Level()
 	format := string(cfg.Telemetry.LogFormat)
 	if format == "auto" || format == "" {
 		format = "text"
-		if mode == config.ModeLambda || mode == config.ModeCloudRun {
+		if lambda || mode == config.ModeCloudRun {
 			format = "json"
 		}
+		if lambda {
+			switch strings.ToLower(pe.LambdaLogFormat) {
+			case "json":
+				format = "json"
+			case "text":
+				format = "text"
+			}
+		}
 	}
-	opts := &slog.HandlerOptions{Level: cfg.Telemetry.LogLevel.Level(), ReplaceAttr: cloudLoggingAttrs(format == "json")}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	if lambda {
+		if l, ok := lambdaLevel(pe.LambdaLogLevel); ok {
+			level = l
+		}
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	opts := &slog.HandlerOptions{Level: level}
+	if format != "json" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	opts.ReplaceAttr = cloudLoggingAttrs(true)
+	if lambda {
+		opts.ReplaceAttr = lambdaAttrs
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// lambdaLevel parses AWS_LAMBDA_LOG_LEVEL.
+func lambdaLevel(s string) (slog.Level, bool) {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "TRACE":
+		return levelTrace, true
+	case "DEBUG":
+		return slog.LevelDebug, true
+	case "INFO":
+		return slog.LevelInfo, true
+	case "WARN":
+		return slog.LevelWarn, true
+	case "ERROR":
+		return slog.LevelError, true
+	case "FATAL":
+		return levelFatal, true
+	}
+	return 0, false
+}
+
+// lambdaAttrs renames time, level and msg to Lambda's timestamp, level
+// and message, the level as one of Lambda's six names.
+func lambdaAttrs(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) > 0 {
+		return a
+	}
+	switch a.Key {
+	case slog.TimeKey:
+		a.Key = "timestamp"
+	case slog.LevelKey:
+		if l, ok := a.Value.Any().(slog.Level); ok {
+			a.Value = slog.StringValue(lambdaLevelName(l))
+		}
+	case slog.MessageKey:
+		a.Key = "message"
+	}
+	return a
+}
+
+func lambdaLevelName(l slog.Level) string {
+	switch {
+	case l >= levelFatal:
+		return "FATAL"
+	case l >= slog.LevelError:
+		return "ERROR"
+	case l >= slog.LevelWarn:
+		return "WARN"
+	case l >= slog.LevelInfo:
+		return "INFO"
+	case l >= slog.LevelDebug:
+		return "DEBUG"
+	}
+	return "TRACE"
 }
 
 // cloudLoggingAttrs renames level and msg to Cloud Logging's severity and

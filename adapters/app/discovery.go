@@ -121,8 +121,15 @@ func newInterpreter(cfg *config.Config, log *slog.Logger, watch bool) (*bind.Int
 	if err := addCloudRun(d, add, cc); err != nil {
 		return nil, nil, err
 	}
+	if err := addLambdaFn(d, add, cc); err != nil {
+		return nil, nil, err
+	}
 
-	d.tokens, err = idtoken.New(idtoken.Config{Logger: log})
+	fetcher, err := idTokenFetcher(dc)
+	if err != nil {
+		return nil, nil, err
+	}
+	d.tokens, err = idtoken.New(idtoken.Config{Logger: log, Fetcher: fetcher, Header: dc.IDTokenHeader})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -143,6 +150,10 @@ func backendTransports(cfg *config.Config) (*proxy.Transports, error) {
 	tc := proxy.TransportConfig{ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout}
 	if tc.ResponseHeaderTimeout == 0 {
 		tc.ResponseHeaderTimeout = -1 // SLINKERD_RESPONSE_HEADER_TIMEOUT=0: no limit
+	}
+	var err error
+	if tc.ByKind, err = lambdaTransports(); err != nil { // namers_lambdafn.go
+		return nil, err
 	}
 	if cfg.Proxy.BackendCAFile == "" {
 		return proxy.NewTransports(tc), nil

@@ -1,4 +1,4 @@
-//go:build slinkerd_nocloudmap || slinkerd_nocloudrun
+//go:build slinkerd_nocloudmap || slinkerd_nocloudrun || slinkerd_nolambdafn
 
 package app
 

@@ -32,7 +32,8 @@ func TestAbsentCloudNamersSayWhy(t *testing.T) {
 		_, err := in.Bind(context.Background(), nil, name.Path{"svc", svc})
 		assert.ErrorContains(t, err, "not in this build of slinkerd (built with -tags "+tag+")", svc)
 	}
-	assert.ElementsMatch(t, []string{"io.l5d.cloudmap (-tags slinkerd_nocloudmap)", "io.l5d.cloudrun (-tags slinkerd_nocloudrun)"}, app.LeftOut())
+	// (More when built with slinkerd_nolambdafn or slinkerd_nosigv4 too.)
+	assert.Subset(t, app.LeftOut(), []string{"io.l5d.cloudmap (-tags slinkerd_nocloudmap)", "io.l5d.cloudrun (-tags slinkerd_nocloudrun)"})
 	res, err := in.Bind(context.Background(), nil, name.Path{"svc", "c"})
 	require.NoError(t, err)
 	require.Len(t, res.Bounds, 1)

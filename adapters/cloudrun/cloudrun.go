@@ -26,7 +26,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"time"
+
+	"cloud.google.com/go/compute/metadata"
 
 	"github.com/slinkerd/slinkerd/adapters/app"
 	"github.com/slinkerd/slinkerd/core/config"
@@ -68,6 +71,9 @@ func Run(ctx context.Context, cfg *config.Config, environ map[string]string, log
 		attrs = append(attrs, "ingress", ing.server.Addr().String(), "ingress_target", ing.target)
 	}
 	log.Info("slinkerd cloud run sidecar", attrs...)
+	if cfg.Platform().GoogleCloudProject == "" {
+		go learnProject(ctx, a, log)
+	}
 	serveErr := a.Start()
 
 	var failed error
@@ -106,4 +112,23 @@ func reason(failed error) string {
 		return "a listener failed: " + failed.Error()
 	}
 	return "signal"
+}
+
+// projectTimeout bounds the metadata server's answer for the project id.
+const projectTimeout = 5 * time.Second
+
+// learnProject asks the metadata server for the project id, off the
+// request path, so that access-log lines name their trace in it
+// (logging.googleapis.com/trace) when GOOGLE_CLOUD_PROJECT is unset, as
+// it is on Cloud Run. Until it answers, lines leave the field out.
+func learnProject(ctx context.Context, a *app.App, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, projectTimeout)
+	defer cancel()
+	c := metadata.NewClient(&http.Client{Timeout: projectTimeout})
+	id, err := c.ProjectIDWithContext(ctx)
+	if err != nil {
+		log.Warn("cannot learn the project id from the metadata server; log lines will not name their trace (set GOOGLE_CLOUD_PROJECT)", "err", err)
+		return
+	}
+	a.Telemetry.Tracer().SetCloudTraceProject(id)
 }

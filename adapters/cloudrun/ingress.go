@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/slinkerd/slinkerd/adapters/app"
 	"github.com/slinkerd/slinkerd/core/bind"
 	"github.com/slinkerd/slinkerd/core/config"
 	"github.com/slinkerd/slinkerd/core/name"
@@ -102,8 +103,8 @@ func newIngress(cfg *config.Config, environ map[string]string, obs proxy.Observe
 	addr := ingressListen(cfg, environ)
 	srv, err := proxy.Listen(proxy.ServerConfig{
 		Addr:              addr,
-		ReadHeaderTimeout: cfg.Proxy.ReadHeaderTimeout,
-		IdleTimeout:       cfg.Proxy.IdleTimeout,
+		ReadHeaderTimeout: app.NoLimitIfZero(cfg.Proxy.ReadHeaderTimeout),
+		IdleTimeout:       app.NoLimitIfZero(cfg.Proxy.IdleTimeout),
 		MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
 		Logger:            log,
 	}, h)

@@ -90,6 +90,7 @@ type Registration struct {
 // Client calls the Lambda Extensions API at $AWS_LAMBDA_RUNTIME_API. It
 // is a plain net/http client: aws-lambda-go covers the Runtime API only.
 type Client struct {
+	host string // host:port of the Extensions and Telemetry APIs
 	base string
 	hc   *http.Client
 	id   string
@@ -110,7 +111,7 @@ func NewClient(hostPort string, hc *http.Client) (*Client, error) {
 		// proxy pools) shares or closes its one connection.
 		hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}}
 	}
-	return &Client{base: "http://" + hostPort + "/" + apiVersion + "/extension", hc: hc}, nil
+	return &Client{host: hostPort, base: "http://" + hostPort + "/" + apiVersion + "/extension", hc: hc}, nil
 }
 
 // CloseIdleConnections closes the client's idle connection to the API.

@@ -58,10 +58,16 @@ type Options struct {
 	// Started is when the process started; Run logs the time from it to
 	// ready as startup_ms. Defaults to when Run is called.
 	Started time.Time
-	// Metrics receives the CloudWatch EMF lines written on every INVOKE
-	// and at SHUTDOWN. Defaults to os.Stdout, which Lambda sends to
-	// CloudWatch Logs.
+	// Metrics receives the CloudWatch EMF lines, written when each
+	// invocation ends and at SHUTDOWN. Defaults to os.Stdout, which
+	// Lambda sends to CloudWatch Logs.
 	Metrics io.Writer
+	// TelemetryListen is the host:port of the listener that receives
+	// Telemetry API events. Defaults to empty: a free port on
+	// sandbox.localdomain (the host Lambda documents for extension
+	// listeners) in a function (AWS_LAMBDA_FUNCTION_NAME set) where that
+	// name resolves, else on 127.0.0.1.
+	TelemetryListen string
 }
 
 // Run runs slinkerd as an AWS Lambda external extension, from register
@@ -75,11 +81,22 @@ type Options struct {
 //     constants) and returned; a failure to register can only be
 //     returned.
 //  3. Serve, and only then ask for the first event.
-//  4. On INVOKE: set the invocation's X-Amzn-Trace-Id for requests that
+//  4. Subscribe to the Telemetry API's platform events, to learn when
+//     the runtime has finished each invocation (platform.runtimeDone).
+//  5. On INVOKE: set the invocation's X-Amzn-Trace-Id for requests that
 //     carry none, close idle pooled connections after a thaw (see
-//     Config.Run.LambdaThawGap), start the refresh of stale names, and
-//     write the metrics of the previous interval as EMF lines.
-//  5. On SHUTDOWN: drain within the event's deadline (and at most
+//     Config.Run.LambdaThawGap), and start the refresh of stale names.
+//     Then wait for the invocation's platform.runtimeDone (at most until
+//     its deadline), write the invocation's metrics as EMF lines and
+//     export its spans, and only then ask for the next event: the
+//     invocation lasts until every extension has asked, so its metrics
+//     are written, timestamped inside it, before the next one starts.
+//     Where the Telemetry API is missing (the Runtime Interface
+//     Emulator) or the subscription fails, the extension says so once
+//     and falls back to writing the previous invocation's metrics at the
+//     next INVOKE, each line timestamped with the arrival of its
+//     service's latest request (inside that invocation).
+//  6. On SHUTDOWN: drain within the event's deadline (and at most
 //     SLINKERD_DRAIN_TIMEOUT), flush metrics and spans, and return nil so
 //     the process exits 0 before Lambda has to kill it.
 //
@@ -161,6 +178,7 @@ func Run(ctx context.Context, o Options) error {
 		"function", reg.FunctionName, "version", reg.FunctionVersion)
 
 	x := &extension{o: o, c: c, a: a, act: act, log: log}
+	x.subscribe(ctx)
 	return x.loop(ctx, serveErr)
 }
 
@@ -171,6 +189,36 @@ type extension struct {
 	a   *app.App
 	act *activity
 	log *slog.Logger
+
+	// done receives platform.runtimeDone; nil when the Telemetry API is
+	// not available, and metrics are flushed at the next event instead.
+	done *doneListener
+}
+
+// subscribe subscribes to the Telemetry API's platform events. If that
+// fails, it logs why at info and leaves x.done nil: metrics are then
+// written at the next event.
+func (x *extension) subscribe(ctx context.Context) {
+	if x.o.Config != nil && x.o.Config.Telemetry.EMFFlush == "next-event" {
+		x.log.Debug("SLINKERD_EMF_FLUSH=next-event: an invocation's metrics are written when the next event arrives")
+		return
+	}
+	l, err := listenTelemetry(x.o.TelemetryListen, x.log)
+	if err == nil {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err = x.c.SubscribeTelemetry(sctx, l.uri, []string{"platform"},
+			TelemetryBuffering{MaxItems: 1000, MaxBytes: 256 << 10, TimeoutMs: telemetryTimeoutMs})
+		cancel()
+		if err != nil {
+			l.close()
+		}
+	}
+	if err != nil {
+		x.log.Info("no Telemetry API: an invocation's metrics are written when the next event arrives, not when it ends", "err", err)
+		return
+	}
+	x.done = l
+	x.log.Debug("subscribed to the Telemetry API", "destination", l.uri)
 }
 
 type nextResult struct {
@@ -214,21 +262,45 @@ func (x *extension) loop(ctx context.Context, serveErr <-chan error) error {
 	}
 }
 
-// invoke handles an INVOKE event. It must be quick: the invocation does
-// not end before the extension asks for its next event.
+// invoke handles an INVOKE event. The invocation does not end before the
+// extension asks for its next event, so invoke returns as soon as the
+// runtime has finished it (platform.runtimeDone) and its metrics are
+// written; without the Telemetry API it writes the previous invocation's
+// metrics and returns at once.
 func (x *extension) invoke(ctx context.Context, ev *Event) {
 	now := time.Now()
 	x.a.Telemetry.Tracer().SetLambdaTraceID(ev.TraceHeader())
 	idle, closed, names := invokeStart(ctx, x.a, x.act, x.o.Config.Run.LambdaThawGap, now)
-	x.flush(ctx, now, spanFlushTimeout)
 	x.log.Debug("invoke", "requestId", ev.RequestID, "deadline", ev.Deadline(), "trace", ev.TraceHeader(),
 		"idle_ms", ms(idle), "closed_idle", closed, "names", names)
+	if x.done == nil {
+		x.flush(ctx, time.Time{}, spanFlushTimeout)
+		return
+	}
+	wctx, cancel := ctx, context.CancelFunc(func() {})
+	if d := ev.Deadline(); !d.IsZero() {
+		wctx, cancel = context.WithDeadline(ctx, d)
+	}
+	status, ok := x.done.wait(wctx, ev.RequestID)
+	cancel()
+	if !ok && ctx.Err() == nil {
+		// Lambda sends runtimeDone even for a timeout; not getting it
+		// means it will not come, and waiting would make every
+		// invocation last until its deadline.
+		x.log.Warn("no platform.runtimeDone before the invocation's deadline; metrics are written at the next event from now on",
+			"requestId", ev.RequestID)
+		x.done.close()
+		x.done = nil
+	}
+	x.flush(ctx, time.Now(), spanFlushTimeout)
+	x.log.Debug("invocation done", "requestId", ev.RequestID, "status", status, "took_ms", ms(time.Since(now)))
 }
 
-// flush writes the EMF lines of the interval since the last flush and
-// exports the waiting spans within spanTimeout.
-func (x *extension) flush(ctx context.Context, now time.Time, spanTimeout time.Duration) {
-	if err := x.a.Telemetry.FlushEMF(x.o.Metrics, now); err != nil {
+// flush writes the EMF lines of the period since the last flush,
+// timestamped at (a time inside that period), and exports the waiting
+// spans within spanTimeout.
+func (x *extension) flush(ctx context.Context, at time.Time, spanTimeout time.Duration) {
+	if err := x.a.Telemetry.FlushEMF(x.o.Metrics, at); err != nil {
 		x.log.Warn("cannot write EMF metrics", "err", err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, spanTimeout)
@@ -255,7 +327,11 @@ func (x *extension) stop(deadline time.Time, reason string) error {
 	if err != nil {
 		x.log.Warn("drain cut short", "err", err, "drain_ms", ms(drain))
 	}
-	if ferr := x.a.Telemetry.FlushEMF(x.o.Metrics, time.Now()); ferr != nil {
+	if x.done != nil {
+		x.done.close()
+		x.done = nil
+	}
+	if ferr := x.a.Telemetry.FlushEMF(x.o.Metrics, time.Time{}); ferr != nil {
 		x.log.Warn("cannot write EMF metrics", "err", ferr)
 	}
 	attrs := []any{"reason", reason, "took_ms", ms(time.Since(start)), "drain_ms", ms(drain)}

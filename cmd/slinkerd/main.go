@@ -7,6 +7,8 @@
 //	slinkerd                         run the proxy (SLINKERD_MODE picks how)
 //	slinkerd delegate [--dtab D] [--text] PATH
 //	                                 print how PATH delegates, as JSON
+//	slinkerd dtab check --source S [--paths P1,P2] [--json]
+//	                                 check a candidate dtab (dtab.go)
 //	slinkerd config [--json]         print the effective configuration
 //	slinkerd version                 print the version
 package main
@@ -67,6 +69,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return runDelegate(args, environ, stdout, stderr)
 	case "config":
 		return runConfig(args, environ, stdout, stderr)
+	case "dtab":
+		return runDtab(args, environ, stdout, stderr)
 	case "version", "--version", "-v":
 		if out := app.LeftOut(); len(out) > 0 {
 			fmt.Fprintln(stdout, "slinkerd", buildinfo.Version(), "without", strings.Join(out, ", "))
@@ -86,6 +90,8 @@ const usage = `usage:
   slinkerd                              run the proxy (SLINKERD_MODE picks how)
   slinkerd delegate [--dtab D] [--text] PATH
                                         show how PATH delegates and binds
+  slinkerd dtab check --source S [--paths P1,P2] [--json]
+                                        check a candidate dtab against the current one
   slinkerd config [--json]              print the effective configuration
   slinkerd version                      print the version
 Configuration is read from SLINKERD_* environment variables; see docs/config.md.

@@ -5,6 +5,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,6 +36,10 @@ type Config struct {
 	Handlers map[string]http.Handler
 	// Logger receives server errors. Defaults to slog.Default().
 	Logger *slog.Logger
+	// DtabSource, when set, reports SLINKERD_DTAB_SOURCE's state (which
+	// version of the dtab is in force), added to /config.json and
+	// /delegator.json as "dtabSource". May be nil.
+	DtabSource func() any
 }
 
 // Server is the admin HTTP server.
@@ -114,6 +119,9 @@ func (s *Server) handleConfig(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	b, err := s.cfg.ConfigJSON()
+	if err == nil && s.cfg.DtabSource != nil {
+		b, err = withKey(b, "dtabSource", s.cfg.DtabSource())
+	}
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 		return
@@ -129,7 +137,29 @@ func (s *Server) handleDelegate(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	out, status := Delegate(ctx, s.cfg.Interpreter, r.URL.Query().Get("dtab"), r.URL.Query().Has("dtab"), r.URL.Query().Get("path"))
+	if s.cfg.DtabSource != nil && !r.URL.Query().Has("dtab") {
+		out.DtabSource = s.cfg.DtabSource()
+	}
 	writeJSON(w, status, out)
+}
+
+// withKey adds "key": v as the last member of the JSON object obj.
+func withKey(obj []byte, key string, v any) ([]byte, error) {
+	obj = bytes.TrimRight(obj, " \t\r\n")
+	if len(obj) < 2 || obj[0] != '{' || obj[len(obj)-1] != '}' {
+		return nil, fmt.Errorf("admin: add %q to the configuration: not a JSON object", key)
+	}
+	val, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("admin: add %q to the configuration: %w", key, err)
+	}
+	k, _ := json.Marshal(key)
+	out := append([]byte(nil), obj[:len(obj)-1]...)
+	if len(bytes.TrimSpace(out)) > 1 {
+		out = append(out, ',')
+	}
+	out = append(append(append(append(out, k...), ':'), val...), '}', '\n')
+	return out, nil
 }
 
 // DelegateOutput is the JSON of a delegation, shared by /delegator.json,
@@ -148,6 +178,9 @@ type DelegateOutput struct {
 	Bound []BoundOutput `json:"bound"`
 	// Tree is the step-by-step delegation.
 	Tree *name.Step `json:"tree,omitempty"`
+	// DtabSource is SLINKERD_DTAB_SOURCE's state, when one is set and
+	// the base dtab was used: which version of the dtab is in force.
+	DtabSource any `json:"dtabSource,omitempty"`
 	// Error says why Result is not "bound": for "empty", each bound name
 	// with its state and its namer's last error, e.g.
 	// "/$/inet/nosuch.invalid/80 (neg): inet: resolve …: no such host".

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slinkerd/slinkerd/core/clock"
@@ -151,6 +152,9 @@ type Config struct {
 type Interpreter struct {
 	cfg Config
 	clk clock.Clock
+	// dtab is the base dtab, cfg.Dtab until SetDtab swaps it.
+	dtab  atomic.Pointer[name.Dtab]
+	hooks atomic.Pointer[Hooks]
 
 	mu    sync.Mutex
 	cache map[cacheKey]*cacheEntry
@@ -198,11 +202,38 @@ func New(cfg Config) (*Interpreter, error) {
 	if cfg.Namers == nil {
 		cfg.Namers = &Namers{}
 	}
-	return &Interpreter{cfg: cfg, clk: clock.Or(cfg.Clock), cache: map[cacheKey]*cacheEntry{}}, nil
+	in := &Interpreter{cfg: cfg, clk: clock.Or(cfg.Clock), cache: map[cacheKey]*cacheEntry{}}
+	in.dtab.Store(&cfg.Dtab)
+	return in, nil
 }
 
 // Dtab returns the base dtab.
-func (in *Interpreter) Dtab() name.Dtab { return in.cfg.Dtab }
+func (in *Interpreter) Dtab() name.Dtab { return *in.dtab.Load() }
+
+// SetDtab replaces the base dtab and drops the cached bound trees, so the
+// next bind of every path delegates through d. Requests already bound
+// keep the tree they hold.
+func (in *Interpreter) SetDtab(d name.Dtab) {
+	in.dtab.Store(&d)
+	in.mu.Lock()
+	clear(in.cache)
+	in.mu.Unlock()
+}
+
+// Hooks let a dtab source follow the interpreter's use without a timer:
+// see discovery/dtabsource.
+type Hooks struct {
+	// BeforeBind runs at the start of every Bind, with the time the bind
+	// read. It must be cheap when it has nothing to do (the proxy's hot
+	// path calls it); it may block, within ctx, for a dtab refresh.
+	BeforeBind func(ctx context.Context, now time.Time)
+	// Bound runs after a path (with no per-request dentries) was
+	// delegated, not found in the cache, to a tree that is not negative.
+	Bound func(path string, now time.Time)
+}
+
+// SetHooks installs h (nil removes them).
+func (in *Interpreter) SetHooks(h *Hooks) { in.hooks.Store(h) }
 
 // Namers returns the namer registry.
 func (in *Interpreter) Namers() *Namers { return in.cfg.Namers }
@@ -218,14 +249,20 @@ func (in *Interpreter) Bind(ctx context.Context, local name.Dtab, path name.Path
 // BindNamed is Bind for a caller that already has path's text form,
 // pathText (the proxy does), saving its rendering on the hot path.
 func (in *Interpreter) BindNamed(ctx context.Context, local name.Dtab, path name.Path, pathText string) (Result, error) {
+	now := in.clk.Now()
+	h := in.hooks.Load()
+	if h != nil && h.BeforeBind != nil {
+		h.BeforeBind(ctx, now)
+	}
 	if in.cfg.CacheTTL < 0 {
-		return in.bind(ctx, local, path)
+		res, err := in.bind(ctx, local, path)
+		in.bound(h, local, pathText, res, err, now)
+		return res, err
 	}
 	key := cacheKey{path: pathText}
 	if len(local) > 0 {
 		key.local = local.String()
 	}
-	now := in.clk.Now()
 	in.mu.Lock()
 	e, ok := in.cache[key]
 	if ok {
@@ -256,6 +293,7 @@ func (in *Interpreter) BindNamed(ctx context.Context, local name.Dtab, path name
 		}
 		e.expires = in.clk.Now().Add(in.cfg.CacheTTL)
 		close(e.ready)
+		in.bound(h, local, pathText, e.res, e.err, now)
 		return e.res, e.err
 	}
 	in.mu.Unlock()
@@ -283,8 +321,16 @@ func (in *Interpreter) evictLocked(now time.Time) {
 	}
 }
 
+// bound tells h.Bound about a delegation with no per-request dentries
+// that was not negative.
+func (in *Interpreter) bound(h *Hooks, local name.Dtab, pathText string, res Result, err error, now time.Time) {
+	if h != nil && h.Bound != nil && err == nil && len(local) == 0 && res.Kind != name.Neg {
+		h.Bound(pathText, now)
+	}
+}
+
 func (in *Interpreter) bind(ctx context.Context, local name.Dtab, path name.Path) (Result, error) {
-	d := name.Delegator{Dtab: in.cfg.Dtab.Concat(local), Lookup: in.cfg.Namers.Lookup}
+	d := name.Delegator{Dtab: in.Dtab().Concat(local), Lookup: in.cfg.Namers.Lookup}
 	t, _, err := d.Bind(ctx, path)
 	if err != nil {
 		return Result{}, err
@@ -308,7 +354,7 @@ func (in *Interpreter) bind(ctx context.Context, local name.Dtab, path name.Path
 // when not nil.
 func (in *Interpreter) Delegate(ctx context.Context, dtab name.Dtab, path name.Path) (Result, *name.Step, error) {
 	if dtab == nil {
-		dtab = in.cfg.Dtab
+		dtab = in.Dtab()
 	}
 	d := name.Delegator{Dtab: dtab, Lookup: in.cfg.Namers.Lookup, Trace: true}
 	t, st, err := d.Bind(ctx, path)

@@ -36,6 +36,25 @@ var checks = map[string]checker{
 	"attribute":  {"Cloud Map attribute name: 1 to 255 printable ASCII characters, no spaces", checkAttribute},
 	"word":       {"printable characters, no spaces", checkWord},
 	"headers":    {"comma-separated key=value pairs, values URL-encoded", checkHeaders},
+	"namespace":  {"CloudWatch namespace: 1 to 255 of A-Z a-z 0-9 . - _ / # : and space", checkNamespace},
+	"dimensions": {"comma-separated Name=Value pairs, names and values non-empty, at most 29", checkDimensions},
+	"dtabsource": {"ssm:/name, appconfig:app/env/profile, https://… or file:/path", checkDtabSource},
+}
+
+// checkDtabSource checks SLINKERD_DTAB_SOURCE's form; the source is
+// built, and its store reached, at start.
+func checkDtabSource(_ *Config, s string) error {
+	scheme, rest, _ := strings.Cut(s, ":")
+	switch {
+	case rest == "":
+	case scheme == "ssm", scheme == "file":
+		return nil
+	case scheme == "appconfig" && strings.Count(rest, "/") == 2 && !strings.Contains("/"+rest+"/", "//"):
+		return nil
+	case scheme == "https", scheme == "http":
+		return checkURL(nil, s)
+	}
+	return errors.New("must be ssm:/name, appconfig:application/environment/profile, https://… or file:/path")
 }
 
 func checkListen(_ *Config, s string) error {
@@ -308,4 +327,34 @@ func validToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkNamespace accepts a CloudWatch namespace.
+func checkNamespace(_ *Config, s string) error {
+	if len(s) > 255 {
+		return errors.New("must be at most 255 characters")
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".-_/#: ", r)) {
+			return fmt.Errorf("must hold only letters, digits, spaces and . - _ / # : (not %q)", r)
+		}
+	}
+	return nil
+}
+
+// checkDimensions accepts Name=Value,... for EMF dimensions; the
+// telemetry package checks the rest (reserved names, duplicates, 30 keys
+// with FunctionName and Service).
+func checkDimensions(_ *Config, s string) error {
+	parts := strings.Split(s, ",")
+	if len(parts) > 29 {
+		return fmt.Errorf("must be at most 29 pairs (CloudWatch allows 30 dimensions with Service), not %d", len(parts))
+	}
+	for _, p := range parts {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || strings.TrimSpace(k) == "" || strings.TrimSpace(v) == "" {
+			return fmt.Errorf("must be Name=Value pairs with non-empty names and values, not %q", strings.TrimSpace(p))
+		}
+	}
+	return nil
 }

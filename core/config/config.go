@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Prefix starts the name of every variable that Config reads.
 const Prefix = "SLINKERD_"
@@ -59,7 +62,14 @@ type Config struct {
 	// ignored are the unknown SLINKERD_* variables Load let through
 	// (StrictEnv off).
 	ignored []string
+	// platform are the platform's and OpenTelemetry's variables that Load
+	// read beside the SLINKERD_* ones.
+	platform PlatformEnv
 }
+
+// Platform returns the variables that slinkerd reads but does not own
+// (OTEL_*, AWS_LAMBDA_*, GOOGLE_CLOUD_PROJECT), as Load found them.
+func (c *Config) Platform() PlatformEnv { return c.platform }
 
 // IgnoredVariables returns the unknown SLINKERD_* variables that Load
 // ignored because SLINKERD_STRICT_ENV is off, sorted; the caller warns
@@ -177,10 +187,31 @@ type RoutingConfig struct {
 	// from the request path before it is forwarded. Defaults to false.
 	IdentifierConsume bool `env:"IDENTIFIER_CONSUME" envDefault:"false"`
 	// SvcPolicy is the per-service-prefix policy (classifier, retries,
-	// timeouts by name prefix; later entries win). core/config only
+	// timeouts, replay buffer and AWS SigV4 signing, e.g.
+	// /svc/orders=sign:lambda, by name prefix; later entries win; see
+	// docs/iam-targets.md). core/config only
 	// carries it; its syntax belongs to the retry package, which validates
 	// it at start. Defaults to empty (global settings everywhere).
 	SvcPolicy string `env:"SVC_POLICY" check:"policy"`
+	// DtabSource is where more of the base dtab comes from, appended after
+	// Dtab and refreshed while slinkerd runs: ssm:/parameter/name (AWS
+	// Systems Manager Parameter Store), appconfig:application/environment/profile
+	// (AWS AppConfig), an https:// URL (polled with If-None-Match) or
+	// file:/path. A fetched dtab that does not parse, or that makes
+	// negative a name used in the last minute, is rejected and the
+	// previous one kept. Defaults to empty (SLINKERD_DTAB only).
+	DtabSource string `env:"DTAB_SOURCE" check:"dtabsource"`
+	// DtabSourceTTL is the least time between two calls to
+	// SLINKERD_DTAB_SOURCE: a change is in force within it (lazily, at
+	// the first request after it, on Lambda). AppConfig's own poll
+	// interval wins when longer; failures back off from it. Defaults to
+	// 30s.
+	DtabSourceTTL time.Duration `env:"DTAB_SOURCE_TTL" envDefault:"30s" min:"1s"`
+	// DtabSourceAuth is how an https SLINKERD_DTAB_SOURCE authenticates:
+	// empty (no credentials) or gcp (the metadata server's access token
+	// for the service account, e.g. for a Cloud Storage object). Defaults
+	// to empty.
+	DtabSourceAuth string `env:"DTAB_SOURCE_AUTH" oneof:"gcp"`
 }
 
 // BalancerConfig picks an endpoint among a name's endpoints.
@@ -304,6 +335,23 @@ type DiscoveryConfig struct {
 	// Run calls, for services with a custom audience. Defaults to empty
 	// (the target service's URL).
 	IDTokenAudience string `env:"ID_TOKEN_AUDIENCE" check:"word"`
+	// IDTokenHeader is the header ID tokens go in: authorization, or
+	// x-serverless-authorization, which Cloud Run accepts in its place (and
+	// checks alone when both are present) so that the caller's own
+	// Authorization reaches the application untouched (the proxy then owns X-Serverless-Authorization: a
+	// caller's value is removed). Defaults to authorization.
+	IDTokenHeader string `env:"ID_TOKEN_HEADER" envDefault:"authorization" oneof:"authorization x-serverless-authorization"`
+	// IDTokenImpersonate is the email of a service account whose ID tokens
+	// are minted, through the IAM Credentials API's generateIdToken, by the
+	// principal of the application default credentials (which needs
+	// roles/iam.serviceAccountOpenIdTokenCreator on it). Defaults to empty
+	// (tokens of the default credentials' own identity: the key file of
+	// GOOGLE_APPLICATION_CREDENTIALS, else the metadata server's account).
+	IDTokenImpersonate string `env:"ID_TOKEN_IMPERSONATE" check:"word"`
+	// IDTokenIAMEndpoint replaces https://iamcredentials.googleapis.com
+	// for SLINKERD_ID_TOKEN_IMPERSONATE: a base URL such as a Private
+	// Service Connect endpoint's. Defaults to empty (the public endpoint).
+	IDTokenIAMEndpoint string `env:"ID_TOKEN_IAM_ENDPOINT" check:"url"`
 }
 
 // TelemetryConfig configures logs, metrics and traces.
@@ -317,10 +365,33 @@ type TelemetryConfig struct {
 	LogFormat LogFormat `env:"LOG_FORMAT" envDefault:"auto" oneof:"auto json text"`
 	// AccessLog logs one line per proxied request. Defaults to false.
 	AccessLog bool `env:"ACCESS_LOG" envDefault:"false"`
-	// MetricsMaxEndpoints caps how many endpoints per client get their own
-	// metrics, in endpoints; the rest are summed into one series labelled
-	// endpoint="other". 0 turns endpoint metrics off. Defaults to 100.
+	// MetricsMaxEndpoints caps how many endpoints get their own metrics,
+	// in endpoints, in total across all clients (first come, first
+	// served); a client's request metrics come with its endpoints'. The
+	// rest are counted in their service's metrics (and, for a client with
+	// some endpoints of its own, in one series labelled endpoint="other").
+	// 0 turns endpoint and client request metrics off. Defaults to 100.
 	MetricsMaxEndpoints int `env:"METRICS_MAX_ENDPOINTS" envDefault:"100" min:"0"`
+	// EMFNamespace is the CloudWatch namespace of the embedded-metric-format
+	// lines written in lambda mode, 1 to 255 characters. Defaults to
+	// slinkerd.
+	EMFNamespace string `env:"EMF_NAMESPACE" envDefault:"slinkerd" check:"namespace"`
+	// EMFDimensions are extra CloudWatch dimensions of the EMF lines,
+	// comma-separated Name=Value pairs with the same value on every line,
+	// e.g. Environment=prod,Alias=live; they join FunctionName (from
+	// AWS_LAMBDA_FUNCTION_NAME) and Service in one dimension set of at
+	// most 30 keys. Names must be non-empty and must not be FunctionName,
+	// Service or a metric's name. Defaults to empty (none).
+	EMFDimensions string `env:"EMF_DIMENSIONS" check:"dimensions"`
+	// EMFFlush is when the Lambda extension writes an invocation's EMF
+	// lines: invocation-end waits for the runtime to finish the
+	// invocation (the Telemetry API's platform.runtimeDone) and writes
+	// them before the next one starts, which keeps the invocation open
+	// about 25 ms longer (Lambda's shortest Telemetry API buffering) and
+	// is billed; next-event writes them when the next event arrives,
+	// timestamped inside the invocation they describe, at no cost to the
+	// invocation. Defaults to invocation-end.
+	EMFFlush string `env:"EMF_FLUSH" envDefault:"invocation-end" oneof:"invocation-end next-event"`
 	// OTLPEndpoint is the OTLP/HTTP traces URL, e.g.
 	// http://127.0.0.1:4318/v1/traces. Defaults to empty (tracing export
 	// off; propagation still works).
@@ -370,4 +441,71 @@ type IngressConfig struct {
 	// request that runs out gets 504. 0 means no timeout. Go duration.
 	// Defaults to 0.
 	Timeout time.Duration `env:"TIMEOUT" envDefault:"0" min:"0s"`
+}
+
+// PlatformEnv holds the variables that slinkerd reads but does not own:
+// the OpenTelemetry SDK's OTEL_* (the specification's
+// "Environment Variable Specification"), the Lambda runtime's logging
+// controls, and the Google Cloud project. They are not SLINKERD_*
+// names, so strict-env checking never sees them, and they are not in the
+// SLINKERD_* reference table; each one's SLINKERD_* counterpart, where
+// there is one, wins when set. Values are kept as given; their users
+// parse them and warn about a bad one (an OpenTelemetry SDK ignores a bad
+// OTEL_* value rather than fail).
+type PlatformEnv struct {
+	// OTLPEndpoint is OTEL_EXPORTER_OTLP_ENDPOINT, a base URL to which
+	// /v1/traces is appended.
+	OTLPEndpoint string
+	// OTLPTracesEndpoint is OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, the traces
+	// URL used as is; it wins over OTLPEndpoint.
+	OTLPTracesEndpoint string
+	// OTLPHeaders is OTEL_EXPORTER_OTLP_HEADERS, key=value pairs with
+	// URL-encoded values; OTEL_EXPORTER_OTLP_TRACES_HEADERS wins over it.
+	OTLPHeaders Secret
+	// ServiceName is OTEL_SERVICE_NAME.
+	ServiceName string
+	// ResourceAttributes is OTEL_RESOURCE_ATTRIBUTES, key=value pairs.
+	ResourceAttributes string
+	// TracesSampler and TracesSamplerArg are OTEL_TRACES_SAMPLER and
+	// OTEL_TRACES_SAMPLER_ARG.
+	TracesSampler, TracesSamplerArg string
+	// SDKDisabled is OTEL_SDK_DISABLED=true: no span export from OTEL_*
+	// settings.
+	SDKDisabled bool
+	// LambdaFunctionName is AWS_LAMBDA_FUNCTION_NAME, set in every Lambda
+	// execution environment.
+	LambdaFunctionName string
+	// LambdaLogFormat is AWS_LAMBDA_LOG_FORMAT (JSON or Text), set by
+	// Lambda's advanced logging controls.
+	LambdaLogFormat string
+	// LambdaLogLevel is AWS_LAMBDA_LOG_LEVEL (TRACE, DEBUG, INFO, WARN,
+	// ERROR or FATAL), set by Lambda's application log-level filtering.
+	LambdaLogLevel string
+	// GoogleCloudProject is GOOGLE_CLOUD_PROJECT, the project id that
+	// Cloud Run log lines name their traces in.
+	GoogleCloudProject string
+}
+
+// PlatformFromEnviron reads a PlatformEnv from environ (nil is an empty
+// environment).
+func PlatformFromEnviron(environ map[string]string) PlatformEnv {
+	get := func(k string) string { return strings.TrimSpace(environ[k]) }
+	p := PlatformEnv{
+		OTLPEndpoint:       get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+		OTLPTracesEndpoint: get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+		OTLPHeaders:        Secret(get("OTEL_EXPORTER_OTLP_HEADERS")),
+		ServiceName:        get("OTEL_SERVICE_NAME"),
+		ResourceAttributes: get("OTEL_RESOURCE_ATTRIBUTES"),
+		TracesSampler:      get("OTEL_TRACES_SAMPLER"),
+		TracesSamplerArg:   get("OTEL_TRACES_SAMPLER_ARG"),
+		SDKDisabled:        strings.EqualFold(get("OTEL_SDK_DISABLED"), "true"),
+		LambdaFunctionName: get("AWS_LAMBDA_FUNCTION_NAME"),
+		LambdaLogFormat:    get("AWS_LAMBDA_LOG_FORMAT"),
+		LambdaLogLevel:     get("AWS_LAMBDA_LOG_LEVEL"),
+		GoogleCloudProject: get("GOOGLE_CLOUD_PROJECT"),
+	}
+	if h := get("OTEL_EXPORTER_OTLP_TRACES_HEADERS"); h != "" {
+		p.OTLPHeaders = Secret(h)
+	}
+	return p
 }

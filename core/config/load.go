@@ -74,6 +74,7 @@ func Load(environ map[string]string, opts ...Option) (*Config, error) {
 	if !strict {
 		cfg.ignored = unknown
 	}
+	cfg.platform = PlatformFromEnviron(environ)
 	return cfg, nil
 }
 

@@ -72,10 +72,13 @@ var badChecks = map[string][]string{
 	"identifier": {"host", "path", "path:0", "path:x", "path:101", "path:+1", "header:", "header:a b", "method-host:x", "Header"},
 	"dtab":       {"rejected-by-hook"},
 	"policy":     {"rejected-by-hook"},
+	"dtabsource": {"/etc/dtab", "ssm:", "appconfig:app/env", "appconfig:app//profile", "https://", "s3:bucket/key"},
 	"grpccodes":  {"NOPE", "17", "UNAVAILABLE,", "-1"},
 	"attribute":  {"has space", strings.Repeat("a", 256), "tab\there"},
 	"word":       {"has space", "nl\n", "\x00"},
 	"headers":    {"novalue", "=v", "a=%zz", "a b=c"},
+	"namespace":  {"bad\tns", "ns!", strings.Repeat("n", 256)},
+	"dimensions": {"Environment", "=prod", "Environment=", strings.Repeat("A=1,", 29) + "B=2"},
 }
 
 var errHook = errors.New("hook says no")

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,6 +71,13 @@ func (t *attemptTransport) send(ctx context.Context, out *http.Request, rt *rout
 	}
 	if len(rt.res.Bounds) == 0 {
 		return nil, &Error{Status: http.StatusBadGateway, Msg: "no endpoints for " + rt.svcStr, Retryable: true}
+	}
+	if body != nil && pol.Signer != nil && pol.Signer.NeedsPayload() {
+		// The signature covers the body's hash: read it (up to the
+		// replay buffer) before the first attempt.
+		if err := body.fill(); err != nil {
+			return nil, err
+		}
 	}
 
 	// held is the pick of the attempt in progress until its outcome is
@@ -282,6 +290,15 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 	} else {
 		delete(h, "Authorization")
 	}
+	tokenHeader := "Authorization" // the caller's own, restored above
+	if th, ok := t.tokens.(TokenHeaderer); ok {
+		if name := th.TokenHeader(); name != "" && name != tokenHeader {
+			// The proxy owns this header: no caller's value, and no
+			// token of an earlier attempt, reaches an endpoint.
+			tokenHeader = name
+			delete(h, name)
+		}
+	}
 	if aud := pick.Address.Meta["audience"]; aud != "" && t.tokens != nil {
 		tok, err := t.tokens.Token(ctx, aud)
 		if err != nil {
@@ -291,7 +308,7 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 			// Nothing was sent: the caller may requeue to another endpoint.
 			return nil, false, &Error{Status: http.StatusBadGateway, Msg: "cannot get an ID token for " + aud, Retryable: true, Err: err}
 		}
-		set(h, "Authorization", "Bearer "+tok)
+		set(h, tokenHeader, "Bearer "+tok)
 	}
 	set(h, hdrDstClient, c.id)
 	if len(residual) == 0 {
@@ -301,6 +318,27 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 	}
 	if !deadline.IsZero() {
 		setDeadlineHeaders(h, now, deadline, set)
+	}
+	if sg := rt.policy.Signer; sg != nil {
+		// Last, over the headers as they will be sent.
+		var payload []byte
+		whole := body == nil
+		if body != nil {
+			payload, whole = body.whole()
+		}
+		if err := sg.Sign(ctx, req, payload, whole); err != nil {
+			if cancel != nil {
+				cancel(nil)
+			}
+			if timer != nil {
+				timer.Stop()
+			}
+			var perr *Error
+			if !errors.As(err, &perr) {
+				perr = &Error{Status: http.StatusBadGateway, Msg: "cannot sign the request to " + rt.endpoint, Err: err}
+			}
+			return nil, false, perr
+		}
 	}
 
 	var resp *http.Response
@@ -491,9 +529,48 @@ func (b *doneBody) finish(eof bool) {
 		b.pick.Done(failed)
 		if obs := b.t.observer; obs != nil {
 			rt := b.rt
-			b.ev = RequestEvent{Service: rt.svcStr, Client: rt.client, Endpoint: rt.endpoint, Status: b.resp.StatusCode,
-				Failed: failed, Latency: b.t.clk.Now().Sub(rt.start), Retries: rt.retries, Requeues: rt.requeues}
+			b.ev = RequestEvent{Service: rt.svcStr, Client: rt.client, Endpoint: rt.endpoint, Status: b.resp.StatusCode, Request: b.resp.Request, Response: b.resp,
+				Failed: failed, Start: rt.start, Latency: b.t.clk.Now().Sub(rt.start), Retries: rt.retries, Requeues: rt.requeues}
 			obs.Request(&b.ev)
 		}
 	})
+}
+
+// fill reads the caller's body into the replay buffer before the first
+// attempt, until its end or one byte past the limit, so that a Signer can
+// hash it. The buffer then holds every byte taken from the caller, one
+// more than the limit at most: the first attempt replays it and reads on,
+// and a retry stays possible until more is read.
+func (b *replayBody) fill() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.gen != 0 {
+		return nil
+	}
+	b.begun.Store(true)
+	for !b.eof && b.srcErr == nil && len(b.buf) <= b.limit {
+		if len(b.buf) == cap(b.buf) {
+			b.buf = slices.Grow(b.buf, min(max(len(b.buf), 4096), b.limit+1-len(b.buf)))
+		}
+		n, err := b.src.Read(b.buf[len(b.buf):min(cap(b.buf), b.limit+1)])
+		b.buf = b.buf[:len(b.buf)+n]
+		if err == io.EOF {
+			b.eof = true
+		} else if err != nil {
+			b.srcErr = err
+			return err
+		}
+	}
+	return nil
+}
+
+// whole returns the whole body and true when the replay buffer holds all
+// of it, read to its end.
+func (b *replayBody) whole() ([]byte, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.eof && !b.overflow && b.srcErr == nil {
+		return b.buf, true
+	}
+	return nil, false
 }

@@ -59,6 +59,12 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
+// Unprocessed reports whether the request provably never reached a
+// server (Retryable): a transport that returns such an error from an
+// attempt (a Lambda function's throttling) gets it requeued under the
+// budget, whatever the method (retry.Requeueable).
+func (e *Error) Unprocessed() bool { return e.Retryable }
+
 // grpcCode maps the proxy's HTTP status to a gRPC status code.
 func (e *Error) grpcCode() int {
 	switch e.Status {
@@ -245,7 +251,7 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, rt *route, e *Error
 	p.log.Debug("request failed", "service", svc, "status", e.Status, "err", e.Error())
 	if p.cfg.Observer != nil {
 		ev := RequestEvent{Service: svc, Client: client, Status: e.Status, Failed: true, ProxyError: true, Request: r, Err: e,
-			Latency: p.clk.Now().Sub(start), Retries: retries, Requeues: requeues}
+			Start: start, Latency: p.clk.Now().Sub(start), Retries: retries, Requeues: requeues}
 		if rt != nil {
 			ev.Endpoint = rt.endpoint
 		}

@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,39 @@ type Policy struct {
 	// sent no body byte can be requeued. Must not be negative. NewPolicy
 	// and a nil Config.Policy use retry.DefaultReplayBufferBytes (64 KiB).
 	ReplayLimit int
+	// Signer signs every attempt's request to the service (AWS SigV4 for
+	// IAM-authenticated targets: SLINKERD_SVC_POLICY's sign key). Nil, the
+	// default, means requests are sent unsigned and no signing header is
+	// added.
+	Signer Signer
+}
+
+// Signer signs each attempt's request to a service whose endpoints
+// authenticate callers by a request signature (AWS SigV4). The proxy calls
+// Sign once per attempt, on that attempt's own request, after every other
+// header is set and the endpoint's Host is in place, so a signature
+// covers one attempt to one endpoint at one time and never carries over.
+type Signer interface {
+	// NeedsPayload reports whether Sign wants the request body's bytes to
+	// hash. If so, the proxy reads the body into the service's replay
+	// buffer (Policy.ReplayLimit) before the first attempt.
+	NeedsPayload() bool
+	// Sign signs req in place. When whole is true, payload is the whole
+	// request body (nil for none); when false, the body is longer than the
+	// replay buffer (or NeedsPayload is false) and streams unread. An
+	// error fails the request before anything is sent; a *Error is
+	// answered as it is, any other error as 502.
+	Sign(ctx context.Context, req *http.Request, payload []byte, whole bool) error
+}
+
+// TokenHeaderer is implemented by a TokenSource whose tokens go in a
+// header other than Authorization. TokenHeader returns the header's
+// canonical name, e.g. "X-Serverless-Authorization" (Cloud Run accepts
+// it in place of Authorization, leaving the caller's Authorization to the
+// application). The proxy then owns that header: a caller's own value is
+// removed on every attempt, and only endpoints with an audience get one.
+type TokenHeaderer interface {
+	TokenHeader() string
 }
 
 // NewPolicy builds the Policy of a service from its settings: a new

@@ -146,6 +146,8 @@ type RequestEvent struct {
 	Failed bool
 	// ProxyError is set when the proxy itself answered (l5d-err).
 	ProxyError bool
+	// Start is when the request arrived; zero when unknown.
+	Start time.Time
 	// Latency is from arrival to the end of the response.
 	Latency time.Duration
 	// Retries and Requeues count the extra attempts.

@@ -36,6 +36,12 @@ type TransportConfig struct {
 	// with its first message, and grpc-timeout bounds them. Defaults to
 	// 60s (nginx's proxy_read_timeout); a negative value means no limit.
 	ResponseHeaderTimeout time.Duration
+	// ByKind holds the RoundTrippers of endpoints that are not host:port
+	// servers, by the kind an endpoint names in Meta["transport"] (e.g.
+	// "lambda": discovery/lambdafn). Such an endpoint's attempts go
+	// through its RoundTripper, with the endpoint as the URL's host, and
+	// never through the pools. Nil means none.
+	ByKind map[string]http.RoundTripper
 }
 
 // Transports are the pools the proxy sends through: HTTP/1.1 with
@@ -47,6 +53,8 @@ type Transports struct {
 	direct *h1client.Client
 	// headTimeout is ResponseHeaderTimeout; 0 when there is none.
 	headTimeout time.Duration
+	// byKind is TransportConfig.ByKind.
+	byKind map[string]http.RoundTripper
 }
 
 // NewTransports builds the pools.
@@ -108,7 +116,7 @@ func NewTransports(cfg TransportConfig) *Transports {
 	tl.ForceAttemptHTTP2 = true
 	direct := h1client.New(h1client.Config{Dial: dialer.DialContext, IdleTimeout: cfg.IdleConnTimeout,
 		MaxIdle: cfg.MaxIdleConnsPerHost, MaxHeader: cfg.MaxResponseHeaderBytes})
-	return &Transports{h1: h1, h2c: h2c, tls: tl, direct: direct, headTimeout: cfg.ResponseHeaderTimeout}
+	return &Transports{h1: h1, h2c: h2c, tls: tl, direct: direct, headTimeout: cfg.ResponseHeaderTimeout, byKind: cfg.ByKind}
 }
 
 // CloseIdle closes idle pooled connections, e.g. after a Lambda thaw.
@@ -119,9 +127,15 @@ func (t *Transports) CloseIdle() {
 	t.direct.CloseIdle()
 }
 
-// forEndpoint chooses the pool and scheme for an attempt.
-func (t *Transports) forEndpoint(a name.Address, inProto int) (*http.Transport, string) {
+// forEndpoint chooses the pool (or the RoundTripper of its kind) and
+// scheme for an attempt.
+func (t *Transports) forEndpoint(a name.Address, inProto int) (http.RoundTripper, string) {
 	if a.Meta != nil {
+		if k := a.Meta["transport"]; k != "" {
+			if rt := t.byKind[k]; rt != nil {
+				return rt, "http"
+			}
+		}
 		if a.Meta["scheme"] == "https" {
 			return t.tls, "https"
 		}

@@ -53,6 +53,35 @@ type Policy struct {
 	// once sent. 0 means bodies are never replayed. Defaults to 65536
 	// (64 KiB).
 	ReplayBufferBytes int
+	// Sign says whether and how each attempt's request is signed with AWS
+	// Signature Version 4 (key sign). The zero value, the default, signs
+	// nothing.
+	Sign SignSpec
+}
+
+// SignSpec names the AWS service (and optionally the region) whose
+// SigV4 signature requests to a service carry: "lambda" for Lambda
+// Function URLs with AWS_IAM auth, "execute-api" for API Gateway IAM
+// routes, "vpc-lattice-svcs" for VPC Lattice services with auth policies,
+// or any other signing name.
+type SignSpec struct {
+	// Service is the signing name; empty means requests are not signed.
+	Service string
+	// Region is the signing region; empty means AWS_REGION (or the
+	// region of the default AWS configuration).
+	Region string
+}
+
+// String returns the spec as the sign key's value: "lambda",
+// "lambda:eu-west-1", or "none" when nothing is signed.
+func (s SignSpec) String() string {
+	switch {
+	case s.Service == "":
+		return "none"
+	case s.Region == "":
+		return s.Service
+	}
+	return s.Service + ":" + s.Region
 }
 
 // DefaultPolicy returns the default policy: nonRetryable5XX, Finagle's
@@ -119,6 +148,7 @@ const (
 	FieldBudgetMinPerSec                           // retry-budget-min-per-sec
 	FieldBudgetPercent                             // retry-budget-percent
 	FieldReplayBufferBytes                         // replay-buffer
+	FieldSign                                      // sign
 	numPolicyFields        = iota
 )
 
@@ -133,6 +163,7 @@ var policyKeys = [numPolicyFields]string{
 	"retry-budget-min-per-sec",
 	"retry-budget-percent",
 	"replay-buffer",
+	"sign",
 }
 
 // String returns the keys of the fields in f, joined by '|'.
@@ -222,6 +253,8 @@ func formatValue(f PolicyField, p *Policy) string {
 		return strconv.FormatFloat(p.Budget.PercentCanRetry, 'g', -1, 64)
 	case FieldReplayBufferBytes:
 		return formatBytes(p.ReplayBufferBytes)
+	case FieldSign:
+		return p.Sign.String()
 	}
 	return ""
 }
@@ -283,6 +316,9 @@ func (p *Policy) apply(e *PolicyEntry) {
 	if e.Fields&FieldReplayBufferBytes != 0 {
 		p.ReplayBufferBytes = v.ReplayBufferBytes
 	}
+	if e.Fields&FieldSign != 0 {
+		p.Sign = v.Sign
+	}
 }
 
 // PolicyError is a syntax or value error in a policy string.
@@ -337,11 +373,14 @@ func (e *PolicyError) Unwrap() error { return e.Err }
 //	retry-budget-min-per-sec Budget.MinRetriesPerSec   integer ≥ 0, retries per second
 //	retry-budget-percent     Budget.PercentCanRetry    fraction 0 to 1 (0.2) or percentage (20%)
 //	replay-buffer            ReplayBufferBytes         bytes: 65536, 64KiB or 1MiB (at most 1GiB)
+//	sign                     Sign            AWS SigV4: <service>[:<region>], e.g. lambda, execute-api:eu-west-1,
+//	                                         vpc-lattice-svcs; none signs nothing (to exempt a longer prefix)
 //
 // Example:
 //
 //	/svc=classifier:retryableRead5XX,timeout:2s; /svc/users=attempt-timeout:300ms,retry-max-backoff:1s;
-//	/svc/pay=classifier:nonRetryable5XX; /svc/*/grpc=classifier:grpc:UNAVAILABLE,RESOURCE_EXHAUSTED
+//	/svc/pay=classifier:nonRetryable5XX; /svc/*/grpc=classifier:grpc:UNAVAILABLE,RESOURCE_EXHAUSTED;
+//	/svc/orders=sign:lambda; /svc/inventory=sign:vpc-lattice-svcs:us-east-1
 //
 // An error is a *[PolicyError] giving the byte offset, the entry and what
 // was expected. An empty string parses to no entries.
@@ -556,8 +595,44 @@ func (p *entryParser) setValue(v *Policy, st setting) error {
 			return p.fail(st.valueAt, err, "%s: want bytes from 0 to 1GiB, e.g. 65536, 64KiB or 1MiB", st.key)
 		}
 		v.ReplayBufferBytes = n
+	case FieldSign:
+		spec, err := ParseSignSpec(st.value)
+		if err != nil {
+			return p.fail(st.valueAt, err, "%s: want <service>[:<region>] (lambda, execute-api, vpc-lattice-svcs, …) or none", st.key)
+		}
+		v.Sign = spec
 	}
 	return nil
+}
+
+// ParseSignSpec parses the sign key's value: "<service>[:<region>]" or
+// "none". Service and region are lower-case letters, digits and '-'.
+func ParseSignSpec(s string) (SignSpec, error) {
+	if s == "none" {
+		return SignSpec{}, nil
+	}
+	svc, region, _ := strings.Cut(s, ":")
+	if !signName(svc) {
+		return SignSpec{}, fmt.Errorf("service %q is not a signing name (lower-case letters, digits, '-')", svc)
+	}
+	if region != "" && !signName(region) || strings.HasSuffix(s, ":") {
+		return SignSpec{}, fmt.Errorf("region %q is not a region name such as us-east-1", region)
+	}
+	return SignSpec{Service: svc, Region: region}, nil
+}
+
+// signName reports whether s is a non-empty run of [a-z0-9-], at most 64
+// bytes.
+func signName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseFraction parses "0.2" or "20%" to 0.2, in [0, 1], non-zero values

@@ -82,6 +82,18 @@ func TestParsePolicies(t *testing.T) {
 				entry("/c", retry.FieldReplayBufferBytes, func(p *retry.Policy) { p.ReplayBufferBytes = 512 }),
 			},
 		},
+		{
+			"sign: a service, a service and region, none",
+			"/svc/orders=sign:lambda; /svc/api=sign : execute-api:eu-west-1 ; /svc/lattice=sign:vpc-lattice-svcs,timeout:1s; /svc/orders/open=sign:none",
+			[]retry.PolicyEntry{
+				entry("/svc/orders", retry.FieldSign, func(p *retry.Policy) { p.Sign = retry.SignSpec{Service: "lambda"} }),
+				entry("/svc/api", retry.FieldSign, func(p *retry.Policy) { p.Sign = retry.SignSpec{Service: "execute-api", Region: "eu-west-1"} }),
+				entry("/svc/lattice", retry.FieldSign|retry.FieldTotalTimeout, func(p *retry.Policy) {
+					p.Sign, p.TotalTimeout = retry.SignSpec{Service: "vpc-lattice-svcs"}, time.Second
+				}),
+				entry("/svc/orders/open", retry.FieldSign, func(p *retry.Policy) {}),
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,6 +129,9 @@ func TestParsePoliciesErrors(t *testing.T) {
 		entry  string
 		msg    string
 	}{
+		{"sign: upper case", "/svc=sign:Lambda", 10, "/svc=sign:Lambda", `sign: want <service>[:<region>]`},
+		{"sign: empty region", "/svc=sign:lambda:", 10, "/svc=sign:lambda:", `region "" is not a region name`},
+		{"sign: bad region", "/svc=sign:lambda:us east", 10, "/svc=sign:lambda:us east", `region "us east"`},
 		{"no '='", "/svc=timeout:1s;  /svc/users timeout:1s", 18, "/svc/users timeout:1s", "expected '=' between the service prefix and its settings"},
 		{"relative prefix", "svc=timeout:1s", 0, "svc=timeout:1s", "expected a service prefix starting with '/'"},
 		{"empty prefix", " =timeout:1s", 1, "=timeout:1s", `expected a service prefix starting with '/', e.g. /svc/users, found ""`},
@@ -128,7 +143,7 @@ func TestParsePoliciesErrors(t *testing.T) {
 		{"stray comma", "/svc=timeout:1s,,attempt-timeout:1s", 16, "/svc=timeout:1s,,attempt-timeout:1s", "expected key:value, found nothing"},
 		{"missing colon", "/svc=timeout 1s", 5, "/svc=timeout 1s", `expected key:value, e.g. timeout:2s, found "timeout 1s"`},
 		{"item without colon after a non-classifier", "/svc=timeout:1s,2s", 16, "/svc=timeout:1s,2s", `found "2s"`},
-		{"unknown key", "/svc=retries:3", 5, "/svc=retries:3", `unknown key "retries" (want one of classifier, timeout, attempt-timeout, retry-min-backoff, retry-max-backoff, retry-budget-ttl, retry-budget-min-per-sec, retry-budget-percent, replay-buffer)`},
+		{"unknown key", "/svc=retries:3", 5, "/svc=retries:3", `unknown key "retries" (want one of classifier, timeout, attempt-timeout, retry-min-backoff, retry-max-backoff, retry-budget-ttl, retry-budget-min-per-sec, retry-budget-percent, replay-buffer, sign)`},
 		{"duplicate key", "/svc=timeout:1s, timeout:2s", 17, "/svc=timeout:1s, timeout:2s", `key "timeout" set twice in one entry`},
 		{"empty value", "/svc=timeout: ,attempt-timeout:1s", 13, "/svc=timeout: ,attempt-timeout:1s", "timeout: expected a value after ':'"},
 		{"bad duration", "/a=timeout:1s; /svc=attempt-timeout:fast", 36, "/svc=attempt-timeout:fast", `attempt-timeout: want a Go duration such as 300ms or 2s: time: invalid duration "fast"`},

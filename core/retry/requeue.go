@@ -14,6 +14,14 @@ import (
 	"golang.org/x/net/http2"
 )
 
+// Unprocessed is an error that knows whether the request it ends was
+// provably never processed by a server: Requeueable trusts it.
+type Unprocessed interface {
+	error
+	// Unprocessed reports whether no server acted on the request.
+	Unprocessed() bool
+}
+
 // Requeueable reports whether err, the error of one attempt, proves that
 // no server processed the request, so that it may be sent again at once,
 // whatever its method, without being an application retry (it still
@@ -42,9 +50,11 @@ import (
 //   - connection refused (syscall.ECONNREFUSED) and every dial error
 //     (*net.OpError with Op "dial": refused, unreachable, DNS failure,
 //     connect timeout). No connection, no request.
+//
 //   - HTTP/2 RST_STREAM or stream error REFUSED_STREAM
 //     ([http2.StreamError]; net/http's bundled copy converts to it via
 //     errors.As): RFC 9113 §8.7 guarantees no processing.
+//
 //   - HTTP/2 [http2.GoAwayError] with LastStreamID 0: the server processed
 //     no stream of that connection (RFC 9113 §6.8). A GoAwayError does not
 //     carry the failed stream's id and the transports hand it only to
@@ -52,6 +62,7 @@ import (
 //     processed; so any other LastStreamID is false. Streams above it fail
 //     with the transport's "graceful shutdown GOAWAY" error instead (next
 //     item).
+//
 //   - Errors that Go's transports define unexported and use only for
 //     requests no server saw, recognised by their exact text at the end of
 //     the error chain (errors.Is cannot reach them): net/http's "http:
@@ -65,6 +76,7 @@ import (
 //     texts, and usually the idle-connection one, from the real transports
 //     of Go 1.26 and x/net 0.62, so an upgrade that changes them fails
 //     there, not in production.
+//
 //   - When requestWritten is false: the connection was lost — io.EOF,
 //     io.ErrUnexpectedEOF, ECONNRESET, EPIPE, ECONNABORTED, net.ErrClosed.
 //     This is the pooled connection that died while idle (a Lambda thaw,
@@ -73,6 +85,11 @@ import (
 //     read or write error, having dropped its own "nothing written" mark.
 //     With bytes written, the same errors are ambiguous — the server may
 //     have acted before it failed — and Requeueable is false.
+//
+//   - An error that says so itself: one with an Unprocessed() bool method
+//     that returns true (Unprocessed), such as a transport's answer that
+//     the service refused the call before running it (a Lambda
+//     function's throttling, TooManyRequestsException).
 //
 // It is false for nil, for a cancelled request (context.Canceled: the
 // caller is gone), for TLS handshake failures (they repeat), and for
@@ -85,6 +102,9 @@ func Requeueable(err error, requestWritten bool) bool {
 		return false
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	if u, ok := errors.AsType[Unprocessed](err); ok && u.Unprocessed() {
 		return true
 	}
 	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {

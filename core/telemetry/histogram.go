@@ -20,11 +20,22 @@ const (
 	numBuckets = (maxShift + 2) * subCount // 448
 )
 
+// numChunks is the number of chunks of subCount buckets: one for the
+// exact range, then one per power of two.
+const numChunks = numBuckets / subCount // 28
+
+// histChunk is one power of two's buckets.
+type histChunk [subCount]atomic.Uint64
+
 // Histogram is a latency histogram safe for concurrent use. Record costs
-// two uncontended atomic adds and no allocation; the zero value is ready.
+// two uncontended atomic adds and no allocation once the value's power of
+// two has been seen; the zero value is ready. Bucket storage is allocated
+// lazily, one power of two (16 buckets, 128 bytes) at a time, so a scope
+// whose latencies span a few octaves holds a few hundred bytes, not the
+// 3.5 KB of all 448 buckets.
 type Histogram struct {
-	buckets [numBuckets]atomic.Uint64
-	sumNs   atomic.Int64
+	chunks [numChunks]atomic.Pointer[histChunk]
+	sumNs  atomic.Int64
 }
 
 // Record adds one observation. Negative durations count as zero.
@@ -32,8 +43,22 @@ func (h *Histogram) Record(d time.Duration) {
 	if d < 0 {
 		d = 0
 	}
-	h.buckets[bucketOf(uint64(d)/1000)].Add(1)
+	i := bucketOf(uint64(d) / 1000)
+	c := h.chunks[i>>subBits].Load()
+	if c == nil {
+		c = h.grow(i >> subBits)
+	}
+	c[i&(subCount-1)].Add(1)
 	h.sumNs.Add(int64(d))
+}
+
+// grow allocates chunk k once; concurrent callers share the winner's.
+func (h *Histogram) grow(k int) *histChunk {
+	c := new(histChunk)
+	if h.chunks[k].CompareAndSwap(nil, c) {
+		return c
+	}
+	return h.chunks[k].Load()
 }
 
 // Snapshot copies the histogram's counts. Concurrent Records may or may
@@ -46,12 +71,70 @@ func (h *Histogram) Snapshot() *HistogramSnapshot {
 
 func (h *Histogram) snapshotInto(s *HistogramSnapshot) {
 	s.Count = 0
-	for i := range h.buckets {
-		n := h.buckets[i].Load()
-		s.Counts[i] = n
-		s.Count += n
+	for k := range h.chunks {
+		c := h.chunks[k].Load()
+		for j := 0; j < subCount; j++ {
+			var n uint64
+			if c != nil {
+				n = c[j].Load()
+			}
+			s.Counts[k<<subBits+j] = n
+			s.Count += n
+		}
 	}
 	s.Sum = time.Duration(h.sumNs.Load())
+}
+
+// histBase is a compact copy of a histogram's counts, kept as the base of
+// the quantile window: only the chunks that hold observations.
+type histBase struct {
+	mask   uint32   // bit k: chunk k is present in counts
+	counts []uint64 // subCount per present chunk, in chunk order
+	sum    time.Duration
+}
+
+// baseOf returns s as a compact base, reusing b's memory when it can.
+func baseOf(s *HistogramSnapshot, b *histBase) *histBase {
+	if b == nil {
+		b = new(histBase)
+	}
+	b.mask, b.counts, b.sum = 0, b.counts[:0], s.Sum
+	for k := 0; k < numChunks; k++ {
+		chunk := s.Counts[k<<subBits : (k+1)<<subBits]
+		for _, n := range chunk {
+			if n != 0 {
+				b.mask |= 1 << k
+				b.counts = append(b.counts, chunk...)
+				break
+			}
+		}
+	}
+	b.counts = b.counts[:len(b.counts):len(b.counts)]
+	return b
+}
+
+// subBase returns the observations in s that are not in base, an earlier
+// copy of the same histogram; a nil base means none.
+func (s *HistogramSnapshot) subBase(base *histBase) *HistogramSnapshot {
+	d := *s
+	if base == nil {
+		return &d
+	}
+	at := 0
+	for k := 0; k < numChunks; k++ {
+		if base.mask&(1<<k) == 0 {
+			continue
+		}
+		for j := 0; j < subCount; j++ {
+			i := k<<subBits + j
+			n := min(base.counts[at+j], d.Counts[i])
+			d.Counts[i] -= n
+			d.Count -= n
+		}
+		at += subCount
+	}
+	d.Sum -= base.sum
+	return &d
 }
 
 // bucketOf returns the bucket of a value in microseconds.

@@ -28,7 +28,8 @@ type MetricsJSON struct {
 	Services []ServiceJSON `json:"services"`
 	// Clients lists each client (bound name), sorted.
 	Clients []ClientJSON `json:"clients"`
-	// MaxEndpoints is the per-client endpoint cap (0: endpoint series off).
+	// MaxEndpoints is the endpoint cap, a total across all clients (0:
+	// endpoint series off).
 	MaxEndpoints int `json:"max_endpoints"`
 }
 

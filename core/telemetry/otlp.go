@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +24,20 @@ type span struct {
 	ctx                                spanContext
 	start, end                         time.Time
 	method, path, host, service, reqID string
+	grpc                               bool
+
+	// How it ended, from the proxy's RequestEvent (status 0: unknown).
+	status, grpcStatus int // grpcStatus -1: none
+	failed             bool
+	errMsg, grpcMsg    string
+	endpoint           string
+
+	// In flight: in is the caller's request (a key of Tracer.byReq), stop
+	// cancels the context.AfterFunc that ends the span if no event does.
+	// All three are guarded by Tracer.pendMu.
+	in    *http.Request
+	stop  func() bool
+	ended bool
 }
 
 // exporter batches spans and POSTs them as OTLP/HTTP JSON
@@ -29,7 +45,7 @@ type span struct {
 type exporter struct {
 	url      string
 	headers  map[string]string
-	service  string
+	resource []otlpKV
 	batch    int
 	queueCap int
 	client   *http.Client
@@ -53,15 +69,12 @@ func newExporter(cfg TraceConfig, log *slog.Logger) (*exporter, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("telemetry: OTLP endpoint %q is not an http(s) URL", cfg.OTLPEndpoint)
 	}
-	if !strings.HasSuffix(u.Path, "/v1/traces") {
+	if !cfg.OTLPURLAsIs && !strings.HasSuffix(u.Path, "/v1/traces") {
 		u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/traces"
 	}
-	e := &exporter{url: u.String(), headers: cfg.OTLPHeaders, service: cfg.ServiceName, batch: cfg.BatchSize,
+	e := &exporter{url: u.String(), headers: cfg.OTLPHeaders, resource: resourceAttrs(cfg), batch: cfg.BatchSize,
 		queueCap: cfg.QueueSize, client: cfg.Client, log: log,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	if e.service == "" {
-		e.service = "slinkerd"
-	}
 	if e.batch <= 0 {
 		e.batch = 512
 	}
@@ -208,16 +221,51 @@ type (
 		Status            otlpStatus `json:"status"`
 	}
 	otlpStatus struct {
-		Code int `json:"code,omitempty"`
+		Message string `json:"message,omitempty"`
+		Code    int    `json:"code,omitempty"`
 	}
 	otlpKV struct {
 		Key   string    `json:"key"`
 		Value otlpValue `json:"value"`
 	}
+	// otlpValue is an AnyValue holding exactly one of its fields: kv and
+	// kvInt never build one with an empty string or no value.
 	otlpValue struct {
-		StringValue string `json:"stringValue"`
+		StringValue string `json:"stringValue,omitempty"`
+		IntValue    string `json:"intValue,omitempty"`
 	}
 )
+
+// OTLP status codes.
+const (
+	statusUnset = 0
+	statusError = 2
+)
+
+// resourceAttrs is the exported resource: service.name (ServiceName, else
+// the resource attribute, else "slinkerd"), then the other resource
+// attributes sorted by key.
+func resourceAttrs(cfg TraceConfig) []otlpKV {
+	name := cfg.ServiceName
+	if name == "" {
+		name = cfg.ResourceAttributes["service.name"]
+	}
+	if name == "" {
+		name = "slinkerd"
+	}
+	out := []otlpKV{kv("service.name", name)}
+	keys := make([]string, 0, len(cfg.ResourceAttributes))
+	for k := range cfg.ResourceAttributes {
+		if k != "service.name" && k != "" && cfg.ResourceAttributes[k] != "" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		out = append(out, kv(k, cfg.ResourceAttributes[k]))
+	}
+	return out
+}
 
 // spanKindServer is SPAN_KIND_SERVER.
 const spanKindServer = 2
@@ -233,23 +281,105 @@ func (e *exporter) encode(spans []*span) otlpRequest {
 			Kind:              spanKindServer,
 			StartTimeUnixNano: strconv.FormatInt(s.start.UnixNano(), 10),
 			EndTimeUnixNano:   strconv.FormatInt(s.end.UnixNano(), 10),
-			Attributes: []otlpKV{
-				kv("http.request.method", s.method),
-				kv("url.path", s.path),
-				kv("server.address", s.host),
-				kv("l5d.dst.service", s.service),
-				kv("l5d.reqid", s.reqID),
-			},
+			Attributes:        s.attributes(),
+		}
+		if s.grpc {
+			if svc, method, ok := grpcMethod(s.path); ok {
+				o.Name = svc + "/" + method
+			}
 		}
 		if s.ctx.parentID != ([8]byte{}) {
 			o.ParentSpanID = hex.EncodeToString(s.ctx.parentID[:])
 		}
+		o.Status = s.otlpStatus()
 		out = append(out, o)
 	}
 	return otlpRequest{ResourceSpans: []otlpResourceSpans{{
-		Resource:   otlpResource{Attributes: []otlpKV{kv("service.name", e.service)}},
+		Resource:   otlpResource{Attributes: e.resource},
 		ScopeSpans: []otlpScopeSpans{{Scope: otlpScope{Name: "slinkerd"}, Spans: out}},
 	}}}
 }
 
+// attributes are the span's OpenTelemetry semantic-convention attributes
+// (HTTP server, and RPC for gRPC), then slinkerd's own.
+func (s *span) attributes() []otlpKV {
+	a := make([]otlpKV, 0, 16)
+	add := func(k, v string) {
+		if v != "" {
+			a = append(a, kv(k, v))
+		}
+	}
+	add("http.request.method", s.method)
+	add("url.path", s.path)
+	host, port := splitHostPort(s.host)
+	add("server.address", host)
+	if port > 0 {
+		a = append(a, kvInt("server.port", int64(port)))
+	}
+	if s.status > 0 {
+		a = append(a, kvInt("http.response.status_code", int64(s.status)))
+	}
+	if s.failed {
+		add("error.type", strconv.Itoa(s.status))
+	}
+	if s.grpc {
+		add("rpc.system", "grpc")
+		if svc, method, ok := grpcMethod(s.path); ok {
+			add("rpc.service", svc)
+			add("rpc.method", method)
+		}
+		if s.grpcStatus >= 0 && s.status > 0 {
+			a = append(a, kvInt("rpc.grpc.status_code", int64(s.grpcStatus)))
+		}
+	}
+	add("l5d.dst.service", s.service)
+	add("l5d.endpoint", s.endpoint)
+	add("l5d.reqid", s.reqID)
+	return a
+}
+
+// otlpStatus is ERROR, with the cause, when the call failed: the proxy's
+// own error (its l5d-err), or the classifier's verdict on the response.
+func (s *span) otlpStatus() otlpStatus {
+	if !s.failed {
+		return otlpStatus{Code: statusUnset}
+	}
+	msg := s.errMsg
+	if msg == "" {
+		switch {
+		case s.grpc && s.grpcStatus > 0:
+			msg = "classified as a failure: grpc-status " + strconv.Itoa(s.grpcStatus)
+			if s.grpcMsg != "" {
+				msg += ": " + s.grpcMsg
+			}
+		default:
+			msg = "classified as a failure: HTTP " + strconv.Itoa(s.status)
+		}
+	}
+	return otlpStatus{Code: statusError, Message: msg}
+}
+
+// grpcMethod splits a gRPC path, /package.Service/Method.
+func grpcMethod(path string) (svc, method string, ok bool) {
+	svc, method, ok = strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	return svc, method, ok && svc != "" && method != "" && !strings.Contains(method, "/")
+}
+
+// splitHostPort splits Host into host and port (0 when absent).
+func splitHostPort(h string) (string, int) {
+	host, p, err := net.SplitHostPort(h)
+	if err != nil {
+		return h, 0
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		return host, 0
+	}
+	return host, n
+}
+
 func kv(k, v string) otlpKV { return otlpKV{Key: k, Value: otlpValue{StringValue: v}} }
+
+func kvInt(k string, v int64) otlpKV {
+	return otlpKV{Key: k, Value: otlpValue{IntValue: strconv.FormatInt(v, 10)}}
+}

@@ -7,10 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
-
-// Quantiles reported by the latency summaries and the JSON.
-var quantiles = []float64{0.5, 0.9, 0.99, 0.999}
 
 // levelDescs are the families one level (server, service, client,
 // endpoint) shares.
@@ -26,7 +24,7 @@ func newLevelDescs(level, what string, labels ...string) levelDescs {
 		failures:   prometheus.NewDesc(n("failures_total"), "Requests classified as failed, per "+what+", by source (backend: the classifier failed a backend's response; proxy: slinkerd answered with l5d-err) and status class.", append(labels[:len(labels):len(labels)], "source", "status_class"), nil),
 		retries:    prometheus.NewDesc(n("retries_total"), "Application retries (classifier-driven), per "+what+".", labels, nil),
 		requeues:   prometheus.NewDesc(n("requeues_total"), "Requeues (attempts that never reached a server, retried at once), per "+what+".", labels, nil),
-		latency:    prometheus.NewDesc(n("latency_seconds"), "Request latency from arrival to the end of the response, per "+what+"; quantiles over the last 10-20s, sum and count since start.", labels, nil),
+		latency:    prometheus.NewDesc(n("latency_seconds"), "Request latency from arrival to the end of the response, per "+what+", since start. "+latencyBucketsHelp, labels, nil),
 		latencyMax: prometheus.NewDesc(n("latency_max_seconds"), "Largest request latency in the quantile window (bucket upper bound, within 1/16), per "+what+".", labels, nil),
 	}
 }
@@ -36,6 +34,9 @@ func newLevelDescs(level, what string, labels ...string) levelDescs {
 // series come and go with services and endpoints.
 type collector struct {
 	t *Telemetry
+	// native adds native-histogram buckets to the latency histograms; set
+	// for the registry that answers protobuf scrapes.
+	native bool
 
 	server, service, client, endpoint levelDescs
 
@@ -46,13 +47,14 @@ type collector struct {
 	spansExported, spansDropped                           *prometheus.Desc
 }
 
-func newCollector(t *Telemetry) *collector {
+func newCollector(t *Telemetry, native bool) *collector {
 	svc, cl, ep := []string{"service"}, []string{"client"}, []string{"client", "endpoint"}
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, labels, nil)
 	}
 	return &collector{
 		t:        t,
+		native:   native,
 		server:   newLevelDescs("server", "proxy server"),
 		service:  newLevelDescs("service", "service (logical name)", svc...),
 		client:   newLevelDescs("client", "client (bound name, the last attempt's)", cl...),
@@ -113,13 +115,22 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.budgetExhausted, float64(s.budgetExhausted), s.name)
 		}
 	}
+	// Series are per service by default. Below that, a client's request
+	// series (counters, latency) come with its endpoint series: for the
+	// clients holding some of the MaxEndpoints endpoint series, which are
+	// all of them in a small table. Its balancer gauges are always there.
 	for _, cv := range v.clients {
-		c.scope(ch, c.client, cv.scopeView, cv.id)
+		if cv.own > 0 {
+			c.scope(ch, c.client, cv.scopeView, cv.id)
+		}
 		gauge(c.clientPending, float64(cv.pending), cv.id)
 		for state, n := range cv.states {
 			gauge(c.clientEndpoints, float64(n), cv.id, state)
 		}
 		for _, e := range cv.endpoints {
+			if e.address == OtherEndpoint && cv.own == 0 {
+				continue // all its endpoints are folded: the client gauges say it
+			}
 			c.scope(ch, c.endpoint, e.scopeView, cv.id, e.address)
 			if !e.hasStats {
 				continue
@@ -156,24 +167,36 @@ func (c *collector) scope(ch chan<- prometheus.Metric, d levelDescs, s scopeView
 	}
 	counter(d.retries, s.counts.Retries, labels...)
 	counter(d.requeues, s.counts.Requeues, labels...)
-	qs := make(map[float64]float64, len(quantiles))
-	for _, q := range quantiles {
-		qs[q] = s.win.Quantile(q).Seconds()
-	}
-	ch <- prometheus.MustNewConstSummary(d.latency, s.lat.Count, s.lat.Sum.Seconds(), qs, labels...)
+	ch <- newLatencyMetric(d.latency, s.lat, c.native, c.t.start, labels)
 	ch <- prometheus.MustNewConstMetric(d.latencyMax, prometheus.GaugeValue, s.win.Max().Seconds(), labels...)
 }
 
-// MetricsHandler serves the Prometheus text format (/metrics): slinkerd's
-// families, plus the Go runtime's (go_*) and the process's (process_*).
+// MetricsHandler serves /metrics: slinkerd's families, plus the Go
+// runtime's (go_*) and the process's (process_*). The format follows the
+// scraper's Accept header, as promhttp negotiates it: the text format
+// (latency as classic histograms) unless the scraper asks for protobuf
+// (application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
+// encoding=delimited), as Prometheus does with native histograms on; then
+// the latency histograms carry native buckets too.
 func (t *Telemetry) MetricsHandler() http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		newCollector(t),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	handler := func(native bool) http.Handler {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(
+			newCollector(t, native),
+			collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		)
+		reg.MustRegister(t.extra...)
+		return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	}
+	text, proto := handler(false), handler(true)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if expfmt.Negotiate(r.Header).FormatType() == expfmt.TypeProtoDelim {
+			proto.ServeHTTP(w, r)
+			return
+		}
+		text.ServeHTTP(w, r)
+	})
 }
 
 var _ prometheus.Collector = (*collector)(nil)

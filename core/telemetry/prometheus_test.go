@@ -1,6 +1,8 @@
 package telemetry_test
 
 import (
+	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -95,7 +97,7 @@ func TestMetricsPrometheusTextParsesWithFamiliesAndLabels(t *testing.T) {
 		"slinkerd_server_failures_total":                dto.MetricType_COUNTER,
 		"slinkerd_server_retries_total":                 dto.MetricType_COUNTER,
 		"slinkerd_server_requeues_total":                dto.MetricType_COUNTER,
-		"slinkerd_server_latency_seconds":               dto.MetricType_SUMMARY,
+		"slinkerd_server_latency_seconds":               dto.MetricType_HISTOGRAM,
 		"slinkerd_server_latency_max_seconds":           dto.MetricType_GAUGE,
 		"slinkerd_server_open_connections":              dto.MetricType_GAUGE,
 		"slinkerd_server_connections_total":             dto.MetricType_COUNTER,
@@ -105,17 +107,17 @@ func TestMetricsPrometheusTextParsesWithFamiliesAndLabels(t *testing.T) {
 		"slinkerd_service_failures_total":               dto.MetricType_COUNTER,
 		"slinkerd_service_retries_total":                dto.MetricType_COUNTER,
 		"slinkerd_service_requeues_total":               dto.MetricType_COUNTER,
-		"slinkerd_service_latency_seconds":              dto.MetricType_SUMMARY,
+		"slinkerd_service_latency_seconds":              dto.MetricType_HISTOGRAM,
 		"slinkerd_service_latency_max_seconds":          dto.MetricType_GAUGE,
 		"slinkerd_service_retry_budget_balance":         dto.MetricType_GAUGE,
 		"slinkerd_service_retry_budget_exhausted_total": dto.MetricType_COUNTER,
 		"slinkerd_client_requests_total":                dto.MetricType_COUNTER,
 		"slinkerd_client_failures_total":                dto.MetricType_COUNTER,
-		"slinkerd_client_latency_seconds":               dto.MetricType_SUMMARY,
+		"slinkerd_client_latency_seconds":               dto.MetricType_HISTOGRAM,
 		"slinkerd_client_pending":                       dto.MetricType_GAUGE,
 		"slinkerd_client_endpoints":                     dto.MetricType_GAUGE,
 		"slinkerd_endpoint_requests_total":              dto.MetricType_COUNTER,
-		"slinkerd_endpoint_latency_seconds":             dto.MetricType_SUMMARY,
+		"slinkerd_endpoint_latency_seconds":             dto.MetricType_HISTOGRAM,
 		"slinkerd_endpoint_pending":                     dto.MetricType_GAUGE,
 		"slinkerd_endpoint_load":                        dto.MetricType_GAUGE,
 		"slinkerd_endpoint_ewma_seconds":                dto.MetricType_GAUGE,
@@ -149,16 +151,15 @@ func TestMetricsPrometheusTextParsesWithFamiliesAndLabels(t *testing.T) {
 	assert.EqualValues(t, 42, series(t, fams, "slinkerd_service_retry_budget_balance", svc).GetGauge().GetValue())
 	assert.EqualValues(t, 7, series(t, fams, "slinkerd_service_retry_budget_exhausted_total", svc).GetCounter().GetValue())
 
-	sum := series(t, fams, "slinkerd_service_latency_seconds", svc).GetSummary()
-	assert.EqualValues(t, 11, sum.GetSampleCount())
-	assert.InDelta(t, 0.033, sum.GetSampleSum(), 1e-9)
-	qs := map[float64]float64{}
-	for _, q := range sum.GetQuantile() {
-		qs[q.GetQuantile()] = q.GetValue()
+	hist := series(t, fams, "slinkerd_service_latency_seconds", svc).GetHistogram()
+	assert.EqualValues(t, 11, hist.GetSampleCount())
+	assert.InDelta(t, 0.033, hist.GetSampleSum(), 1e-9)
+	cum := map[float64]uint64{}
+	for _, b := range hist.GetBucket() {
+		cum[b.GetUpperBound()] = b.GetCumulativeCount()
 	}
-	assert.Len(t, qs, 4)
-	assert.InDelta(t, 0.003, qs[0.5], 0.003/16)
-	assert.InDelta(t, 0.005, qs[0.999], 0.005/16)
+	assert.EqualValues(t, 1, cum[0.001024], "1ms")
+	assert.EqualValues(t, 11, cum[0.016384], "all below 16ms")
 	assert.InDelta(t, 0.005, series(t, fams, "slinkerd_service_latency_max_seconds", svc).GetGauge().GetValue(), 0.005/16+1e-6)
 
 	// The endpoint cap is 1: 8001 keeps its series, 8002 is "other".
@@ -190,4 +191,127 @@ func TestMetricsPrometheusWithNothingYet(t *testing.T) {
 	assert.False(t, ok, "no connection gauge until the ConnState hook is wired")
 	_, ok = fams["slinkerd_service_requests_total"]
 	assert.False(t, ok)
+}
+
+// scrapeProto fetches /metrics as Prometheus does with native histograms
+// on, and decodes the delimited protobuf with client_model.
+func scrapeProto(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Accept", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Equal(t, expfmt.TypeProtoDelim, expfmt.ResponseFormat(rec.Result().Header).FormatType(), rec.Header().Get("Content-Type"))
+	dec := expfmt.NewDecoder(rec.Body, expfmt.NewFormat(expfmt.TypeProtoDelim))
+	fams := map[string]*dto.MetricFamily{}
+	for {
+		var f dto.MetricFamily
+		if err := dec.Decode(&f); err != nil {
+			require.ErrorIs(t, err, io.EOF)
+			return fams
+		}
+		fams[f.GetName()] = &f
+	}
+}
+
+func latencyEvents(tel *telemetry.Telemetry) []time.Duration {
+	lats := []time.Duration{0, 300 * time.Microsecond, 2 * time.Millisecond, 2 * time.Millisecond, 40 * time.Millisecond, 3 * time.Second, time.Hour}
+	for _, d := range lats {
+		tel.Request(ok("/svc/users", "/#/io.l5d.fs/users", "127.0.0.1:8001", d))
+	}
+	return lats
+}
+
+func TestMetricsPrometheusLatencyIsClassicHistogram(t *testing.T) {
+	tel := newTel(t, telemetry.Config{})
+	lats := latencyEvents(tel)
+	fams := scrape(t, tel.MetricsHandler())
+	for _, level := range []string{"server", "service", "client", "endpoint"} {
+		name := "slinkerd_" + level + "_latency_seconds"
+		require.Contains(t, fams, name)
+		require.Equal(t, dto.MetricType_HISTOGRAM, fams[name].GetType(), name)
+		h := fams[name].GetMetric()[0].GetHistogram()
+		assert.EqualValues(t, len(lats), h.GetSampleCount(), name)
+		bs := h.GetBucket()
+		require.NotEmpty(t, bs)
+		prevLe, prevCum := -1.0, uint64(0)
+		for _, b := range bs {
+			assert.Greater(t, b.GetUpperBound(), prevLe, "%s: le ascending", name)
+			assert.GreaterOrEqual(t, b.GetCumulativeCount(), prevCum, "%s: cumulative", name)
+			prevLe, prevCum = b.GetUpperBound(), b.GetCumulativeCount()
+		}
+		// Every le below or at 16.8s, then +Inf equal to the count.
+		last := bs[len(bs)-1]
+		require.True(t, math.IsInf(last.GetUpperBound(), 1), "%s: last bucket is +Inf", name)
+		assert.Equal(t, h.GetSampleCount(), last.GetCumulativeCount(), name)
+		// Each finite bucket counts exactly the observations below it.
+		for _, b := range bs[:len(bs)-1] {
+			var below uint64
+			for _, d := range lats {
+				if d.Seconds() < b.GetUpperBound() {
+					below++
+				}
+			}
+			assert.Equal(t, below, b.GetCumulativeCount(), "%s le=%v", name, b.GetUpperBound())
+		}
+	}
+	_, ok := fams["slinkerd_build_info"]
+	assert.True(t, ok, "slinkerd_build_info kept")
+}
+
+func TestMetricsPrometheusProtobufHasNativeHistogram(t *testing.T) {
+	tel := newTel(t, telemetry.Config{})
+	lats := latencyEvents(tel)
+	fams := scrapeProto(t, tel.MetricsHandler())
+	f := fams["slinkerd_service_latency_seconds"]
+	require.NotNil(t, f)
+	require.Equal(t, dto.MetricType_HISTOGRAM, f.GetType())
+	h := f.GetMetric()[0].GetHistogram()
+	assert.EqualValues(t, 4, h.GetSchema())
+	assert.InDelta(t, 1e-6, h.GetZeroThreshold(), 1e-12)
+	assert.EqualValues(t, 1, h.GetZeroCount(), "the 0 latency")
+	require.NotEmpty(t, h.GetPositiveSpan())
+	assert.NotEmpty(t, h.GetBucket(), "classic buckets ride along")
+
+	// Rebuild the buckets from spans and deltas, as Prometheus does, and
+	// check each observation landed in the bucket that holds it, give or
+	// take one bucket (the internal bucket's midpoint is counted).
+	idx, cnt := int32(0), int64(0)
+	got := map[int32]int64{}
+	var total int64
+	di := 0
+	for i, sp := range h.GetPositiveSpan() {
+		if i == 0 {
+			idx = sp.GetOffset()
+		} else {
+			idx += sp.GetOffset()
+		}
+		for j := uint32(0); j < sp.GetLength(); j++ {
+			cnt += h.GetPositiveDelta()[di]
+			di++
+			got[idx] = cnt
+			total += cnt
+			idx++
+		}
+	}
+	assert.Equal(t, len(h.GetPositiveDelta()), di)
+	assert.EqualValues(t, h.GetSampleCount(), uint64(total)+h.GetZeroCount())
+	for _, d := range lats[1 : len(lats)-1] {
+		want := int32(math.Ceil(math.Log2(d.Seconds()) * 16))
+		assert.True(t, got[want] > 0 || got[want-1] > 0 || got[want+1] > 0, "%v in native bucket %d: %v", d, want, got)
+	}
+
+	// A text scrape of the same carries no native fields (it cannot).
+	text := scrape(t, tel.MetricsHandler())
+	assert.Nil(t, text["slinkerd_service_latency_seconds"].GetMetric()[0].GetHistogram().Schema)
+}
+
+func TestMetricsPrometheusProtobufEmptyHistogramIsNative(t *testing.T) {
+	tel := newTel(t, telemetry.Config{})
+	fams := scrapeProto(t, tel.MetricsHandler())
+	h := fams["slinkerd_server_latency_seconds"].GetMetric()[0].GetHistogram()
+	assert.EqualValues(t, 4, h.GetSchema())
+	require.Len(t, h.GetPositiveSpan(), 1)
+	assert.EqualValues(t, 0, h.GetPositiveSpan()[0].GetLength())
 }

@@ -39,10 +39,13 @@ type scope struct {
 	retries  atomic.Uint64
 	requeues atomic.Uint64
 	lat      Histogram
+	// last is the arrival of the latest request recorded (UnixNano):
+	// the EMF Timestamp of a period flushed after it ended.
+	last atomic.Int64
 
 	// Read side, guarded by Telemetry.readMu: the histogram at the start
-	// of the previous and the current quantile window.
-	winPrev, winCur *HistogramSnapshot
+	// of the previous and the current quantile window, compact.
+	winPrev, winCur *histBase
 }
 
 func (s *scope) record(ev eventView) {
@@ -62,6 +65,9 @@ func (s *scope) record(ev eventView) {
 		s.requeues.Add(uint64(ev.requeues))
 	}
 	s.lat.Record(ev.latency)
+	if ev.start > s.last.Load() {
+		s.last.Store(ev.start) // a concurrent later one may lose: close enough
+	}
 }
 
 // eventView is what a scope needs from a request event.
@@ -71,6 +77,7 @@ type eventView struct {
 	proxyError        bool
 	latency           time.Duration
 	retries, requeues int
+	start             int64 // arrival, UnixNano; 0 when unknown
 }
 
 // counts is a consistent-enough copy of a scope's counters, summable.
@@ -154,6 +161,14 @@ func (sm *scopeMap[T]) load(k string) *T {
 // loadOrAdd returns k's value, adding newT() unless the map already holds
 // limit names, in which case it returns nil.
 func (sm *scopeMap[T]) loadOrAdd(k string, limit int, newT func() *T) *T {
+	return sm.loadOrAddIf(k, func(n int) bool { return n < limit }, newT)
+}
+
+// loadOrAddIf returns k's value, adding newT() if admit, called with the
+// map's size under the map's lock only when k is new, says yes; else it
+// returns nil. An admit that reserves a slot in a count shared by several
+// maps makes a cap across all of them exact.
+func (sm *scopeMap[T]) loadOrAddIf(k string, admit func(size int) bool, newT func() *T) *T {
 	if v := sm.load(k); v != nil {
 		return v
 	}
@@ -164,10 +179,8 @@ func (sm *scopeMap[T]) loadOrAdd(k string, limit int, newT func() *T) *T {
 		if v := (*old)[k]; v != nil {
 			return v
 		}
-		if len(*old) >= limit {
-			return nil
-		}
-	} else if limit <= 0 {
+	}
+	if !admit(lenOf(old)) {
 		return nil
 	}
 	next := make(map[string]*T, 1+lenOf(old))
@@ -197,8 +210,9 @@ func (sm *scopeMap[T]) all() map[string]*T {
 	return nil
 }
 
-// clientScopes holds one client's endpoint scopes: up to the endpoint cap
-// each endpoint has its own, the rest share other.
+// clientScopes holds one client's endpoint scopes: while the endpoint cap
+// (a total across all clients) has room each endpoint gets its own, the
+// rest share other.
 type clientScopes struct {
 	endpoints scopeMap[scope]
 	other     scope // endpoints past the cap, and requests with no endpoint

@@ -13,6 +13,7 @@ package telemetry
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slinkerd/slinkerd/core/clock"
 	"github.com/slinkerd/slinkerd/core/proxy"
 	"github.com/slinkerd/slinkerd/internal/buildinfo"
@@ -28,8 +30,9 @@ import (
 
 // Defaults of Config.
 const (
-	// DefaultMaxEndpoints is how many endpoints per client get their own
-	// series unless Config.MaxEndpoints says otherwise.
+	// DefaultMaxEndpoints is how many endpoints, in total across all
+	// clients, get their own series unless Config.MaxEndpoints says
+	// otherwise.
 	DefaultMaxEndpoints = 100
 	// DefaultMaxServices caps services and clients with their own series.
 	DefaultMaxServices = 1000
@@ -58,10 +61,13 @@ type Source interface {
 // Config configures a Telemetry. Its zero value works: metrics on, access
 // log and trace export off.
 type Config struct {
-	// MaxEndpoints caps how many endpoints of each client get their own
-	// series; the others are aggregated under endpoint="other". Negative
-	// turns per-endpoint series off (everything is "other"). Defaults to
-	// 100 (SLINKERD_METRICS_MAX_ENDPOINTS).
+	// MaxEndpoints caps how many endpoints get their own series, in total
+	// across all clients (first come, first served; an endpoint keeps its
+	// series once it has one); a client's request series in /metrics come
+	// with its endpoint series. The others are counted in their service's
+	// series, and where the client has some endpoints of its own, in an
+	// endpoint="other" series. Negative turns per-endpoint series off.
+	// Defaults to 100 (SLINKERD_METRICS_MAX_ENDPOINTS).
 	MaxEndpoints int
 	// MaxServices caps how many services, and how many clients, get their
 	// own series; the others are aggregated under "other". Defaults to
@@ -80,6 +86,10 @@ type Config struct {
 	Version string
 	// Trace configures trace-context generation and span export.
 	Trace TraceConfig
+	// EMF configures the CloudWatch EMF lines of FlushEMF: namespace and
+	// dimensions. Its zero value means namespace slinkerd, dimension
+	// Service.
+	EMF EMFConfig
 	// Clock tells the time. Defaults to the real clock.
 	Clock clock.Clock
 }
@@ -98,6 +108,7 @@ type Telemetry struct {
 	unnamed     scope // requests that could not be identified
 	clients     scopeMap[clientScopes]
 	clientOther clientScopes // clients past the cap
+	endpoints   atomic.Int64 // endpoint scopes, all clients: at most MaxEndpoints
 
 	connsOpen  atomic.Int64
 	connsTotal atomic.Uint64
@@ -111,6 +122,8 @@ type Telemetry struct {
 	emf emfState
 
 	tracer *Tracer
+
+	extra []prometheus.Collector // AddCollector's, served on /metrics
 }
 
 // New returns a Telemetry. With Config.Trace.OTLPEndpoint set it starts
@@ -130,6 +143,9 @@ func New(cfg Config) (*Telemetry, error) {
 	}
 	if cfg.Window == 0 {
 		cfg.Window = DefaultWindow
+	}
+	if err := cfg.EMF.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -160,6 +176,11 @@ func (t *Telemetry) SetSource(s Source) {
 	t.source.Store(&s)
 }
 
+// AddCollector adds c's families to /metrics, in either format the
+// scraper negotiates (e.g. the dtab source's). Call it before
+// MetricsHandler or Handlers.
+func (t *Telemetry) AddCollector(c prometheus.Collector) { t.extra = append(t.extra, c) }
+
 // Tracer returns the trace-context propagator and span exporter.
 func (t *Telemetry) Tracer() *Tracer { return t.tracer }
 
@@ -172,12 +193,20 @@ func (t *Telemetry) Close(ctx context.Context) error { return t.tracer.Close(ctx
 func (t *Telemetry) Request(ev *proxy.RequestEvent) {
 	v := eventView{status: ev.Status, failed: ev.Failed, proxyError: ev.ProxyError,
 		latency: ev.Latency, retries: ev.Retries, requeues: ev.Requeues}
+	if !ev.Start.IsZero() {
+		v.start = ev.Start.UnixNano()
+	}
 	t.serviceScope(ev.Service).record(v)
 	if ev.Client != "" {
 		t.endpointScope(ev.Client, ev.Endpoint).record(v)
 	}
+	var sc spanContext
+	traced := false
+	if t.tracer.exp != nil {
+		sc, traced = t.tracer.requestEnded(ev)
+	}
 	if t.cfg.AccessLog {
-		t.accessLog(ev)
+		t.accessLog(ev, sc, traced)
 	}
 }
 
@@ -207,10 +236,30 @@ func (t *Telemetry) endpointScope(client, endpoint string) *scope {
 	if s := cs.endpoints.load(endpoint); s != nil {
 		return s
 	}
-	if s := cs.endpoints.loadOrAdd(endpoint, t.cfg.MaxEndpoints, newScope); s != nil {
+	if t.endpoints.Load() >= int64(t.cfg.MaxEndpoints) {
+		// The cap is full and never frees: skip the lock.
+		return &cs.other
+	}
+	if s := cs.endpoints.loadOrAddIf(endpoint, t.admitEndpoint, newScope); s != nil {
 		return s
 	}
 	return &cs.other
+}
+
+// admitEndpoint reserves one of the MaxEndpoints endpoint series shared by
+// all clients; it is called under the client's map lock, only for an
+// endpoint new to that client.
+func (t *Telemetry) admitEndpoint(int) bool {
+	limit := int64(t.cfg.MaxEndpoints)
+	for {
+		n := t.endpoints.Load()
+		if n >= limit {
+			return false
+		}
+		if t.endpoints.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }
 
 func newScope() *scope               { return new(scope) }
@@ -230,20 +279,59 @@ func (t *Telemetry) ConnState(_ net.Conn, s http.ConnState) {
 	}
 }
 
-// accessLog writes one line per request.
-func (t *Telemetry) accessLog(ev *proxy.RequestEvent) {
-	level := slog.LevelInfo
-	t.log.LogAttrs(context.Background(), level, "request",
+// accessLog writes one line per request: what was asked (method, path,
+// request id), where it went (service, client, endpoint, attempts), how
+// it ended (status, failed, proxy_error, error, latency_ms) and its trace
+// (trace_id, span_id: our span's when the request had one, else the
+// caller's). With a Cloud Trace project set, logging.googleapis.com/trace
+// (and spanId) join the line to its trace in Cloud Logging.
+func (t *Telemetry) accessLog(ev *proxy.RequestEvent, sc spanContext, traced bool) {
+	var method, path, reqID string
+	var hdr http.Header
+	if r := ev.Request; r != nil {
+		method, hdr = r.Method, r.Header
+		if r.URL != nil {
+			path = r.URL.Path
+		}
+		reqID = hdr.Get("L5d-Reqid")
+	}
+	if !traced {
+		sc, traced = traceContextOf(hdr)
+	}
+	attempts := 0
+	if ev.Client != "" {
+		attempts = 1 + ev.Retries + ev.Requeues
+	}
+	attrs := make([]slog.Attr, 0, 20)
+	attrs = append(attrs,
+		slog.String("method", method),
+		slog.String("path", path),
+		slog.Int("status", ev.Status),
+		slog.Float64("latency_ms", float64(ev.Latency)/1e6),
 		slog.String("service", ev.Service),
 		slog.String("client", ev.Client),
 		slog.String("endpoint", ev.Endpoint),
-		slog.Int("status", ev.Status),
-		slog.Bool("failed", ev.Failed),
-		slog.Bool("proxy_error", ev.ProxyError),
-		slog.Float64("latency_ms", float64(ev.Latency)/1e6),
+		slog.Int("attempts", attempts),
 		slog.Int("retries", ev.Retries),
 		slog.Int("requeues", ev.Requeues),
+		slog.Bool("failed", ev.Failed),
+		slog.Bool("proxy_error", ev.ProxyError),
+		slog.String("request_id", reqID),
 	)
+	if ev.Err != nil {
+		attrs = append(attrs, slog.String("error", ev.Err.Error()))
+	}
+	if traced {
+		tid, sid := hex.EncodeToString(sc.traceID[:]), hex.EncodeToString(sc.spanID[:])
+		attrs = append(attrs, slog.String("trace_id", tid), slog.String("span_id", sid))
+		if p := t.tracer.project.Load(); p != nil {
+			attrs = append(attrs,
+				slog.String("logging.googleapis.com/trace", "projects/"+*p+"/traces/"+tid),
+				slog.String("logging.googleapis.com/spanId", sid),
+				slog.Bool("logging.googleapis.com/trace_sampled", sc.sampled()))
+		}
+	}
+	t.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }
 
 var _ proxy.Observer = (*Telemetry)(nil)

@@ -50,6 +50,7 @@ type clientView struct {
 	pending   int
 	states    map[string]int // endpoints per accrual state
 	endpoints []endpointView
+	own       int // endpoints with their own series (the rest are "other")
 	omitted   int // endpoints folded into "other"
 }
 
@@ -74,15 +75,11 @@ func (t *Telemetry) read() *view {
 		sv := scopeView{counts: s.counts(), lat: s.lat.Snapshot()}
 		if rotate {
 			// Reuse the oldest base's memory for the new one.
-			next := s.winPrev
-			if next == nil {
-				next = new(HistogramSnapshot)
-			}
-			*next = *sv.lat
+			next := baseOf(sv.lat, s.winPrev)
 			s.winPrev, s.winCur = s.winCur, next
 		}
 		// The window: since the base taken one to two rotations ago.
-		sv.win = sv.lat.Sub(s.winPrev)
+		sv.win = sv.lat.subBase(s.winPrev)
 		return sv
 	}
 
@@ -126,21 +123,28 @@ func (t *Telemetry) read() *view {
 			states[c.ID] = clientStateView{addr: c.Addr, endpoints: c.Endpoints}
 		}
 	}
-	seen := map[string]bool{}
-	for id, cs := range t.clients.all() {
-		seen[id] = true
-		v.clients = append(v.clients, t.readClient(id, cs, states[id], read))
+	// In name order, so that the endpoints the balancer knows but no
+	// request has reached yet get the cap's spare series in the same order
+	// at every read.
+	scopes := t.clients.all()
+	ids := make([]string, 0, max(len(scopes), len(states)))
+	for id := range scopes {
+		ids = append(ids, id)
 	}
-	for id, st := range states {
-		if !seen[id] {
-			// Known to the balancer, no request finished yet.
-			v.clients = append(v.clients, t.readClient(id, nil, st, read))
+	for id := range states {
+		if scopes[id] == nil {
+			ids = append(ids, id) // known to the balancer, no request finished yet
 		}
 	}
-	if c := t.clientOther.other.counts(); c.requests() > 0 || len(t.clientOther.endpoints.all()) > 0 {
-		v.clients = append(v.clients, t.readClient(OtherName, &t.clientOther, clientStateView{}, read))
+	sort.Strings(ids)
+	spare := max(t.cfg.MaxEndpoints, 0) - int(t.endpoints.Load())
+	for _, id := range ids {
+		v.clients = append(v.clients, t.readClient(id, scopes[id], states[id], read, &spare))
 	}
-	sort.Slice(v.clients, func(i, j int) bool { return v.clients[i].id < v.clients[j].id })
+	if c := t.clientOther.other.counts(); c.requests() > 0 || len(t.clientOther.endpoints.all()) > 0 {
+		v.clients = append(v.clients, t.readClient(OtherName, &t.clientOther, clientStateView{}, read, &spare))
+		sort.Slice(v.clients, func(i, j int) bool { return v.clients[i].id < v.clients[j].id })
+	}
 	return v
 }
 
@@ -149,10 +153,11 @@ type clientStateView struct {
 	endpoints []balance.EndpointStats
 }
 
-// readClient joins one client's endpoint scopes with its balancer state,
-// keeping at most MaxEndpoints endpoints and folding the rest into
-// "other".
-func (t *Telemetry) readClient(id string, cs *clientScopes, st clientStateView, read func(*scope) scopeView) clientView {
+// readClient joins one client's endpoint scopes with its balancer state.
+// Endpoints with a scope keep their series; endpoints the balancer knows
+// that have none take series from spare, the cap's unused slots; the
+// rest are folded into "other".
+func (t *Telemetry) readClient(id string, cs *clientScopes, st clientStateView, read func(*scope) scopeView, spare *int) clientView {
 	cv := clientView{id: id, addrState: st.addr, states: map[string]int{}}
 	byAddr := map[string]int{} // address -> index in cv.endpoints
 	var scopes map[string]*scope
@@ -162,10 +167,6 @@ func (t *Telemetry) readClient(id string, cs *clientScopes, st clientStateView, 
 	for addr, s := range scopes {
 		byAddr[addr] = len(cv.endpoints)
 		cv.endpoints = append(cv.endpoints, endpointView{address: addr, scopeView: read(s)})
-	}
-	limit := t.cfg.MaxEndpoints
-	if limit < 0 {
-		limit = 0
 	}
 	var other endpointView
 	other.address = OtherEndpoint
@@ -180,7 +181,8 @@ func (t *Telemetry) readClient(id string, cs *clientScopes, st clientStateView, 
 			cv.endpoints[i].stats, cv.endpoints[i].hasStats = es, true
 			continue
 		}
-		if len(cv.endpoints) < limit {
+		if *spare > 0 {
+			*spare--
 			byAddr[es.Address] = len(cv.endpoints)
 			cv.endpoints = append(cv.endpoints, endpointView{address: es.Address, stats: es, hasStats: true,
 				scopeView: scopeView{lat: new(HistogramSnapshot), win: new(HistogramSnapshot)}})
@@ -198,10 +200,17 @@ func (t *Telemetry) readClient(id string, cs *clientScopes, st clientStateView, 
 		other.stats.Failed += es.Failed
 	}
 	sort.Slice(cv.endpoints, func(i, j int) bool { return cv.endpoints[i].address < cv.endpoints[j].address })
-	for _, e := range cv.endpoints {
-		cv.scopeView.add(e.scopeView)
+	if len(scopes) == 0 && other.lat != nil {
+		// Every request is in other (the common case past the endpoint
+		// cap): share its snapshots, read-only from here, rather than copy.
+		cv.scopeView = other.scopeView
+	} else {
+		for _, e := range cv.endpoints {
+			cv.scopeView.add(e.scopeView)
+		}
+		cv.scopeView.add(other.scopeView)
 	}
-	cv.scopeView.add(other.scopeView)
+	cv.own = len(cv.endpoints)
 	if hasOther {
 		cv.endpoints = append(cv.endpoints, other)
 	}

@@ -4,6 +4,10 @@
 // with Metadata-Flavor: Google, through cloud.google.com/go/compute/metadata,
 // which honours GCE_METADATA_HOST.
 //
+// Tokens come from a Fetcher: MetadataFetcher by default; the googleauth
+// subpackage fetches through cloud.google.com/go/auth (application default
+// credentials, the metadata server, impersonation), off Google Cloud too.
+//
 // Source implements the proxy's TokenSource: the proxy asks for a token
 // for every endpoint whose Meta has an "audience" (io.l5d.cloudrun sets it
 // on Cloud Run endpoints; any https endpoint with an audience gets one).
@@ -93,7 +97,20 @@ type Config struct {
 	Clock clock.Clock
 	// Logger receives fetch failures. Defaults to slog.Default().
 	Logger *slog.Logger
+	// Header is the request header the proxy sends tokens in:
+	// "Authorization" or "X-Serverless-Authorization" (any case), which
+	// Cloud Run also accepts (checking it alone when both are present), leaving the caller's own
+	// Authorization to the application. With X-Serverless-Authorization
+	// the proxy owns that header (a caller's value is removed). Defaults
+	// to Authorization.
+	Header string
 }
+
+// Token headers for Config.Header.
+const (
+	HeaderAuthorization           = "Authorization"
+	HeaderServerlessAuthorization = "X-Serverless-Authorization"
+)
 
 // Source caches ID tokens per audience. It is safe for concurrent use.
 type Source struct {
@@ -125,6 +142,14 @@ func New(cfg Config) (*Source, error) {
 	cfg.Margin = cmp.Or(cfg.Margin, DefaultMargin)
 	cfg.ErrorTTL = cmp.Or(cfg.ErrorTTL, DefaultErrorTTL)
 	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
+	switch {
+	case cfg.Header == "" || strings.EqualFold(cfg.Header, HeaderAuthorization):
+		cfg.Header = HeaderAuthorization
+	case strings.EqualFold(cfg.Header, HeaderServerlessAuthorization):
+		cfg.Header = HeaderServerlessAuthorization
+	default:
+		return nil, fmt.Errorf("idtoken: header %q: want %s or %s", cfg.Header, HeaderAuthorization, HeaderServerlessAuthorization)
+	}
 	if cfg.Fetcher == nil {
 		cfg.Fetcher = &lazyMetadata{}
 	}
@@ -145,6 +170,10 @@ func (l *lazyMetadata) FetchIDToken(ctx context.Context, audience string) (strin
 	l.once.Do(func() { l.f.Client = metadata.NewClient(&http.Client{Timeout: DefaultTimeout}) })
 	return l.f.FetchIDToken(ctx, audience)
 }
+
+// TokenHeader returns the header tokens go in (Config.Header), for the
+// proxy.
+func (s *Source) TokenHeader() string { return s.cfg.Header }
 
 // Token returns an ID token for audience: the cached one while it is
 // fresh; past its refresh time the cached one while one background fetch
@@ -310,7 +339,8 @@ func (s *Source) State() []TokenState {
 }
 
 var (
-	_ proxy.TokenSource = (*Source)(nil)
-	_ Fetcher           = MetadataFetcher{}
-	_ Fetcher           = (*lazyMetadata)(nil)
+	_ proxy.TokenSource   = (*Source)(nil)
+	_ proxy.TokenHeaderer = (*Source)(nil)
+	_ Fetcher             = MetadataFetcher{}
+	_ Fetcher             = (*lazyMetadata)(nil)
 )

@@ -168,3 +168,25 @@ func TestEmptyAudience(t *testing.T) {
 	_, err = s.Token(context.Background(), "")
 	require.Error(t, err)
 }
+
+func TestHeader(t *testing.T) {
+	for _, tt := range []struct {
+		name, in, want string
+		err            bool
+	}{
+		{"default", "", "Authorization", false},
+		{"authorization, any case", "authorization", "Authorization", false},
+		{"x-serverless-authorization", "x-serverless-authorization", "X-Serverless-Authorization", false},
+		{"anything else", "X-Token", "", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := idtoken.New(idtoken.Config{Header: tt.in})
+			if tt.err {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, s.TokenHeader())
+		})
+	}
+}

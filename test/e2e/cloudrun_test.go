@@ -342,3 +342,45 @@ func TestCloudRunSidecarExample(t *testing.T) {
 	assert.Equal(t, users.url, seen["audience"], "the call carried an ID token for the service")
 	assert.Equal(t, "/profile", seen["path"])
 }
+
+// On Cloud Run (no GOOGLE_CLOUD_PROJECT there), the sidecar learns the
+// project id from the metadata server, off the request path, and its
+// access-log lines then name their trace as Cloud Logging joins it:
+// logging.googleapis.com/trace = projects/PROJECT/traces/TRACE_ID.
+func TestCloudRunAccessLogNamesTheTrace(t *testing.T) {
+	users := startRunService(t)
+	p, _ := startSidecar(t, users, map[string]string{"SLINKERD_ACCESS_LOG": "true"})
+	c := newH1Client(t)
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	want := "projects/fake-project/traces/" + traceID
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, err := http.NewRequest(http.MethodGet, p.URL()+"/traced", nil)
+		require.NoError(t, err)
+		req.Host = "users"
+		req.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		recv(t, users.started, 5*time.Second, "the request at the service")
+		for _, line := range strings.Split(p.Logs(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) != nil || m["message"] != "request" {
+				continue
+			}
+			if m["logging.googleapis.com/trace"] == want {
+				assert.Equal(t, "/traced", m["path"])
+				assert.Equal(t, "INFO", m["severity"])
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no access-log line names the trace %s; logs:\n%s", want, p.Logs())
+		}
+		// The project id arrives from the metadata server in the
+		// background, and a line reaches the logs just after its
+		// response: a later request's line carries it.
+	}
+}

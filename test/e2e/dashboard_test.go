@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -233,4 +234,31 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	assert.True(t, strings.Contains(tree, "0.9") && strings.Contains(tree, "0.1"), "weights shown: %s", tree)
 	screenshot(t, ctx, "delegator-union.png")
+}
+
+// With SLINKERD_DTAB_SOURCE set, the dashboard's header shows the version
+// of the source's dtab in force, as /config.json reports it: which
+// routing this instance runs.
+func TestDashboardShowsDtabSourceVersion(t *testing.T) {
+	ctx := newBrowser(t, 60*time.Second)
+	be := startHTTPBackend(t, echoBackend("hello"))
+	dtabFile := filepath.Join(t.TempDir(), "dtab")
+	require.NoError(t, os.WriteFile(dtabFile, []byte("/svc/hello=>/$/inet/"+strings.Replace(be.Addr, ":", "/", 1)), 0o600))
+	p := startSlinkerd(t, map[string]string{"SLINKERD_DTAB_SOURCE": "file:" + dtabFile})
+
+	resp, err := http.Get(p.AdminURL() + "/config.json")
+	require.NoError(t, err)
+	var cfg struct {
+		DtabSource struct {
+			Version string `json:"version"`
+		} `json:"dtabSource"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&cfg))
+	resp.Body.Close()
+	require.NotEmpty(t, cfg.DtabSource.Version, "/config.json names the version in force")
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(p.AdminURL()+"/"), chromedp.WaitVisible(chromedp.ID("p-dtab"))))
+	shown, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("p-dtab-version")))
+	require.NoError(t, err)
+	assert.Equal(t, cfg.DtabSource.Version, shown)
 }

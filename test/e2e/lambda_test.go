@@ -246,7 +246,7 @@ func TestLambdaExtension(t *testing.T) {
 		require.Equal(t, http.StatusOK, status, "emulator answer: %s", body)
 		waitFor(t, 10*time.Second, "an EMF line for /svc/hello", func() bool {
 			for _, line := range strings.Split(rie.Logs(), "\n") {
-				if strings.Contains(line, `"_aws"`) && strings.Contains(line, `"service":"/svc/hello"`) {
+				if strings.Contains(line, `"_aws"`) && strings.Contains(line, `"Service":"/svc/hello"`) {
 					return true
 				}
 			}
@@ -313,7 +313,7 @@ func TestLambdaInFunction(t *testing.T) {
 	assert.NotEmpty(t, seen["l5d-ctx-deadline"], "the invocation's deadline travels as l5d-ctx-deadline")
 	assert.NotContains(t, rie.Logs(), "External agent", "no extension runs in this mode")
 	waitFor(t, 10*time.Second, "the function's EMF line", func() bool {
-		return strings.Contains(rie.Logs(), `"_aws"`) && strings.Contains(rie.Logs(), `"service":"/svc/hello"`)
+		return strings.Contains(rie.Logs(), `"_aws"`) && strings.Contains(rie.Logs(), `"Service":"/svc/hello"`)
 	})
 }
 

@@ -153,8 +153,8 @@ func TestMetricsPrometheusAndJSON(t *testing.T) {
 				return m.GetCounter().GetValue()
 			case dto.MetricType_GAUGE:
 				return m.GetGauge().GetValue()
-			case dto.MetricType_SUMMARY:
-				return float64(m.GetSummary().GetSampleCount())
+			case dto.MetricType_HISTOGRAM:
+				return float64(m.GetHistogram().GetSampleCount())
 			}
 		}
 		t.Fatalf("%s has no series %v", name, labels)

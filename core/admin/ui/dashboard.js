@@ -170,8 +170,31 @@ function renderClients(doc, dt) {
   }).join("");
 }
 
+// The dtab source's version in force (SLINKERD_DTAB_SOURCE), read from
+// /config.json every DTAB_EVERY polls: which routing this instance runs.
+const DTAB_EVERY = 5;
+let dtabPolls = 0;
+
+async function pollDtabSource() {
+  if (dtabPolls++ % DTAB_EVERY !== 0) return;
+  try {
+    const resp = await fetch("/config.json", { cache: "no-store" });
+    if (!resp.ok) return;
+    const cfg = await resp.json();
+    const ds = cfg.dtabSource;
+    const el = document.getElementById("p-dtab");
+    if (!ds || !el) return;
+    el.hidden = false;
+    setText("p-dtab-version", ds.version || "none yet");
+    el.title = ds.source + (ds.lastError ? " · last error: " + ds.lastError : "") + (ds.rejected ? " · rejected: " + ds.rejected : "");
+  } catch (err) {
+    // The metrics poll reports an unreachable admin server.
+  }
+}
+
 async function poll() {
   const status = document.getElementById("status");
+  pollDtabSource();
   try {
     const resp = await fetch("/admin/metrics.json", { cache: "no-store" });
     if (!resp.ok) throw new Error("HTTP " + resp.status);

@@ -23,12 +23,12 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
+
+	"github.com/slinkerd/slinkerd/test/fakes/internal/awsfake"
 )
 
 // The operations, as X-Amz-Target values.
@@ -64,8 +64,7 @@ type Server struct {
 	calls      map[string]int // by operation name, answered or not
 	total      atomic.Int64
 
-	srv *http.Server
-	ln  net.Listener
+	l *awsfake.Listener // nil unless made by Start
 }
 
 type service struct {
@@ -96,41 +95,28 @@ func New() *Server {
 // Start returns a fake listening on addr (e.g. "127.0.0.1:0").
 func Start(addr string) (*Server, error) {
 	s := New()
-	ln, err := net.Listen("tcp", addr)
+	l, err := awsfake.Listen("cloudmap", addr, s)
 	if err != nil {
-		return nil, fmt.Errorf("fake cloudmap: listen on %s: %w", addr, err)
+		return nil, err
 	}
-	s.ln = ln
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = s.srv.Serve(ln) }()
+	s.l = l
 	return s, nil
 }
 
 // URL returns the endpoint URL, e.g. http://127.0.0.1:41234, for
 // AWS_ENDPOINT_URL_SERVICEDISCOVERY. Only for a Server made by Start.
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+func (s *Server) URL() string { return s.l.URL() }
 
 // SDKEnv is the environment that points the AWS SDK (inside slinkerd) at
 // a Cloud Map fake at endpoint, with static credentials and nothing read
 // from the machine: no shared config files, no instance metadata.
 func SDKEnv(endpoint string) map[string]string {
-	return map[string]string{
-		"AWS_ENDPOINT_URL_SERVICEDISCOVERY": endpoint,
-		"AWS_REGION":                        "us-east-1",
-		"AWS_ACCESS_KEY_ID":                 "AKIDEXAMPLE",
-		"AWS_SECRET_ACCESS_KEY":             "secret",
-		"AWS_CONFIG_FILE":                   os.DevNull,
-		"AWS_SHARED_CREDENTIALS_FILE":       os.DevNull,
-		"AWS_EC2_METADATA_DISABLED":         "true",
-	}
+	return awsfake.SDKEnv("AWS_ENDPOINT_URL_SERVICEDISCOVERY", endpoint)
 }
 
 // Close stops the server.
 func (s *Server) Close() error {
-	if s.srv == nil {
-		return nil
-	}
-	return s.srv.Close()
+	return s.l.Close()
 }
 
 // CreateNamespace creates an empty namespace (no-op if it exists).
@@ -266,13 +252,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	switch mode {
 	case Down:
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
+		awsfake.Drop(w)
+		return
 	case Throttle:
 		writeError(w, http.StatusBadRequest, "RequestLimitExceeded", "The operation can't be completed because you've reached the quota for the number of requests.")
 		return
@@ -281,16 +262,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if r.Method != http.MethodPost || r.URL.Path != "/" {
-		writeError(w, http.StatusNotFound, "UnknownOperationException", "expected POST /")
-		return
-	}
-	if ct := r.Header.Get("Content-Type"); ct != contentType {
-		writeError(w, http.StatusBadRequest, "SerializationException", "expected Content-Type "+contentType+", got "+ct)
-		return
-	}
-	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
-		writeError(w, http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token")
+	if !awsfake.CheckJSON11(w, r, http.StatusForbidden) {
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
