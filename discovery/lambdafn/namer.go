@@ -21,7 +21,6 @@ package lambdafn
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/slinkerd/slinkerd/core/name"
@@ -50,13 +49,28 @@ const (
 	hostPort         = 443
 )
 
-var (
-	// functionRE is a Lambda function name (the API's pattern without
-	// the ARN forms, whose colons a host cannot carry).
-	functionRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
-	// qualifierRE is a version, an alias or $LATEST.
-	qualifierRE = regexp.MustCompile(`^(\$LATEST|[a-zA-Z0-9_-]{1,128})$`)
-)
+// validFunction says whether s is a Lambda function name: the API's
+// pattern without the ARN forms, whose colons a host cannot carry
+// ([a-zA-Z0-9_-]{1,64}). (Checked by hand: a regexp with those counted
+// repetitions costs thousands of allocations at every process start.)
+func validFunction(s string) bool { return len(s) <= 64 && nameChars(s) }
+
+// validQualifier says whether s is a version, an alias or $LATEST.
+func validQualifier(s string) bool { return s == "$LATEST" || (len(s) <= 128 && nameChars(s)) }
+
+// nameChars says whether s is one or more of [a-zA-Z0-9_-].
+func nameChars(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Namer binds <function>[/<qualifier>] under [Prefix] or [StreamPrefix].
 // Its zero value is the buffered namer. It holds no state: every name is
@@ -79,14 +93,14 @@ func (n Namer) Lookup(_ context.Context, path name.Path) (name.Tree[name.Bound],
 		return name.Tree[name.Bound]{}, fmt.Errorf("lambdafn: %s: expected /<function>[/<qualifier>]", prefix)
 	}
 	fn, qual := path[0], ""
-	if !functionRE.MatchString(fn) {
+	if !validFunction(fn) {
 		return name.Tree[name.Bound]{}, fmt.Errorf("lambdafn: %s%s: %q is not a function name (1-64 of a-z A-Z 0-9 - _)", prefix, path, fn)
 	}
 	id := name.MustParsePath(prefix).Concat(path[:1])
 	rest := path[1:]
 	if len(rest) > 0 {
 		qual = rest[0]
-		if !qualifierRE.MatchString(qual) {
+		if !validQualifier(qual) {
 			return name.Tree[name.Bound]{}, fmt.Errorf("lambdafn: %s%s: %q is not a qualifier (a version, an alias or $LATEST)", prefix, path, qual)
 		}
 		id = id.Concat(rest[:1])
@@ -137,7 +151,7 @@ func parseHost(host string) (target, error) {
 		return t, fmt.Errorf("lambdafn: endpoint %q is not a Lambda function (want <function>[.<qualifier>]%s)", host, hostSuffix)
 	}
 	t.fn, t.qual, _ = strings.Cut(host, ".")
-	if !functionRE.MatchString(t.fn) || (t.qual != "" && !qualifierRE.MatchString(t.qual)) {
+	if !validFunction(t.fn) || (t.qual != "" && !validQualifier(t.qual)) {
 		return t, fmt.Errorf("lambdafn: endpoint %q does not name a function and qualifier", host)
 	}
 	return t, nil
