@@ -81,7 +81,8 @@ func (w *response) WriteHeader(code int) {
 		return
 	}
 	w.wroteHeader, w.status = true, code
-	if v := w.header.Get("Content-Length"); v != "" {
+	if vv := w.header["Content-Length"]; len(vv) > 0 && vv[0] != "" { // Get, without canonicalising
+		v := vv[0]
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
 			w.header.Del("Content-Length") // as net/http: never send a bad one

@@ -18,7 +18,7 @@ const (
 // from l5d-ctx-deadline ("<start_ns> <deadline_ns>", possibly several
 // values) and grpc-timeout. ok is false when the caller set none.
 func incomingDeadline(h http.Header, now time.Time) (deadline time.Time, ok bool, err error) {
-	for _, v := range h.Values(hdrCtxDeadline) {
+	for _, v := range h[hdrCtxDeadline] { // canonical: no Values call
 		for _, part := range strings.Split(v, ",") {
 			part = strings.TrimSpace(part)
 			if part == "" {

@@ -183,7 +183,10 @@ func grpcPercentEncode(s string) string {
 }
 
 func isGRPC(r *http.Request) bool {
-	ct := r.Header.Get("Content-Type")
+	var ct string // r.Header.Get without canonicalising a canonical key
+	if v := r.Header["Content-Type"]; len(v) > 0 {
+		ct = v[0]
+	}
 	return len(ct) >= 16 && ct[:16] == "application/grpc"
 }
 

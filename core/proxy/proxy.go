@@ -343,7 +343,7 @@ func (p *Proxy) screen(r *http.Request) *Error {
 		return &Error{Status: http.StatusMethodNotAllowed, Msg: "CONNECT is not supported"}
 	}
 	hops := 0
-	for _, v := range r.Header.Values("Via") {
+	for _, v := range r.Header["Via"] {
 		for _, part := range strings.Split(v, ",") {
 			f := strings.Fields(part)
 			if len(f) >= 2 && f[1] == viaToken {
