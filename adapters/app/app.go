@@ -41,6 +41,14 @@ type App struct {
 	// Telemetry holds the metrics and traces; the Lambda adapter flushes
 	// its EMF lines (FlushEMF) and spans (Tracer().Flush).
 	Telemetry *telemetry.Telemetry
+	// Concurrency is the pool sizes and limits Build chose: the defaults,
+	// or sized from AWS_LAMBDA_MAX_CONCURRENCY on Lambda Managed
+	// Instances (concurrency.go).
+	Concurrency Concurrency
+	// ManagedInstances is true on Lambda Managed Instances (see
+	// config.Config.LambdaManagedInstances): many invocations at once,
+	// no freeze between them, so discovery refreshes in the background.
+	ManagedInstances bool
 
 	closers []func() error
 	// dtabSource refreshes the base dtab from SLINKERD_DTAB_SOURCE; nil
@@ -96,7 +104,14 @@ func New(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error) {
 // a.Proxy in memory and never listens; the extension wraps it first.
 func Build(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error) {
 	a := &App{Config: cfg, Mode: mode, Log: log}
+	maxConcurrency, managed := cfg.LambdaManagedInstances(mode)
+	a.ManagedInstances, a.Concurrency = managed, ConcurrencyFor(maxConcurrency)
 	watch := cfg.Discovery.BackgroundRefresh(mode)
+	if managed && cfg.Discovery.Background == config.AutoBoolAuto {
+		// Managed Instances are never frozen: timers run between
+		// invocations, as in a container.
+		watch = true
+	}
 	in, disco, err := newInterpreter(cfg, log, watch)
 	if err != nil {
 		return nil, err
@@ -106,7 +121,7 @@ func Build(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error)
 		a.Close()
 		return nil, err
 	}
-	transports, err := backendTransports(cfg)
+	transports, err := backendTransports(cfg, a.Concurrency)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -137,6 +152,7 @@ func Build(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error)
 			Kind:      string(cfg.Balancer.Kind),
 			MaxEffort: cfg.Balancer.MaxEffort,
 			DecayTime: cfg.Balancer.EWMADecay,
+			Zone:      zoneFunc(cfg, log),
 			Accrual: accrual.Config{
 				ConsecutiveFailures:    cfg.Accrual.ConsecutiveFailures,
 				SuccessRate:            cfg.Accrual.SuccessRate,
@@ -188,6 +204,8 @@ func (a *App) Listen(h http.Handler) error {
 		Logger:            log,
 		ConnState:         a.Telemetry.ConnState,
 		NetHTTPServer:     !cfg.Proxy.FastPath.Enabled(),
+
+		MaxConcurrentStreams: a.Concurrency.StreamsPerConn,
 	}, h)
 	if err != nil {
 		a.Close()

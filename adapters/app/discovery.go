@@ -146,8 +146,8 @@ func newInterpreter(cfg *config.Config, log *slog.Logger, watch bool) (*bind.Int
 // backendTransports returns the proxy's connection pools, with
 // SLINKERD_RESPONSE_HEADER_TIMEOUT, trusting SLINKERD_BACKEND_CA_FILE's
 // certificates (on top of the system roots) for https endpoints.
-func backendTransports(cfg *config.Config) (*proxy.Transports, error) {
-	tc := proxy.TransportConfig{ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout}
+func backendTransports(cfg *config.Config, cc Concurrency) (*proxy.Transports, error) {
+	tc := proxy.TransportConfig{ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout, MaxIdleConnsPerHost: cc.IdleConnsPerHost}
 	if tc.ResponseHeaderTimeout == 0 {
 		tc.ResponseHeaderTimeout = -1 // SLINKERD_RESPONSE_HEADER_TIMEOUT=0: no limit
 	}

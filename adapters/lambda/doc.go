@@ -14,8 +14,8 @@
 // process, and a handler wrapper (Router.Wrap, Handle) for the
 // per-invocation work.
 //
-// Both modes follow from how Lambda runs code: the execution environment
-// is frozen between invocations, so timers and background goroutines stop
+// Both modes follow from how classic Lambda runs code: the execution
+// environment is frozen between invocations, so timers and background goroutines stop
 // and pooled TCP connections may be dead when it thaws. Neither mode keeps
 // a timer across events. Discovery is refreshed lazily, when an
 // invocation starts and a name in use is older than its TTL; after a long
@@ -25,4 +25,13 @@
 // provably reached no server.
 // Metrics are written as CloudWatch embedded-metric-format lines to
 // stdout, which Lambda sends to CloudWatch Logs.
+//
+// Lambda Managed Instances differ (see docs/lambda.md): one environment
+// serves up to AWS_LAMBDA_MAX_CONCURRENCY invocations at once and is
+// never frozen, and an extension may register for SHUTDOWN only. There
+// (config.Config.LambdaManagedInstances) the extension registers for
+// SHUTDOWN alone and writes its metrics from a timer, discovery refreshes
+// in the background, no pooled connection is closed for a gap, and the
+// pools are sized from AWS_LAMBDA_MAX_CONCURRENCY. The balancers and
+// retry budgets are the process's, shared by all the invocations.
 package lambda

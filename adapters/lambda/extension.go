@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -59,7 +60,8 @@ type Options struct {
 	// ready as startup_ms. Defaults to when Run is called.
 	Started time.Time
 	// Metrics receives the CloudWatch EMF lines, written when each
-	// invocation ends and at SHUTDOWN. Defaults to os.Stdout, which
+	// invocation ends (every SLINKERD_LAMBDA_MANAGED_FLUSH on Lambda
+	// Managed Instances) and at SHUTDOWN. Defaults to os.Stdout, which
 	// Lambda sends to CloudWatch Logs.
 	Metrics io.Writer
 	// TelemetryListen is the host:port of the listener that receives
@@ -76,7 +78,8 @@ type Options struct {
 //  1. Build the proxy and open its listener and the admin listener, so
 //     that they are open before Lambda starts the runtime, which it does
 //     once every extension has registered.
-//  2. Register for INVOKE and SHUTDOWN. A failure of step 1 is then
+//  2. Register for INVOKE and SHUTDOWN (SHUTDOWN only on Lambda Managed
+//     Instances, where Lambda refuses INVOKE). A failure of step 1 is then
 //     reported through init/error with a reason (the Extension.*
 //     constants) and returned; a failure to register can only be
 //     returned.
@@ -96,14 +99,19 @@ type Options struct {
 //     and falls back to writing the previous invocation's metrics at the
 //     next INVOKE, each line timestamped with the arrival of its
 //     service's latest request (inside that invocation).
+//     On Lambda Managed Instances there is no INVOKE, invocations
+//     overlap and nothing is frozen: step 4 is skipped, and a timer
+//     writes the metrics and exports the spans every
+//     SLINKERD_LAMBDA_MANAGED_FLUSH instead.
 //  6. On SHUTDOWN: drain within the event's deadline (and at most
 //     SLINKERD_DRAIN_TIMEOUT), flush metrics and spans, and return nil so
 //     the process exits 0 before Lambda has to kill it.
 //
 // When ctx ends or the process gets SIGTERM or SIGINT (Lambda itself
 // sends SHUTDOWN, but a test harness may signal), Run drains for
-// SLINKERD_DRAIN_TIMEOUT and returns nil. Nothing in Run uses a timer across events, so a freeze
-// between events loses nothing.
+// SLINKERD_DRAIN_TIMEOUT and returns nil. Nothing in Run uses a timer
+// across events in classic Lambda, so a freeze between events loses
+// nothing; the timer of Managed Instances runs where nothing freezes.
 func Run(ctx context.Context, o Options) error {
 	if o.Started.IsZero() {
 		o.Started = time.Now()
@@ -132,6 +140,24 @@ func Run(ctx context.Context, o Options) error {
 	// gives the identifier that init/error needs.
 	var a *app.App
 	var act *activity
+	// On Lambda Managed Instances an external extension may register for
+	// SHUTDOWN only: Lambda refuses INVOKE there (403
+	// Extension.InvalidEventType), and invocations overlap.
+	var maxConcurrency int
+	var managed bool
+	if o.Config != nil {
+		maxConcurrency, managed = o.Config.LambdaManagedInstances(config.ModeLambda)
+	} else {
+		// No configuration to read it from, but the init error must
+		// still be reported, which needs a registration Lambda accepts:
+		// tell the flavour from Lambda's own variables.
+		managed = os.Getenv("AWS_LAMBDA_INITIALIZATION_TYPE") == "lambda-managed-instances" ||
+			os.Getenv("AWS_LAMBDA_MAX_CONCURRENCY") != ""
+	}
+	events := []EventType{Invoke, Shutdown}
+	if managed {
+		events = []EventType{Shutdown}
+	}
 	errType, initErr := ErrConfigInvalid, o.ConfigErr
 	if initErr == nil && o.Config == nil {
 		initErr = errors.New("lambda: no configuration")
@@ -144,13 +170,17 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if initErr == nil {
 		act = newActivity(time.Now())
-		if initErr = a.Listen(act.wrap(a.Proxy)); initErr != nil {
+		var h http.Handler = a.Proxy
+		if !managed {
+			h = act.wrap(h) // thaw detection: classic Lambda only freezes
+		}
+		if initErr = a.Listen(h); initErr != nil {
 			errType = ErrListenFailed
 		}
 	}
 
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	reg, err := c.Register(rctx, o.Name, Invoke, Shutdown)
+	reg, err := c.Register(rctx, o.Name, events...)
 	cancel()
 	if err != nil {
 		if initErr != nil {
@@ -175,10 +205,15 @@ func Run(ctx context.Context, o Options) error {
 	log.Info("slinkerd lambda extension ready",
 		"startup_ms", ms(ready.Sub(o.Started)),
 		"register_ms", ms(registered.Sub(o.Started)),
-		"function", reg.FunctionName, "version", reg.FunctionVersion)
+		"function", reg.FunctionName, "version", reg.FunctionVersion,
+		"managed_instances", managed, "max_concurrency", maxConcurrency)
 
-	x := &extension{o: o, c: c, a: a, act: act, log: log}
-	x.subscribe(ctx)
+	x := &extension{o: o, c: c, a: a, act: act, log: log, managed: managed}
+	if managed {
+		x.startTicker(o.Config.Run.LambdaManagedFlush)
+	} else {
+		x.subscribe(ctx)
+	}
 	return x.loop(ctx, serveErr)
 }
 
@@ -193,6 +228,50 @@ type extension struct {
 	// done receives platform.runtimeDone; nil when the Telemetry API is
 	// not available, and metrics are flushed at the next event instead.
 	done *doneListener
+
+	// managed is true on Lambda Managed Instances: no INVOKE events, no
+	// freeze; metrics are flushed by a ticker instead (startTicker).
+	managed bool
+	// tickStop stops the ticker; tickDone is closed when it has stopped.
+	// Both nil when there is none.
+	tickStop, tickDone chan struct{}
+}
+
+// startTicker flushes metrics and spans every interval, from a goroutine
+// of its own, until stopTicker. It serves Lambda Managed Instances, where
+// the environment is never frozen, so a timer runs, and where no event
+// marks the end of an invocation: invocations overlap, and Lambda sends
+// an external extension SHUTDOWN only.
+func (x *extension) startTicker(interval time.Duration) {
+	if interval <= 0 {
+		interval = 10 * time.Second
+	}
+	x.tickStop, x.tickDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(x.tickDone)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-x.tickStop:
+				return
+			case now := <-t.C:
+				// The flush ends the period, so now is inside it.
+				x.flush(context.Background(), now, spanFlushTimeout)
+			}
+		}
+	}()
+}
+
+// stopTicker stops the ticker of startTicker, if any, and waits for it:
+// after it returns, no flush is running.
+func (x *extension) stopTicker() {
+	if x.tickStop == nil {
+		return
+	}
+	close(x.tickStop)
+	<-x.tickDone
+	x.tickStop, x.tickDone = nil, nil
 }
 
 // subscribe subscribes to the Telemetry API's platform events. If that
@@ -269,6 +348,15 @@ func (x *extension) loop(ctx context.Context, serveErr <-chan error) error {
 // metrics and returns at once.
 func (x *extension) invoke(ctx context.Context, ev *Event) {
 	now := time.Now()
+	if x.managed {
+		// Not expected: Lambda sends no INVOKE to an extension registered
+		// for SHUTDOWN only. Were one to come, it is one of many
+		// overlapping invocations of a never-frozen environment: nothing
+		// to thaw, no trace id to set for all, and no wait, which would
+		// hold up the events of the others.
+		x.log.Debug("invoke", "requestId", ev.RequestID, "managed_instances", true)
+		return
+	}
 	x.a.Telemetry.Tracer().SetLambdaTraceID(ev.TraceHeader())
 	idle, closed, names := invokeStart(ctx, x.a, x.act, x.o.Config.Run.LambdaThawGap, now)
 	x.log.Debug("invoke", "requestId", ev.RequestID, "deadline", ev.Deadline(), "trace", ev.TraceHeader(),
@@ -316,6 +404,7 @@ func (x *extension) flush(ctx context.Context, at time.Time, spanTimeout time.Du
 // an error, since Lambda would only kill the process for it.
 func (x *extension) stop(deadline time.Time, reason string) error {
 	start := time.Now()
+	x.stopTicker() // the last flush below is then the only one
 	drain := x.o.Config.Proxy.DrainTimeout
 	if !deadline.IsZero() {
 		drain = min(drain, deadline.Sub(start)-shutdownMargin)

@@ -40,7 +40,11 @@ type fakeAPI struct {
 	// waits for an event: the extension must be serving by then.
 	onFirstNext func()
 
-	mu         sync.Mutex
+	mu sync.Mutex
+	// managed makes register answer as on Lambda Managed Instances,
+	// where an external extension may register for SHUTDOWN only: any
+	// other event is refused with 403 Extension.InvalidEventType.
+	managed    bool
 	registered http.Header
 	regBody    map[string][]string
 	errors     []reportedError
@@ -65,6 +69,18 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 			http.Error(w, `{"errorType":"InvalidRequest"}`, http.StatusBadRequest)
 			return
+		}
+		f.mu.Lock()
+		managed := f.managed
+		f.mu.Unlock()
+		if managed {
+			for _, e := range body["events"] {
+				if e != "SHUTDOWN" {
+					w.WriteHeader(http.StatusForbidden)
+					_, _ = io.WriteString(w, `{"errorMessage":"`+e+`: ErrInvalidEventType","errorType":"Extension.InvalidEventType"}`)
+					return
+				}
+			}
 		}
 		f.mu.Lock()
 		f.registered, f.regBody = r.Header.Clone(), body

@@ -44,14 +44,15 @@ func (a *activity) wrap(h http.Handler) http.Handler {
 }
 
 // invokeStart is what both run modes do when an invocation starts:
-// after a gap of at least thawGap since the last request, close the
+// after a gap of at least thawGap since the last request (never when
+// thawGap is negative: Lambda Managed Instances are not frozen), close the
 // idle pooled connections (one found dead before the request is written
 // is requeued, but one that died silently would swallow the request);
 // then start a refresh of the stale names in use. Namers refresh in the
 // background; looking the names up is bounded by refreshTimeout.
 func invokeStart(ctx context.Context, a *app.App, act *activity, thawGap time.Duration, now time.Time) (idle time.Duration, closed bool, names int) {
 	idle = act.idle(now)
-	if idle >= thawGap {
+	if thawGap >= 0 && idle >= thawGap {
 		a.Proxy.CloseIdleConnections()
 		closed = true
 	}

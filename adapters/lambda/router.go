@@ -76,6 +76,14 @@ func NewRouter(cfg *config.Config, opts ...RouterOption) (*Router, error) {
 	}
 	r.app = a
 	r.act = newActivity(time.Now())
+	idle := 64
+	if maxConcurrency, managed := cfg.LambdaManagedInstances(config.ModeLambda); managed {
+		// Many invocations at once, and no freeze between them: no
+		// thaw to handle, and as many pooled in-memory connections as
+		// invocations.
+		r.thawGap = -1
+		idle = max(idle, maxConcurrency)
+	}
 	r.ln = newMemListener()
 	protos := new(http.Protocols)
 	protos.SetHTTP1(true)
@@ -89,7 +97,7 @@ func NewRouter(cfg *config.Config, opts ...RouterOption) (*Router, error) {
 	r.tr = &http.Transport{
 		DialContext:         r.ln.DialContext,
 		Protocols:           protos,
-		MaxIdleConnsPerHost: 64,
+		MaxIdleConnsPerHost: idle,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}

@@ -51,6 +51,14 @@ const (
 	DefaultFailurePenalty = time.Second
 )
 
+// ZoneCounter is a Balancer that routes by zone (Config.Zone set): it
+// counts its picks in the caller's zone and in others.
+type ZoneCounter interface {
+	// ZoneCounts returns the picks in the caller's zone and in another
+	// one, counted while the caller's zone was known.
+	ZoneCounts() (local, remote uint64)
+}
+
 // Config configures New. The zero value is a peak-EWMA P2C balancer with
 // max effort 5, τ 10s, default failure accrual, the real clock and a
 // randomly seeded source.
@@ -81,6 +89,28 @@ type Config struct {
 	// balancer uses it under its own lock, so it must not be shared.
 	// Nil means a source seeded at random.
 	Rand *rand.Rand
+
+	// Zone returns the caller's zone (e.g. "us-east-1a"), "" while it is
+	// not known. When it is set, the balancer routes zone-aware (see
+	// zoneBalancer in zone.go): it keeps one balancer of Kind per zone of
+	// the endpoints (name.Address.Meta["zone"]) and prefers the caller's
+	// zone while it has enough healthy capacity. It is called at every
+	// pick, so it must be cheap (an atomic load). Nil, the default, turns
+	// zone-aware routing off.
+	Zone func() string
+	// ZoneMinEndpoints is the least number of endpoints for zone-aware
+	// routing (Envoy's min_cluster_size). Defaults to 6; must not be
+	// negative.
+	ZoneMinEndpoints int
+	// ZonePanicThreshold is the least share of healthy capacity, 0 to 1,
+	// for zone-aware routing (Envoy's healthy_panic_threshold). Defaults
+	// to 0.5.
+	ZonePanicThreshold float64
+	// ZoneOverloadPending is the number of outstanding requests at which
+	// a healthy local endpoint counts as overloaded; when all of them
+	// are, requests spill to the other zones. Defaults to 64; negative
+	// disables the check.
+	ZoneOverloadPending int
 }
 
 // Picker chooses endpoints. A Balancer is a Picker over a set of
@@ -155,6 +185,11 @@ type EndpointStats struct {
 	Failed int64
 	// DeadUntil is when the current backoff expires; zero when alive.
 	DeadUntil time.Time
+	// Zone is the endpoint's zone (its Meta["zone"]), "" when unknown.
+	Zone string
+	// Locality is LocalityLocal or LocalityRemote when the balancer routes
+	// zone-aware and knows the caller's zone, "" otherwise.
+	Locality string
 }
 
 // New returns a balancer for cfg with no endpoints; call Update to give it
@@ -186,7 +221,29 @@ func New(cfg Config) (Balancer, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
+	if cfg.ZoneMinEndpoints < 0 {
+		return nil, fmt.Errorf("balance: ZoneMinEndpoints %d is negative", cfg.ZoneMinEndpoints)
+	}
+	if cfg.ZoneMinEndpoints == 0 {
+		cfg.ZoneMinEndpoints = DefaultZoneMinEndpoints
+	}
+	if !(cfg.ZonePanicThreshold >= 0 && cfg.ZonePanicThreshold <= 1) {
+		return nil, fmt.Errorf("balance: ZonePanicThreshold %v is not within 0 and 1", cfg.ZonePanicThreshold)
+	}
+	if cfg.ZonePanicThreshold == 0 {
+		cfg.ZonePanicThreshold = DefaultZonePanicThreshold
+	}
+	if cfg.ZoneOverloadPending == 0 {
+		cfg.ZoneOverloadPending = DefaultZoneOverloadPending
+	}
 	clk := clock.Or(cfg.Clock)
+	if cfg.Zone != nil {
+		cfg.Clock = clk
+		if _, err := accrual.NewFactory(cfg.Accrual, clk, cfg.Rand.Float64); err != nil {
+			return nil, fmt.Errorf("balance: failure accrual: %w", err)
+		}
+		return newZoneBalancer(cfg), nil
+	}
 	gates, err := accrual.NewFactory(cfg.Accrual, clk, cfg.Rand.Float64)
 	if err != nil {
 		return nil, fmt.Errorf("balance: failure accrual: %w", err)

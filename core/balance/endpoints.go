@@ -185,6 +185,7 @@ func (s *endpointSet) Endpoints() []EndpointStats {
 			Requests:  e.requests,
 			Failed:    e.failed,
 			DeadUntil: e.gate.DeadUntil(),
+			Zone:      e.addr.Meta[ZoneMetaKey],
 		}
 	}
 	return out

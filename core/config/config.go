@@ -226,6 +226,18 @@ type BalancerConfig struct {
 	// MaxEffort is how many times P2C picks again to find an open endpoint
 	// before it sends to a closed one anyway, in attempts. Defaults to 5.
 	MaxEffort int `env:"MAX_EFFORT" envDefault:"5" min:"1" max:"100"`
+	// Zone is the zone this slinkerd runs in (e.g. us-east-1a), for
+	// zone-aware routing; it wins over the zone learned from the platform
+	// (the ECS task metadata, the GCE metadata server). Lambda and Cloud
+	// Run report no zone: set it there to route zone-aware. Defaults to
+	// empty (learned).
+	Zone string `env:"ZONE" check:"word"`
+	// ZoneAware turns zone-aware routing on or off: auto prefers
+	// endpoints in this slinkerd's zone (endpoints carry their zone from
+	// Cloud Map's AVAILABILITY_ZONE attribute or the fs namer's zone=)
+	// whenever the zone is known, by Envoy's rules (docs/routing.md);
+	// off balances over all endpoints alike. Defaults to auto.
+	ZoneAware string `env:"ZONE_AWARE" envDefault:"auto" oneof:"auto off"`
 }
 
 // AccrualConfig marks endpoints dead after failures and probes them back.
@@ -299,16 +311,18 @@ type RetryConfig struct {
 // DiscoveryConfig configures the namers and how their results refresh.
 type DiscoveryConfig struct {
 	// FSDir is the root directory of the io.l5d.fs namer: one file per
-	// name, each line "host port" or "host port * weight". Defaults to
-	// empty (the fs namer is off).
+	// name, each line "host port" or "host port * weight", optionally
+	// followed by "zone=name". Defaults to empty (the fs namer is off).
 	FSDir string `env:"FS_DIR" check:"dir"`
 	// TTL is how old a namer's result may get before it is refreshed,
 	// lazily on use (Lambda, Cloud Run) or in the background. Go duration.
 	// Defaults to 30s.
 	TTL time.Duration `env:"DISCOVERY_TTL" envDefault:"30s" min:"1s"`
 	// Background refreshes names in the background, not only when used:
-	// auto means true in container mode and false in lambda and cloudrun
-	// modes, where timers may not run between requests. Defaults to auto.
+	// auto means true in container mode and on Lambda Managed Instances
+	// (SLINKERD_LAMBDA_MANAGED), and false in lambda and cloudrun modes
+	// otherwise, where timers may not run between requests. Defaults to
+	// auto.
 	Background AutoBool `env:"DISCOVERY_BACKGROUND" envDefault:"auto" oneof:"auto true false"`
 	// EmptyGrace is how long a name's last non-empty endpoint set keeps
 	// serving after discovery starts answering with an empty set. Go
@@ -413,6 +427,20 @@ type RunConfig struct {
 	// swallow the request. 0 closes them at every invocation. Go
 	// duration. Defaults to 5s.
 	LambdaThawGap time.Duration `env:"LAMBDA_THAW_GAP" envDefault:"5s" min:"0s"`
+	// LambdaManaged says whether the Lambda extension runs on Lambda
+	// Managed Instances, where one execution environment serves many
+	// invocations at once and is never frozen: auto means yes when
+	// Lambda sets AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances
+	// or AWS_LAMBDA_MAX_CONCURRENCY. There the extension registers for
+	// SHUTDOWN only (Lambda refuses INVOKE), skips the thaw handling,
+	// refreshes discovery in the background, writes EMF lines every
+	// SLINKERD_LAMBDA_MANAGED_FLUSH, and sizes its pools from
+	// AWS_LAMBDA_MAX_CONCURRENCY. Lambda mode only. Defaults to auto.
+	LambdaManaged AutoBool `env:"LAMBDA_MANAGED" envDefault:"auto" oneof:"auto true false"`
+	// LambdaManagedFlush is how often the extension writes the EMF lines
+	// of the period since the last on Lambda Managed Instances, where no
+	// event marks the end of an invocation. Go duration. Defaults to 10s.
+	LambdaManagedFlush time.Duration `env:"LAMBDA_MANAGED_FLUSH" envDefault:"10s" min:"1s"`
 	// CloudRunDrainQuiet applies in cloudrun mode: after SIGTERM the
 	// outbound proxy keeps serving, because the app may still call out
 	// while it finishes its own requests, until no request has been in
@@ -481,6 +509,15 @@ type PlatformEnv struct {
 	// LambdaLogLevel is AWS_LAMBDA_LOG_LEVEL (TRACE, DEBUG, INFO, WARN,
 	// ERROR or FATAL), set by Lambda's application log-level filtering.
 	LambdaLogLevel string
+	// LambdaInitializationType is AWS_LAMBDA_INITIALIZATION_TYPE:
+	// on-demand, provisioned-concurrency, snap-start or
+	// lambda-managed-instances.
+	LambdaInitializationType string
+	// LambdaMaxConcurrency is AWS_LAMBDA_MAX_CONCURRENCY, the most
+	// invocations one execution environment serves at once, set on
+	// Lambda Managed Instances only; kept as given (see
+	// Config.LambdaManagedInstances).
+	LambdaMaxConcurrency string
 	// GoogleCloudProject is GOOGLE_CLOUD_PROJECT, the project id that
 	// Cloud Run log lines name their traces in.
 	GoogleCloudProject string
@@ -502,7 +539,10 @@ func PlatformFromEnviron(environ map[string]string) PlatformEnv {
 		LambdaFunctionName: get("AWS_LAMBDA_FUNCTION_NAME"),
 		LambdaLogFormat:    get("AWS_LAMBDA_LOG_FORMAT"),
 		LambdaLogLevel:     get("AWS_LAMBDA_LOG_LEVEL"),
-		GoogleCloudProject: get("GOOGLE_CLOUD_PROJECT"),
+
+		LambdaInitializationType: get("AWS_LAMBDA_INITIALIZATION_TYPE"),
+		LambdaMaxConcurrency:     get("AWS_LAMBDA_MAX_CONCURRENCY"),
+		GoogleCloudProject:       get("GOOGLE_CLOUD_PROJECT"),
 	}
 	if h := get("OTEL_EXPORTER_OTLP_TRACES_HEADERS"); h != "" {
 		p.OTLPHeaders = Secret(h)

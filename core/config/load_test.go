@@ -43,6 +43,7 @@ func TestDefaults(t *testing.T) {
 			Kind:      config.BalancerEWMA,
 			EWMADecay: 10 * time.Second,
 			MaxEffort: 5,
+			ZoneAware: "auto",
 		},
 		Accrual: config.AccrualConfig{
 			ConsecutiveFailures:    5,
@@ -78,6 +79,8 @@ func TestDefaults(t *testing.T) {
 		},
 		Run: config.RunConfig{
 			LambdaThawGap:      5 * time.Second,
+			LambdaManaged:      config.AutoBoolAuto,
+			LambdaManagedFlush: 10 * time.Second,
 			CloudRunDrainQuiet: time.Second,
 		},
 	}
@@ -160,6 +163,8 @@ func TestLoadEveryVariable(t *testing.T) {
 		{"balancer", env("SLINKERD_BALANCER", "p2c"), func(c *config.Config) any { return c.Balancer.Kind }, config.BalancerP2C},
 		{"ewma decay", env("SLINKERD_EWMA_DECAY", "5s"), func(c *config.Config) any { return c.Balancer.EWMADecay }, 5 * time.Second},
 		{"max effort", env("SLINKERD_MAX_EFFORT", "1"), func(c *config.Config) any { return c.Balancer.MaxEffort }, 1},
+		{"zone", env("SLINKERD_ZONE", "us-east-1a"), func(c *config.Config) any { return c.Balancer.Zone }, "us-east-1a"},
+		{"zone aware", env("SLINKERD_ZONE_AWARE", "off"), func(c *config.Config) any { return c.Balancer.ZoneAware }, "off"},
 		{"accrual consecutive failures", env("SLINKERD_ACCRUAL_CONSECUTIVE_FAILURES", "0"), func(c *config.Config) any { return c.Accrual.ConsecutiveFailures }, 0},
 		{"accrual success rate", env("SLINKERD_ACCRUAL_SUCCESS_RATE", "0.8"), func(c *config.Config) any { return c.Accrual.SuccessRate }, 0.8},
 		{"accrual success rate window", env("SLINKERD_ACCRUAL_SUCCESS_RATE_WINDOW", "1m"), func(c *config.Config) any { return c.Accrual.SuccessRateWindow }, time.Minute},
@@ -200,6 +205,8 @@ func TestLoadEveryVariable(t *testing.T) {
 		{"otlp headers", env("SLINKERD_OTLP_HEADERS", "authorization=Bearer%20abc, x-team=core"),
 			func(c *config.Config) any { return c.Telemetry.OTLPHeaderMap() }, map[string]string{"authorization": "Bearer abc", "x-team": "core"}},
 		{"lambda thaw gap", env("SLINKERD_LAMBDA_THAW_GAP", "0"), func(c *config.Config) any { return c.Run.LambdaThawGap }, time.Duration(0)},
+		{"lambda managed", env("SLINKERD_LAMBDA_MANAGED", "false"), func(c *config.Config) any { return c.Run.LambdaManaged }, config.AutoBoolFalse},
+		{"lambda managed flush", env("SLINKERD_LAMBDA_MANAGED_FLUSH", "2s"), func(c *config.Config) any { return c.Run.LambdaManagedFlush }, 2 * time.Second},
 		{"cloudrun drain quiet", env("SLINKERD_CLOUDRUN_DRAIN_QUIET", "250ms"), func(c *config.Config) any { return c.Run.CloudRunDrainQuiet }, 250 * time.Millisecond},
 		{"ingress target", env("SLINKERD_INGRESS_TARGET", "127.0.0.1:8081"), func(c *config.Config) any { return c.Ingress.Target }, "127.0.0.1:8081"},
 		{"ingress listen", env("SLINKERD_INGRESS_LISTEN", ":8080"), func(c *config.Config) any { return c.Ingress.Listen }, ":8080"},

@@ -1,6 +1,9 @@
 package config
 
-import "log/slog"
+import (
+	"log/slog"
+	"strconv"
+)
 
 // Mode is how slinkerd runs (SLINKERD_MODE).
 type Mode string
@@ -148,6 +151,34 @@ func (d DiscoveryConfig) BackgroundRefresh(mode Mode) bool {
 		return false
 	default:
 		return mode == ModeContainer
+	}
+}
+
+// MaxLambdaConcurrency is the largest AWS_LAMBDA_MAX_CONCURRENCY that
+// Lambda Managed Instances allows per execution environment.
+const MaxLambdaConcurrency = 1600
+
+// LambdaManagedInstances tells whether slinkerd, run in mode, runs on
+// Lambda Managed Instances (SLINKERD_LAMBDA_MANAGED), and with how many
+// invocations at most at once per execution environment: the value of
+// AWS_LAMBDA_MAX_CONCURRENCY, capped at MaxLambdaConcurrency, or 0 when
+// it is unset or not a positive integer. Outside lambda mode it is never
+// on.
+func (c *Config) LambdaManagedInstances(mode Mode) (maxConcurrency int, on bool) {
+	if mode != ModeLambda {
+		return 0, false
+	}
+	p := c.platform
+	if n, err := strconv.Atoi(p.LambdaMaxConcurrency); err == nil && n > 0 {
+		maxConcurrency = min(n, MaxLambdaConcurrency)
+	}
+	switch c.Run.LambdaManaged {
+	case AutoBoolTrue:
+		return maxConcurrency, true
+	case AutoBoolFalse:
+		return maxConcurrency, false
+	default:
+		return maxConcurrency, p.LambdaInitializationType == "lambda-managed-instances" || p.LambdaMaxConcurrency != ""
 	}
 }
 

@@ -467,6 +467,11 @@ type ClientState struct {
 	Addr string
 	// Endpoints is each endpoint's balancer and accrual state.
 	Endpoints []balance.EndpointStats
+	// ZoneAware says the balancer routes by zone; LocalZone and
+	// CrossZone then count its picks in slinkerd's zone and in others
+	// (monotonic).
+	ZoneAware            bool
+	LocalZone, CrossZone uint64
 }
 
 // Clients returns a snapshot of every client the proxy has made.
@@ -474,7 +479,12 @@ func (p *Proxy) Clients() []ClientState {
 	cs := p.clients.snapshot()
 	out := make([]ClientState, 0, len(cs))
 	for _, c := range cs {
-		out = append(out, ClientState{ID: c.id, Addr: c.bound.Addr.Peek().State.String(), Endpoints: c.bal.Endpoints()})
+		st := ClientState{ID: c.id, Addr: c.bound.Addr.Peek().State.String(), Endpoints: c.bal.Endpoints()}
+		if zc, ok := c.bal.(balance.ZoneCounter); ok {
+			st.ZoneAware = true
+			st.LocalZone, st.CrossZone = zc.ZoneCounts()
+		}
+		out = append(out, st)
 	}
 	return out
 }

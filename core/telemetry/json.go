@@ -122,6 +122,18 @@ type ClientJSON struct {
 	Endpoints []EndpointJSON `json:"endpoints"`
 	// Omitted is how many balancer endpoints were folded into "other".
 	Omitted int `json:"omitted,omitempty"`
+	// Zone is set when the client routes zone-aware (the caller's zone is
+	// known); nil otherwise.
+	Zone *ZoneJSON `json:"zone,omitempty"`
+}
+
+// ZoneJSON is a zone-aware client's locality counts, over the completed
+// requests to its current endpoints.
+type ZoneJSON struct {
+	// Requests is the completed requests to its endpoints.
+	Requests int64 `json:"requests"`
+	// CrossZone is those to endpoints in another zone (or none known).
+	CrossZone int64 `json:"cross_zone"`
 }
 
 // EndpointJSON is one endpoint: the request counters of the requests
@@ -177,6 +189,9 @@ func (t *Telemetry) Snapshot() *MetricsJSON {
 		out.Server.Pending += c.pending
 		cj := ClientJSON{Client: c.id, AddrState: c.addrState, StatsJSON: statsJSON(c.scopeView), Pending: c.pending,
 			States: c.states, Endpoints: make([]EndpointJSON, 0, len(c.endpoints)), Omitted: c.omitted}
+		if c.zoneAware {
+			cj.Zone = &ZoneJSON{Requests: c.zoneRequests, CrossZone: c.crossZone}
+		}
 		for _, e := range c.endpoints {
 			ej := EndpointJSON{Address: e.address, StatsJSON: statsJSON(e.scopeView), Live: e.hasStats}
 			if e.hasStats {

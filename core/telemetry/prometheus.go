@@ -43,6 +43,7 @@ type collector struct {
 	buildInfo, connsOpen, connsTotal, serverPending       *prometheus.Desc
 	budgetBalance, budgetExhausted                        *prometheus.Desc
 	clientPending, clientEndpoints                        *prometheus.Desc
+	clientCrossZone                                       *prometheus.Desc
 	epPending, epLoad, epEWMA, epWeight, epFails, epState *prometheus.Desc
 	spansExported, spansDropped                           *prometheus.Desc
 }
@@ -70,6 +71,7 @@ func newCollector(t *Telemetry, native bool) *collector {
 
 		clientPending:   d("slinkerd_client_pending", "Attempts in flight to the client's endpoints.", cl...),
 		clientEndpoints: d("slinkerd_client_endpoints", "The client's endpoints by failure-accrual state (alive, dead, probing).", "client", "state"),
+		clientCrossZone: d("slinkerd_client_cross_zone_requests_total", "Requests the client routed to another zone than slinkerd's (or to endpoints of no known zone), when zone-aware routing is on.", cl...),
 
 		epPending: d("slinkerd_endpoint_pending", "Attempts in flight to the endpoint (summed for endpoint=\"other\").", ep...),
 		epLoad:    d("slinkerd_endpoint_load", "The balancer's load figure: peak EWMA in ns x (pending+1) for ewma, pending for p2c and roundrobin.", ep...),
@@ -124,6 +126,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			c.scope(ch, c.client, cv.scopeView, cv.id)
 		}
 		gauge(c.clientPending, float64(cv.pending), cv.id)
+		if cv.zoneAware {
+			counter(c.clientCrossZone, float64(cv.crossZone), cv.id)
+		}
 		for state, n := range cv.states {
 			gauge(c.clientEndpoints, float64(n), cv.id, state)
 		}

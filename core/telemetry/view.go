@@ -52,6 +52,11 @@ type clientView struct {
 	endpoints []endpointView
 	own       int // endpoints with their own series (the rest are "other")
 	omitted   int // endpoints folded into "other"
+	// zoneAware is true when the balancer routes zone-aware and has
+	// routed with the caller's zone known; zoneRequests and crossZone then
+	// count its picks, all and in other zones (monotonic).
+	zoneAware               bool
+	zoneRequests, crossZone int64
 }
 
 type endpointView struct {
@@ -120,7 +125,7 @@ func (t *Telemetry) read() *view {
 	states := map[string]clientStateView{}
 	if src != nil {
 		for _, c := range src.Clients() {
-			states[c.ID] = clientStateView{addr: c.Addr, endpoints: c.Endpoints}
+			states[c.ID] = clientStateView{addr: c.Addr, endpoints: c.Endpoints, zoneAware: c.ZoneAware, localZone: c.LocalZone, crossZone: c.CrossZone}
 		}
 	}
 	// In name order, so that the endpoints the balancer knows but no
@@ -151,6 +156,9 @@ func (t *Telemetry) read() *view {
 type clientStateView struct {
 	addr      string
 	endpoints []balance.EndpointStats
+	// The zone balancer's counts of picks (ClientState).
+	zoneAware            bool
+	localZone, crossZone uint64
 }
 
 // readClient joins one client's endpoint scopes with its balancer state.
@@ -159,6 +167,10 @@ type clientStateView struct {
 // rest are folded into "other".
 func (t *Telemetry) readClient(id string, cs *clientScopes, st clientStateView, read func(*scope) scopeView, spare *int) clientView {
 	cv := clientView{id: id, addrState: st.addr, states: map[string]int{}}
+	if st.zoneAware && st.localZone+st.crossZone > 0 {
+		cv.zoneAware = true
+		cv.zoneRequests, cv.crossZone = int64(st.localZone+st.crossZone), int64(st.crossZone)
+	}
 	byAddr := map[string]int{} // address -> index in cv.endpoints
 	var scopes map[string]*scope
 	if cs != nil {

@@ -73,6 +73,10 @@ const (
 	AttrIPv6  = "AWS_INSTANCE_IPV6"
 	AttrCNAME = "AWS_INSTANCE_CNAME"
 	AttrPort  = "AWS_INSTANCE_PORT"
+	// AttrAvailabilityZone is the instance's Availability Zone, which ECS
+	// registers for its tasks; the namer copies it into the address's
+	// Meta["zone"] for zone-aware routing.
+	AttrAvailabilityZone = "AVAILABILITY_ZONE"
 )
 
 // ErrInvalidPath is wrapped by Lookup's error for a malformed path.
@@ -399,6 +403,9 @@ func (n *Namer) address(attrs map[string]string) (name.Address, error) {
 		return name.Address{}, fmt.Errorf("%s: %w", AttrPort, err)
 	}
 	a := name.Address{Host: h, Port: port}
+	if z := attrs[AttrAvailabilityZone]; z != "" {
+		a.Meta = map[string]string{"zone": z}
+	}
 	if wa := n.cfg.WeightAttribute; wa != "" {
 		if ws, ok := attrs[wa]; ok {
 			w, err := strconv.ParseFloat(ws, 64)

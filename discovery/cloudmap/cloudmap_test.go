@@ -88,7 +88,7 @@ func TestLookupBindsInstances(t *testing.T) {
 	e := setup(t, func(c *cloudmap.Config) { c.WeightAttribute = "weight" })
 	f := e.fake
 	f.Register("prod", "users", "a", map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.2", "AWS_INSTANCE_PORT": "8080", "weight": "2.5"})
-	f.Register("prod", "users", "b", map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "8080"})
+	f.Register("prod", "users", "b", map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.1", "AWS_INSTANCE_PORT": "8080", "AVAILABILITY_ZONE": "us-east-1a"})
 	f.Register("prod", "users", "c", map[string]string{"AWS_INSTANCE_IPV6": "fd00::1", "AWS_INSTANCE_PORT": "9000"})
 	f.Register("prod", "users", "d", map[string]string{"AWS_INSTANCE_CNAME": "Users.Example.com", "AWS_INSTANCE_PORT": "443"})
 	f.Register("prod", "users", "e", map[string]string{"AWS_INSTANCE_IPV4": "10.0.0.5"})                                              // no port: skipped
@@ -103,7 +103,7 @@ func TestLookupBindsInstances(t *testing.T) {
 	a := b.Addr.Peek()
 	require.Equal(t, name.AddrBound, a.State)
 	assert.Equal(t, []name.Address{
-		{Host: "10.0.0.1", Port: 8080},
+		{Host: "10.0.0.1", Port: 8080, Meta: map[string]string{"zone": "us-east-1a"}},
 		{Host: "10.0.0.2", Port: 8080, Weight: 2.5},
 		{Host: "fd00::1", Port: 9000},
 		{Host: "users.example.com", Port: 443},

@@ -38,19 +38,27 @@ func (e *ParseError) Error() string {
 // Unwrap returns Err.
 func (e *ParseError) Unwrap() error { return e.Err }
 
-// lineFormat is what every address line must look like.
+// lineFormat is what every address line must look like (each form may
+// end with "zone=name").
 const lineFormat = `expected "host port" or "host port * weight"`
+
+// zoneAttr starts the optional zone field of a line.
+const zoneAttr = "zone="
 
 // ParseFile parses the contents of an io.l5d.fs name file; file names it
 // in errors. Each line is one of
 //
 //	host port
 //	host port * weight
+//	host port zone=us-east-1a
+//	host port * weight zone=us-east-1a
 //
 // where host is an IP address (IPv6 optionally in brackets) or a DNS host
 // name, port is 1-65535 and weight a positive, finite number (1.0 when
-// omitted). Fields are separated by white space. Blank lines are skipped
-// and '#' at the start of a field starts a comment that runs to the end of
+// omitted). The optional last field zone=name sets the endpoint's zone
+// (Meta["zone"], read by zone-aware routing); name is non-empty. Fields
+// are separated by white space. Blank lines are skipped and '#' at the
+// start of a field starts a comment that runs to the end of
 // the line. The same host and port may appear only once.
 //
 // ParseFile returns the addresses in file order, or a *ParseError for the
@@ -82,6 +90,14 @@ func ParseFile(file string, data []byte) ([]name.Address, error) {
 			return &ParseError{File: file, Line: lineNo, Text: text, Msg: msg, Err: err}
 		}
 
+		zone := ""
+		if last := fields[len(fields)-1]; len(fields) > 1 && strings.HasPrefix(last, zoneAttr) {
+			zone = strings.TrimPrefix(last, zoneAttr)
+			if zone == "" {
+				return nil, fail(`empty zone: expected "zone=name"`, nil)
+			}
+			fields = fields[:len(fields)-1]
+		}
 		switch {
 		case len(fields) == 1 && looksLikeHostPort(fields[0]):
 			return nil, fail(lineFormat+`: separate host and port with white space, not ":"`, nil)
@@ -108,6 +124,9 @@ func ParseFile(file string, data []byte) ([]name.Address, error) {
 				return nil, fail(fmt.Sprintf("invalid weight %q: expected a positive number", fields[3]), nil)
 			}
 			a.Weight = w
+		}
+		if zone != "" {
+			a.Meta = map[string]string{"zone": zone}
 		}
 		key := a.HostPort()
 		if first, dup := seen[key]; dup {

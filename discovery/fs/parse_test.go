@@ -39,6 +39,9 @@ func TestParseFile(t *testing.T) {
 				{Host: "2001:db8::3", Port: 80},
 			}},
 		{name: "same host, other port", in: "10.0.0.1 80\n10.0.0.1 81", want: []name.Address{{Host: "10.0.0.1", Port: 80}, {Host: "10.0.0.1", Port: 81}}},
+		{name: "zone", in: "10.0.0.1 80 zone=us-east-1a", want: []name.Address{{Host: "10.0.0.1", Port: 80, Meta: map[string]string{"zone": "us-east-1a"}}}},
+		{name: "weight and zone", in: "10.0.0.1 80 * 2 zone=b # c\n10.0.0.2 80", want: []name.Address{
+			{Host: "10.0.0.1", Port: 80, Weight: 2, Meta: map[string]string{"zone": "b"}}, {Host: "10.0.0.2", Port: 80}}},
 		{name: "byte-order mark", in: "\xef\xbb\xbf10.0.0.1 80", want: []name.Address{{Host: "10.0.0.1", Port: 80}}},
 	}
 	for _, tt := range tests {
@@ -60,6 +63,9 @@ func TestParseFileErrors(t *testing.T) {
 	}{
 		{name: "host only", in: "10.0.0.1", line: 1, msg: `expected "host port" or "host port * weight", got 1 fields`},
 		{name: "host:port", in: "# ok\n10.0.0.1:80", line: 2, msg: `separate host and port with white space`},
+		{name: "empty zone", in: "10.0.0.1 80 zone=", line: 1, msg: `empty zone`},
+		{name: "zone before weight", in: "10.0.0.1 80 zone=a * 2", line: 1, msg: "got 5 fields"},
+		{name: "zone only", in: "zone=a", line: 1, msg: "got 1 fields"},
 		{name: "three fields", in: "10.0.0.1 80 2", line: 1, msg: "got 3 fields"},
 		{name: "weight glued to star", in: "10.0.0.1 80 *2", line: 1, msg: `separate "*" and the weight`},
 		{name: "five fields", in: "a 1 * 2 3", line: 1, msg: "got 5 fields"},

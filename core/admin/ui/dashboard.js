@@ -143,6 +143,18 @@ function endpointRow(e, old, dt) {
     '<td class="num">' + esc(e.live ? String(e.consecutive_failures) : "–") + "</td></tr>";
 }
 
+// crossZone renders a zone-aware client's cross-zone share: of the
+// requests since the last poll when there were some, else of all.
+function crossZone(c, oc) {
+  if (!c.zone) return "";
+  let cross = c.zone.cross_zone, all = c.zone.requests;
+  if (oc && oc.zone && all - oc.zone.requests > 0) {
+    cross -= oc.zone.cross_zone;
+    all -= oc.zone.requests;
+  }
+  return '<span title="requests to endpoints outside this zone">cross-zone <b>' + esc(all > 0 ? fmtPct(cross / all) : "–") + "</b></span>";
+}
+
 function renderClients(doc, dt) {
   const old = byName(prev && prev.clients, "client");
   const el = document.getElementById("clients");
@@ -160,7 +172,7 @@ function renderClients(doc, dt) {
       '<div class="client-head"><span class="name">' + esc(c.client) + "</span>" +
       (c.addr_state ? '<span class="meta">' + esc(c.addr_state) + "</span>" : "") + states +
       '<span class="right"><span>req/s <b>' + esc(fmtNum(r.rps)) + "</b></span><span>success <b>" + esc(fmtPct(r.sr)) +
-      "</b></span><span>pending <b>" + esc(c.pending) + "</b></span><span>p99 <b>" + esc(fmtMs(c.latency_ms.p99)) + "</b></span></span></div>" +
+      "</b></span><span>pending <b>" + esc(c.pending) + "</b></span>" + crossZone(c, oc) + "<span>p99 <b>" + esc(fmtMs(c.latency_ms.p99)) + "</b></span></span></div>" +
       "<table><thead><tr><th>Endpoint</th><th>State</th><th class=num>Weight</th><th class=num>Pending</th><th class=num>EWMA</th>" +
       "<th class=num>Load</th><th class=num>req/s</th><th class=num>Success</th><th class=num>p99</th><th class=num>Fails in a row</th></tr></thead><tbody>" +
       (c.endpoints.length ? c.endpoints.map(e => endpointRow(e, oldEps[e.address], dt)).join("") : '<tr><td colspan="10" class="empty">no endpoints</td></tr>') +

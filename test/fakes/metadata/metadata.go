@@ -7,7 +7,8 @@
 // a fixed placeholder. The fake counts fetches per audience, and the
 // token lifetime is configurable.
 //
-// It also answers project/project-id, instance/region and the default
+// It also answers project/project-id, instance/region, instance/zone
+// (when Zone is set) and the default
 // service account's access token, so that Google client libraries that
 // use Application Default Credentials work against it. Point clients at it
 // with GCE_METADATA_HOST=<Addr()>.
@@ -39,6 +40,9 @@ type Server struct {
 	Email string
 	// Project is the project ID the server reports.
 	Project string
+	// Zone is the instance's zone, answered at instance/zone as GCE does
+	// ("projects/123456789/zones/<Zone>"); empty answers 404.
+	Zone string
 
 	srv *http.Server
 	ln  net.Listener
@@ -184,6 +188,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeText(w, s.Project)
 	case "instance/region":
 		writeText(w, "projects/123456789/regions/europe-west1")
+	case "instance/zone":
+		if s.Zone == "" {
+			http.NotFound(w, r)
+			return
+		}
+		writeText(w, "projects/123456789/zones/"+s.Zone)
 	case "instance/id":
 		writeText(w, "fake-instance")
 	default:
