@@ -171,10 +171,11 @@ func (z *zoneBalancer) Pick() (*Pick, error) {
 	if len(z.zones) == 0 {
 		return nil, ErrNoEndpoints
 	}
-	i := z.chooseZone(z.cfg.Clock.Now())
+	lz := z.zone()
+	i := z.chooseZone(z.cfg.Clock.Now(), lz)
 	p, err := z.zones[i].bal.Pick()
 	if err == nil {
-		if lz := z.zone(); lz != "" {
+		if lz != "" {
 			if z.zones[i].name == lz {
 				z.local.Add(1)
 			} else {
@@ -191,14 +192,14 @@ func (z *zoneBalancer) ZoneCounts() (local, remote uint64) {
 	return z.local.Load(), z.remote.Load()
 }
 
-// chooseZone returns the index of the zone to pick in. The caller holds mu.
-func (z *zoneBalancer) chooseZone(now time.Time) int {
+// chooseZone returns the index of the zone to pick in, for a caller in
+// zone lz ("" when unknown). The caller holds mu.
+func (z *zoneBalancer) chooseZone(now time.Time, lz string) int {
 	if len(z.zones) == 1 {
 		return 0
 	}
 	var tot zoneCap
 	local := -1
-	lz := z.zone()
 	for i, g := range z.zones {
 		c := g.set.capacity(now, z.over)
 		z.caps[i] = c

@@ -106,12 +106,12 @@ func (ns *Namers) explainNeg(st *name.Step) string {
 				w = fmt.Sprintf("dtab entry %d (%s=>%s) makes it negative", s.Dentry.Index, s.Dentry.Prefix, s.Dentry.Dst)
 			case s.Path == "":
 				w = "negative (~)"
-			case len(s.Path) > 1 && (s.Path[1] == '#' || s.Path[1] == '$') && ns.claims(s.Path):
-				w = s.Path + ": the namer has no such name"
-			case len(s.Path) > 1 && (s.Path[1] == '#' || s.Path[1] == '$'):
-				w = s.Path + ": no namer is configured for it"
-			default:
+			case !strings.HasPrefix(s.Path, "/#") && !strings.HasPrefix(s.Path, "/$"):
 				w = s.Path + ": no dtab entry matches it"
+			case ns.claims(s.Path):
+				w = s.Path + ": the namer has no such name"
+			default:
+				w = s.Path + ": no namer is configured for it"
 			}
 			if !seen[w] {
 				seen[w] = true

@@ -33,10 +33,24 @@ import (
 type attemptTransport struct {
 	transports *Transports
 	tokens     TokenSource
-	clients    *clients
-	observer   Observer
-	clk        clock.Clock
-	draw       func() float64 // a union's branch (balance.PickWeighted)
+	// tokenHeader is the header the tokens go in (TokenHeaderer):
+	// Authorization, or one the proxy owns.
+	tokenHeader string
+	clients     *clients
+	observer    Observer
+	clk         clock.Clock
+	draw        func() float64 // a union's branch (balance.PickWeighted)
+}
+
+// tokenHeaderOf is the header ts's tokens go in: Authorization unless
+// it names another (TokenHeaderer).
+func tokenHeaderOf(ts TokenSource) string {
+	if th, ok := ts.(TokenHeaderer); ok {
+		if name := th.TokenHeader(); name != "" {
+			return name
+		}
+	}
+	return "Authorization"
 }
 
 // maxAttempts caps the attempts of one request whatever the budget says;
@@ -290,14 +304,12 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 	} else {
 		delete(h, "Authorization")
 	}
-	tokenHeader := "Authorization" // the caller's own, restored above
-	if th, ok := t.tokens.(TokenHeaderer); ok {
-		if name := th.TokenHeader(); name != "" && name != tokenHeader {
-			// The proxy owns this header: no caller's value, and no
-			// token of an earlier attempt, reaches an endpoint.
-			tokenHeader = name
-			delete(h, name)
-		}
+	tokenHeader := t.tokenHeader
+	if tokenHeader != "Authorization" {
+		// The proxy owns this header: no caller's value, and no token of
+		// an earlier attempt, reaches an endpoint. (Authorization is the
+		// caller's own, restored above.)
+		delete(h, tokenHeader)
 	}
 	if aud := pick.Address.Meta["audience"]; aud != "" && t.tokens != nil {
 		tok, err := t.tokens.Token(ctx, aud)

@@ -201,7 +201,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{cfg: cfg, clk: clock.Or(cfg.Clock), log: cfg.Logger}
 	p.clients.newBalancer = func() (balance.Balancer, error) { return balance.New(cfg.Balancer) }
-	p.transport = &attemptTransport{transports: cfg.Transports, tokens: cfg.Tokens, clients: &p.clients,
+	p.transport = &attemptTransport{transports: cfg.Transports, tokens: cfg.Tokens, tokenHeader: tokenHeaderOf(cfg.Tokens), clients: &p.clients,
 		observer: cfg.Observer, clk: p.clk, draw: rand.Float64}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:   p.rewrite,

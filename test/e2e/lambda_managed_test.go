@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -47,21 +46,7 @@ func startManagedRIE(t *testing.T, maxConcurrency int, env map[string]string) *r
 	script := `mount --bind "$1" /opt && mount -t tmpfs tmpfs /var && mkdir /var/task && exec "$2" --log-level debug --runtime-interface-emulator-address "$3" --runtime-api-address "$4"`
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "--", "sh", "-c", script, "sh", opt, rie, invokeAddr, apiAddr)
 	cmd.Env = harness.Environ(vars)
-	p := harness.StartProcess(t, cmd, nil)
-	waitFor(t, procStartTimeout, "the emulator listens on "+invokeAddr, func() bool {
-		select {
-		case <-p.Exited():
-			t.Fatalf("the emulator exited (%v):\n%s", p.WaitErr(), p.Logs())
-		default:
-		}
-		c, err := net.DialTimeout("tcp", invokeAddr, time.Second)
-		if err != nil {
-			return false
-		}
-		_ = c.Close()
-		return true
-	})
-	return &rieProc{Proc: p, InvokeURL: "http://" + invokeAddr + "/2015-03-31/functions/function/invocations"}
+	return runRIE(t, cmd, invokeAddr)
 }
 
 // TestLambdaManagedInstances runs the example function with slinkerd as

@@ -109,6 +109,13 @@ func startRIE(t *testing.T, bootstrap string, withExtension bool, env map[string
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "--", "sh", "-c", script, "sh", opt, rie, invokeAddr, apiAddr, bootstrap)
 	cmd.Env = environ
 	cmd.Dir = filepath.Dir(bootstrap)
+	return runRIE(t, cmd, invokeAddr)
+}
+
+// runRIE starts the emulator's command and waits until it listens on
+// invokeAddr, failing the test if it exits first.
+func runRIE(t *testing.T, cmd *exec.Cmd, invokeAddr string) *rieProc {
+	t.Helper()
 	p := harness.StartProcess(t, cmd, nil)
 	waitFor(t, procStartTimeout, "the emulator listens on "+invokeAddr, func() bool {
 		select {
