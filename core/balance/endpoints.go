@@ -19,7 +19,8 @@ type endpoint struct {
 	pending  int
 	ewma     peakEWMA
 	gate     *accrual.Gate
-	failures int // consecutive
+	failures int       // consecutive
+	lastFail time.Time // the last failed request's end
 	requests int64
 	failed   int64
 	// oldest and newest link the outstanding Picks in the order they were
@@ -159,6 +160,7 @@ func (s *endpointSet) release(p *Pick, failed bool) {
 	if failed {
 		e.failed++
 		e.failures++
+		e.lastFail = now
 	} else {
 		e.failures = 0
 	}

@@ -44,7 +44,8 @@ const (
 // place, and picks a zone before the zone's balancer picks an endpoint.
 //
 // With T_z the weight of zone z's endpoints and H_z the weight of its
-// healthy (failure-accrual open) ones, T and H their sums, and L the
+// healthy ones (failure-accrual open, and no failed last request in the
+// last zoneFailureHold), T and H their sums, and L the
 // caller's zone, the rules are Envoy's, with the callers assumed to be
 // spread over the zones as the endpoints are (a sidecar does not see the
 // other callers, Envoy reads them from its local cluster):
@@ -317,7 +318,12 @@ func (s *endpointSet) capacity(now time.Time, overload int) zoneCap {
 	c := zoneCap{n: len(s.eps), overloaded: overload >= 0}
 	for _, e := range s.eps {
 		c.total += e.weight
-		if st, _ := s.status(e, now); st == accrual.StatusOpen {
+		// An endpoint whose last request failed within zoneFailureHold
+		// does not count: a zone whose endpoints just died must not keep
+		// drawing requests (and their requeues) until failure accrual
+		// marks them, five failures each. Past the hold it counts again,
+		// so the zone is tried again and can come back.
+		if st, _ := s.status(e, now); st == accrual.StatusOpen && (e.failures == 0 || now.Sub(e.lastFail) >= zoneFailureHold) {
 			c.healthy += e.weight
 			if e.pending < overload {
 				c.overloaded = false
@@ -329,5 +335,9 @@ func (s *endpointSet) capacity(now time.Time, overload int) zoneCap {
 	}
 	return c
 }
+
+// zoneFailureHold is how long an endpoint whose last request failed is
+// left out of its zone's healthy capacity.
+const zoneFailureHold = time.Second
 
 var _ Balancer = (*zoneBalancer)(nil)

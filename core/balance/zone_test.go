@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -60,31 +61,41 @@ func byZone(t *testing.T, b balance.Picker, n int, of func(string) string, fail 
 
 // TestZoneAwareAcceptance is issue 20's acceptance case: 3 zones × 3
 // endpoints, the caller in a: ≥ 95% stays in a while all are healthy; when
-// a's endpoints all die, no request goes to them once failure accrual has
-// marked them (or the namer has removed them), and traffic spreads over b
-// and c.
+// a's endpoints all die, traffic leaves a after a failure or two on each
+// (well before failure accrual would mark them, five failures each) and spreads
+// over b and c; a is tried again once zoneFailureHold has passed, and
+// accrual then marks its endpoints dead.
 func TestZoneAwareAcceptance(t *testing.T) {
 	zones := []string{"a", "b", "c"}
 	of := zoneOf(zones)
 	for _, kind := range []string{balance.KindEWMA, balance.KindP2C, balance.KindRoundRobin} {
 		t.Run(kind, func(t *testing.T) {
-			b, _ := newBalancer(t, balance.Config{Kind: kind, Zone: callerIn("a")}, zoned(3, zones...))
+			b, clk := newBalancer(t, balance.Config{Kind: kind, Zone: callerIn("a")}, zoned(3, zones...))
 			const n = 9000
 			healthy := byZone(t, b, n, of)
 			assert.GreaterOrEqual(t, healthy["a"], n*95/100, "healthy: %v", healthy)
 
-			// Zone a dies: its requests fail until accrual marks all three
-			// dead (5 consecutive failures each, by default).
+			// Zone a dies: a few failed requests (one or two on each
+			// endpoint), then none go there.
 			dying := byZone(t, b, 200, of, "a")
-			assert.LessOrEqual(t, dying["a"], 15, "failures before a was marked dead: %v", dying)
+			assert.LessOrEqual(t, dying["a"], 6, "failures before traffic left a (accrual alone needs 15): %v", dying)
+			after := byZone(t, b, n, of, "a")
+			assert.Zero(t, after["a"], "no request goes to a while its failures are fresh: %v", after)
+			assert.InDelta(t, n/2, after["b"], n*0.05, "b and c share: %v", after)
+
+			// Still dead when tried again after the hold: accrual marks
+			// them dead, and no request goes there any more.
+			for i := 0; i < 10; i++ {
+				clk.Advance(1100 * time.Millisecond)
+				byZone(t, b, 50, of, "a")
+			}
 			for _, s := range b.Endpoints() {
 				if s.Zone == "a" {
 					assert.Equal(t, "dead", s.State, s.Address)
 				}
 			}
-			after := byZone(t, b, n, of, "a")
-			assert.Zero(t, after["a"], "no request fails once a is dead: %v", after)
-			assert.InDelta(t, n/2, after["b"], n*0.05, "b and c share: %v", after)
+			dead := byZone(t, b, n, of, "a")
+			assert.Zero(t, dead["a"], "no request goes to a once it is marked dead: %v", dead)
 
 			// The namer removes a's endpoints: the same.
 			b.Update(zoned(3, zones...)[3:])
