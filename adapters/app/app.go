@@ -61,9 +61,13 @@ type App struct {
 
 // Validators are the config options that check SLINKERD_DTAB and
 // SLINKERD_SVC_POLICY by parsing them as the running proxy will, so that
-// a bad value is reported with every other configuration error.
+// a bad value is reported with every other configuration error, and that
+// let SLINKERD_BALANCER and SLINKERD_CLASSIFIER name the balancers and
+// classifiers registered with core/balance and core/retry.
 func Validators() []config.Option {
 	return []config.Option{
+		config.WithChoices("SLINKERD_BALANCER", balance.Kinds()...),
+		config.WithChoices("SLINKERD_CLASSIFIER", retry.ClassifierNames()...),
 		config.WithDtabValidator(func(s string) error {
 			_, err := name.ParseDtab(s)
 			return err
@@ -121,7 +125,7 @@ func Build(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error)
 		a.Close()
 		return nil, err
 	}
-	transports, err := backendTransports(cfg, a.Concurrency)
+	transports, err := backendTransports(cfg, a.Concurrency, disco.transports)
 	if err != nil {
 		a.Close()
 		return nil, err

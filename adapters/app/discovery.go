@@ -13,24 +13,25 @@ import (
 	"github.com/slinkerd/slinkerd/core/config"
 	"github.com/slinkerd/slinkerd/core/name"
 	"github.com/slinkerd/slinkerd/core/proxy"
+	"github.com/slinkerd/slinkerd/discovery"
 	"github.com/slinkerd/slinkerd/discovery/dns"
-	"github.com/slinkerd/slinkerd/discovery/fs"
 	"github.com/slinkerd/slinkerd/discovery/idtoken"
 	"github.com/slinkerd/slinkerd/discovery/inet"
 )
 
-// discovery is what the namers hand to the rest of the app: the closers,
-// the ID token source for the proxy, and the sections of
-// /admin/discovery.json.
-type discovery struct {
-	closers  []func() error
-	tokens   *idtoken.Source
-	sections []admin.DiscoverySection
+// namerSet is what the namers hand to the rest of the app: the closers,
+// the ID token source for the proxy, the RoundTrippers of endpoints that
+// are not HTTP addresses, and the sections of /admin/discovery.json.
+type namerSet struct {
+	closers    []func() error
+	tokens     *idtoken.Source
+	transports map[string]http.RoundTripper
+	sections   []admin.DiscoverySection
 }
 
 // handlers returns the admin endpoints, adding /admin/discovery.json to
 // others.
-func (d *discovery) handlers(others map[string]http.Handler) map[string]http.Handler {
+func (d *namerSet) handlers(others map[string]http.Handler) map[string]http.Handler {
 	out := map[string]http.Handler{admin.DiscoveryPath: admin.DiscoveryHandler(d.sections)}
 	for k, v := range others {
 		out[k] = v
@@ -44,18 +45,20 @@ func (d *discovery) handlers(others map[string]http.Handler) map[string]http.Han
 //
 //   - /$/inet (A/AAAA through a DNS client that honours record TTLs, capped
 //     at SLINKERD_DISCOVERY_TTL), /$/nil and /$/fail;
-//   - /#/io.l5d.fs when SLINKERD_FS_DIR is set;
-//   - /#/io.l5d.dnssrv, /#/io.l5d.cloudmap and /#/io.l5d.cloudrun (the
-//     last two fail every name in builds that leave them out: namers_*.go).
+//   - /#/io.l5d.dnssrv;
+//   - the namers registered with package discovery (namers.go): those
+//     this program imports, such as /#/io.l5d.fs (when SLINKERD_FS_DIR is
+//     set), /#/io.l5d.cloudmap, /#/io.l5d.cloudrun and /#/io.l5d.lambda;
+//     the known ones it does not import fail every name, saying so.
 //
 // watch turns on background refresh where it is allowed.
-func newInterpreter(cfg *config.Config, log *slog.Logger, watch bool) (*bind.Interpreter, *discovery, error) {
+func newInterpreter(cfg *config.Config, log *slog.Logger, watch bool) (*bind.Interpreter, *namerSet, error) {
 	dtab, err := name.ParseDtab(cfg.Routing.Dtab)
 	if err != nil {
 		return nil, nil, fmt.Errorf("SLINKERD_DTAB: %w", err)
 	}
 	dc := cfg.Discovery
-	d := &discovery{}
+	d := &namerSet{}
 	ns := &bind.Namers{}
 	add := func(prefix string, n name.Namer, state func() any) error {
 		if err := ns.Add(prefix, n); err != nil {
@@ -88,17 +91,6 @@ func newInterpreter(cfg *config.Config, log *slog.Logger, watch bool) (*bind.Int
 	if emptyGrace == 0 {
 		emptyGrace = -1 // refresh.Config and fs.Config: negative means none
 	}
-	if dc.FSDir != "" {
-		n, err := fs.New(fs.Config{Dir: dc.FSDir, Watch: watch, EmptyGrace: emptyGrace, Logger: log})
-		if err != nil {
-			return nil, nil, fmt.Errorf("SLINKERD_FS_DIR: %w", err)
-		}
-		d.closers = append(d.closers, n.Close)
-		if err := add("/#/io.l5d.fs", n, func() any { return n.State() }); err != nil {
-			return nil, nil, err
-		}
-	}
-
 	// The namers' Refresh settings (discovery/internal/refresh.Config) are
 	// set field by field: the type is internal to discovery.
 	srvCfg := dns.SRVConfig{Resolver: resolver, Logger: log}
@@ -111,21 +103,12 @@ func newInterpreter(cfg *config.Config, log *slog.Logger, watch bool) (*bind.Int
 	if err := add("/#/io.l5d.dnssrv", srv, func() any { return srv.State() }); err != nil {
 		return nil, nil, err
 	}
-	// Cloud Map and Cloud Run are in their own files, which build tags
-	// can leave out (namers_*.go): their SDKs are most of the binary, its
-	// start-up and its idle memory.
-	cc := cloudConfig{dc: dc, emptyGrace: emptyGrace, watch: watch, log: log}
-	if err := addCloudMap(d, add, cc); err != nil {
-		return nil, nil, err
-	}
-	if err := addCloudRun(d, add, cc); err != nil {
-		return nil, nil, err
-	}
-	if err := addLambdaFn(d, add, cc); err != nil {
+	params := discovery.Params{Config: cfg, Logger: log, Watch: watch}
+	if err := addNamers(d, add, params); err != nil {
 		return nil, nil, err
 	}
 
-	fetcher, err := idTokenFetcher(dc)
+	fetcher, err := idTokenFetcher(params)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -146,15 +129,12 @@ func newInterpreter(cfg *config.Config, log *slog.Logger, watch bool) (*bind.Int
 // backendTransports returns the proxy's connection pools, with
 // SLINKERD_RESPONSE_HEADER_TIMEOUT, trusting SLINKERD_BACKEND_CA_FILE's
 // certificates (on top of the system roots) for https endpoints.
-func backendTransports(cfg *config.Config, cc Concurrency) (*proxy.Transports, error) {
+func backendTransports(cfg *config.Config, cc Concurrency, byKind map[string]http.RoundTripper) (*proxy.Transports, error) {
 	tc := proxy.TransportConfig{ResponseHeaderTimeout: cfg.Proxy.ResponseHeaderTimeout, MaxIdleConnsPerHost: cc.IdleConnsPerHost}
 	if tc.ResponseHeaderTimeout == 0 {
 		tc.ResponseHeaderTimeout = -1 // SLINKERD_RESPONSE_HEADER_TIMEOUT=0: no limit
 	}
-	var err error
-	if tc.ByKind, err = lambdaTransports(); err != nil { // namers_lambdafn.go
-		return nil, err
-	}
+	tc.ByKind = byKind
 	if cfg.Proxy.BackendCAFile == "" {
 		return proxy.NewTransports(tc), nil
 	}

@@ -30,7 +30,8 @@ func TestAbsentCloudNamersSayWhy(t *testing.T) {
 	}()
 	for svc, tag := range map[string]string{"a": "slinkerd_nocloudmap", "b": "slinkerd_nocloudrun"} {
 		_, err := in.Bind(context.Background(), nil, name.Path{"svc", svc})
-		assert.ErrorContains(t, err, "not in this build of slinkerd (built with -tags "+tag+")", svc)
+		assert.ErrorContains(t, err, "not in this build of slinkerd: a Go program links it by importing github.com/slinkerd/slinkerd/discovery/", svc)
+		assert.ErrorContains(t, err, "the slinkerd binary leaves it out when built with -tags "+tag, svc)
 	}
 	// (More when built with slinkerd_nolambdafn or slinkerd_nosigv4 too.)
 	assert.Subset(t, app.LeftOut(), []string{"io.l5d.cloudmap (-tags slinkerd_nocloudmap)", "io.l5d.cloudrun (-tags slinkerd_nocloudrun)"})

@@ -18,6 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -143,6 +146,7 @@ type Pick struct {
 
 	ep         *endpoint
 	set        *endpointSet
+	onDone     func(failed bool) // a registered balancer's (NewPick)
 	start      time.Time
 	probe      bool
 	done       atomic.Bool
@@ -153,10 +157,75 @@ type Pick struct {
 // classified as a failure. Call it exactly once per Pick; later calls are
 // no-ops. It never blocks for long and does not allocate.
 func (p *Pick) Done(failed bool) {
-	if p == nil || p.set == nil || !p.done.CompareAndSwap(false, true) {
+	if p == nil || !p.done.CompareAndSwap(false, true) {
 		return
 	}
-	p.set.release(p, failed)
+	switch {
+	case p.set != nil:
+		p.set.release(p, failed)
+	case p.onDone != nil:
+		p.onDone(failed)
+	}
+}
+
+// NewPick returns a Pick of addr for a registered balancer (Register):
+// done, if not nil, is called once with the outcome when the proxy is
+// finished with the endpoint.
+func NewPick(addr name.Address, done func(failed bool)) *Pick {
+	return &Pick{Address: addr, HostPort: addr.HostPort(), onDone: done}
+}
+
+// Factory builds a registered kind of balancer from its Config (Kind,
+// Clock and Rand are the ones to use; the P2C, EWMA, accrual and zone
+// settings are the built-in balancers' own and may be ignored).
+type Factory func(Config) (Balancer, error)
+
+var (
+	registryMu sync.Mutex
+	registry   = map[string]Factory{}
+)
+
+// Register adds a kind of balancer, chosen by SLINKERD_BALANCER=kind (or
+// Config.Kind), as grpc-go's balancer.Register does: call it from an init
+// function. It panics if kind is empty, one of the built-in kinds, or
+// registered already. A registered balancer does its own failure
+// handling: the built-in failure accrual and zone-aware routing wrap only
+// the built-in kinds.
+func Register(kind string, f Factory) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, ok := registry[kind]; ok || kind == "" || f == nil || isBuiltin(kind) {
+		panic(fmt.Sprintf("balance: Register(%q): empty, built in, or registered twice", kind))
+	}
+	registry[kind] = f
+}
+
+// Kinds returns the registered kinds, built-in ones first.
+func Kinds() []string {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	out := []string{KindEWMA, KindP2C, KindRoundRobin}
+	rest := make([]string, 0, len(registry))
+	for k := range registry {
+		rest = append(rest, k)
+	}
+	slices.Sort(rest)
+	return append(out, rest...)
+}
+
+func isBuiltin(kind string) bool {
+	switch kind {
+	case "", KindEWMA, KindP2C, KindRoundRobin, "roundRobin":
+		return true
+	}
+	return false
+}
+
+func registered(kind string) (Factory, bool) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	f, ok := registry[kind]
+	return f, ok
 }
 
 // EndpointStats is a snapshot of one endpoint's state.
@@ -201,7 +270,18 @@ func New(cfg Config) (Balancer, error) {
 		load = ewmaLoad
 	case KindP2C, KindRoundRobin, "roundRobin":
 	default:
-		return nil, fmt.Errorf("balance: unknown Kind %q (want %q, %q or %q)", cfg.Kind, KindEWMA, KindP2C, KindRoundRobin)
+		if f, ok := registered(cfg.Kind); ok {
+			if cfg.Rand == nil {
+				cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+			}
+			cfg.Clock = clock.Or(cfg.Clock)
+			b, err := f(cfg)
+			if err != nil {
+				return nil, fmt.Errorf("balance: %s: %w", cfg.Kind, err)
+			}
+			return b, nil
+		}
+		return nil, fmt.Errorf("balance: unknown Kind %q (want one of %s)", cfg.Kind, strings.Join(Kinds(), ", "))
 	}
 	if cfg.MaxEffort < 0 {
 		return nil, fmt.Errorf("balance: MaxEffort %d is negative", cfg.MaxEffort)

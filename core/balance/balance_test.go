@@ -122,7 +122,7 @@ func TestNewValidates(t *testing.T) {
 		{name: "p2c", cfg: balance.Config{Kind: "p2c"}},
 		{name: "roundrobin", cfg: balance.Config{Kind: "roundrobin"}},
 		{name: "linkerd 1 spelling", cfg: balance.Config{Kind: "roundRobin"}},
-		{name: "unknown kind", cfg: balance.Config{Kind: "aperture"}, wantErr: `balance: unknown Kind "aperture" (want "ewma", "p2c" or "roundrobin")`},
+		{name: "unknown kind", cfg: balance.Config{Kind: "aperture"}, wantErr: `balance: unknown Kind "aperture" (want one of ewma, p2c, roundrobin, test.first)`},
 		{name: "negative effort", cfg: balance.Config{MaxEffort: -1}, wantErr: "balance: MaxEffort -1 is negative"},
 		{name: "negative decay", cfg: balance.Config{DecayTime: -time.Second}, wantErr: "balance: DecayTime -1s is negative"},
 		{name: "bad accrual", cfg: balance.Config{Accrual: accrual.Config{SuccessRate: 2}}, wantErr: "balance: failure accrual: accrual: SuccessRate 2 is outside [0, 1]"},

@@ -13,6 +13,9 @@ type options struct {
 type validators struct {
 	dtab   func(string) error
 	policy func(string) error
+	// choices are values allowed beyond a variable's oneof tag, by
+	// variable name (WithChoices).
+	choices map[string][]string
 }
 
 // WithDtabValidator makes Validate check SLINKERD_DTAB with fn, e.g. a
@@ -26,6 +29,18 @@ func WithDtabValidator(fn func(dtab string) error) Option {
 // Without it, the policy is not checked here.
 func WithPolicyValidator(fn func(policy string) error) Option {
 	return func(o *options) { o.policy = fn }
+}
+
+// WithChoices allows values for the variable named (SLINKERD_BALANCER,
+// SLINKERD_CLASSIFIER) beyond the ones Config lists: the balancers and
+// classifiers registered with core/balance and core/retry.
+func WithChoices(variable string, values ...string) Option {
+	return func(o *options) {
+		if o.choices == nil {
+			o.choices = map[string][]string{}
+		}
+		o.choices[variable] = append(o.choices[variable], values...)
+	}
 }
 
 // AllowUnknown makes Load ignore SLINKERD_* variables that Config does

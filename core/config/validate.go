@@ -99,7 +99,10 @@ func (v *Variable) validate(c *Config) *VarError {
 			return bad("must not be empty", nil)
 		}
 		if len(v.rules.oneof) > 0 && !slices.Contains(v.rules.oneof, s) {
-			return bad("must be one of "+strings.Join(v.rules.oneof, ", "), nil)
+			extra := c.validators.choices[v.Name]
+			if !slices.Contains(extra, s) {
+				return bad("must be one of "+strings.Join(append(slices.Clone(v.rules.oneof), extra...), ", "), nil)
+			}
 		}
 		if v.rules.check != "" {
 			if err := checks[v.rules.check].fn(c, s); err != nil {

@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 // Class is the outcome of one attempt as a [Classifier] sees it.
@@ -229,7 +230,40 @@ func ClassifierNames() []string {
 	for c := range numHTTPClassifiers {
 		names = append(names, c.String())
 	}
-	return append(names, nameGRPC, nameGRPC+":<codes>", nameGRPCAlways, nameGRPCNever)
+	names = append(names, nameGRPC, nameGRPC+":<codes>", nameGRPCAlways, nameGRPCNever)
+	classifiersMu.RLock()
+	defer classifiersMu.RUnlock()
+	return append(names, classifierOrder...)
+}
+
+var (
+	classifiersMu   sync.RWMutex
+	classifiers     = map[string]Classifier{} // by lower-case name
+	classifierOrder []string                  // registered names, as given
+)
+
+// RegisterClassifier adds a classifier that SLINKERD_CLASSIFIER and
+// SLINKERD_SVC_POLICY's classifier key can name (matched
+// case-insensitively), as grpc-go's balancer.Register does for
+// balancers: call it from an init function. c must be safe for
+// concurrent use. It panics if the name is empty, contains a separator
+// of SLINKERD_SVC_POLICY (space, ",", ";", "=" or ":"), is a built-in
+// name, or is registered already.
+func RegisterClassifier(name string, c Classifier) {
+	if name == "" || c == nil || strings.ContainsAny(name, " \t,;=:") {
+		panic(fmt.Sprintf("retry: RegisterClassifier(%q): empty or holding a separator", name))
+	}
+	if _, err := lookupBuiltin(name); err == nil {
+		panic(fmt.Sprintf("retry: RegisterClassifier(%q): a built-in classifier", name))
+	}
+	classifiersMu.Lock()
+	defer classifiersMu.Unlock()
+	k := strings.ToLower(name)
+	if _, ok := classifiers[k]; ok {
+		panic(fmt.Sprintf("retry: RegisterClassifier(%q): registered twice", name))
+	}
+	classifiers[k] = c
+	classifierOrder = append(classifierOrder, name)
 }
 
 // Lookup returns the classifier with the given name, matched
@@ -247,6 +281,20 @@ func ClassifierNames() []string {
 // canonical spelling of the name. An unknown name gives an error that
 // wraps [ErrUnknownClassifier] and lists the allowed names.
 func Lookup(name string) (Classifier, error) {
+	c, err := lookupBuiltin(name)
+	if errors.Is(err, ErrUnknownClassifier) {
+		classifiersMu.RLock()
+		rc, ok := classifiers[strings.ToLower(name)]
+		classifiersMu.RUnlock()
+		if ok {
+			return rc, nil
+		}
+	}
+	return c, err
+}
+
+// lookupBuiltin is Lookup of the built-in classifiers.
+func lookupBuiltin(name string) (Classifier, error) {
 	for c := range numHTTPClassifiers {
 		if strings.EqualFold(name, c.String()) {
 			return c, nil

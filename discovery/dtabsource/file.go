@@ -35,12 +35,12 @@ func (f *fileSource) Fetch(_ context.Context, prev string) (Fetched, error) {
 	if err != nil {
 		return Fetched{}, fmt.Errorf("dtabsource: stat %s: %w", f.path, err)
 	}
-	b, err := io.ReadAll(io.LimitReader(fh, maxDtabBytes+1))
+	b, err := io.ReadAll(io.LimitReader(fh, MaxDtabBytes+1))
 	if err != nil {
 		return Fetched{}, fmt.Errorf("dtabsource: read %s: %w", f.path, err)
 	}
-	if len(b) > maxDtabBytes {
-		return Fetched{}, fmt.Errorf("dtabsource: %s is larger than %d bytes", f.path, maxDtabBytes)
+	if len(b) > MaxDtabBytes {
+		return Fetched{}, fmt.Errorf("dtabsource: %s is larger than %d bytes", f.path, MaxDtabBytes)
 	}
 	sum := sha256.Sum256(b)
 	v := st.ModTime().UTC().Format(time.RFC3339) + " sha256:" + hex.EncodeToString(sum[:6])

@@ -87,12 +87,12 @@ func (s *httpsSource) Fetch(ctx context.Context, prev string) (Fetched, error) {
 	case resp.StatusCode != http.StatusOK:
 		return Fetched{}, fmt.Errorf("dtabsource: GET %s: %s", s.url, resp.Status)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxDtabBytes+1))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxDtabBytes+1))
 	if err != nil {
 		return Fetched{}, fmt.Errorf("dtabsource: GET %s: read body: %w", s.url, err)
 	}
-	if len(b) > maxDtabBytes {
-		return Fetched{}, fmt.Errorf("dtabsource: GET %s: body larger than %d bytes", s.url, maxDtabBytes)
+	if len(b) > MaxDtabBytes {
+		return Fetched{}, fmt.Errorf("dtabsource: GET %s: body larger than %d bytes", s.url, MaxDtabBytes)
 	}
 	v := resp.Header.Get("ETag")
 	if v == "" {

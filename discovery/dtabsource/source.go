@@ -18,9 +18,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 // Fetched is one answer of a Source.
@@ -64,15 +65,44 @@ type Options struct {
 	// MetadataHost is the GCE metadata server's host:port. Defaults to
 	// GCE_METADATA_HOST, else metadata.google.internal.
 	MetadataHost string
-	// AWSLoadOptions are extra options for config.LoadDefaultConfig
-	// (ssm and appconfig sources), e.g. static credentials in tests.
-	AWSLoadOptions []func(*awsconfig.LoadOptions) error
+	// AWSConfig, if not nil, gives the AWS configuration of the ssm and
+	// appconfig sources (static credentials and an endpoint in tests).
+	// Defaults to the AWS SDK's default chain.
+	AWSConfig func(context.Context) (aws.Config, error)
 	// Logger receives the sources' warnings. Defaults to slog.Default().
 	Logger *slog.Logger
 }
 
-// maxDtabBytes caps a fetched dtab.
-const maxDtabBytes = 1 << 20
+// MaxDtabBytes caps a fetched dtab.
+const MaxDtabBytes = 1 << 20
+
+// SchemeFactory builds a source from the part of its spec after the
+// scheme and its colon ("/slinkerd/dtab" of "ssm:/slinkerd/dtab").
+type SchemeFactory func(rest string, opts Options) (Source, error)
+
+var (
+	schemesMu sync.Mutex
+	schemes   = map[string]SchemeFactory{}
+)
+
+// RegisterScheme adds a kind of store to SLINKERD_DTAB_SOURCE, as
+// scheme:… (discovery/dtabsource/awsstore adds ssm and appconfig). It is
+// called from init functions and panics if the scheme is taken.
+func RegisterScheme(scheme string, f SchemeFactory) {
+	schemesMu.Lock()
+	defer schemesMu.Unlock()
+	if _, ok := schemes[scheme]; ok || scheme == "https" || scheme == "http" || scheme == "file" {
+		panic("dtabsource: scheme " + scheme + " registered twice")
+	}
+	schemes[scheme] = f
+}
+
+// knownSchemes are the schemes of sources that packages outside this one
+// provide, for the error when one is used but not linked in.
+var knownSchemes = map[string]string{
+	"ssm":       "github.com/slinkerd/slinkerd/discovery/dtabsource/awsstore",
+	"appconfig": "github.com/slinkerd/slinkerd/discovery/dtabsource/awsstore",
+}
 
 // Parse builds the source SLINKERD_DTAB_SOURCE names: ssm:/path,
 // appconfig:application/environment/profile, https://… (or http:// to
@@ -97,14 +127,19 @@ func Parse(spec string, opts Options) (Source, error) {
 		return nil, fmt.Errorf("dtabsource: auth gcp applies to https sources, not %q", spec)
 	}
 	switch scheme {
-	case "ssm":
-		return newSSM(rest, opts)
-	case "appconfig":
-		return newAppConfig(rest, opts)
 	case "https", "http":
 		return newHTTPS(spec, opts)
 	case "file":
 		return newFile(rest)
+	}
+	schemesMu.Lock()
+	f, ok := schemes[scheme]
+	schemesMu.Unlock()
+	if ok {
+		return f(rest, opts)
+	}
+	if pkg, ok := knownSchemes[scheme]; ok {
+		return nil, fmt.Errorf("dtabsource: source %q: %s sources are not in this build of slinkerd (a Go program reads them once it imports %s)", spec, scheme, pkg)
 	}
 	return nil, fmt.Errorf("dtabsource: source %q: unknown scheme %q (want ssm, appconfig, https or file)", spec, scheme)
 }

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	_ "github.com/slinkerd/slinkerd/discovery/dtabsource/awsstore"
+
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/stretchr/testify/require"
@@ -28,12 +31,13 @@ func ctx(t *testing.T) context.Context {
 
 // awsOptions point the real SDK at a fake, with static credentials.
 func awsOptions(endpoint string) dtabsource.Options {
-	return dtabsource.Options{AWSLoadOptions: []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")),
-		awsconfig.WithSharedConfigFiles([]string{}),
-		awsconfig.WithSharedCredentialsFiles([]string{}),
-		awsconfig.WithBaseEndpoint(endpoint),
+	return dtabsource.Options{AWSConfig: func(ctx context.Context) (aws.Config, error) {
+		return awsconfig.LoadDefaultConfig(ctx,
+			awsconfig.WithRegion("us-east-1"),
+			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")),
+			awsconfig.WithSharedConfigFiles([]string{}),
+			awsconfig.WithSharedCredentialsFiles([]string{}),
+			awsconfig.WithBaseEndpoint(endpoint))
 	}}
 }
 

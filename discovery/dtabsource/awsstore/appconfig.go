@@ -1,4 +1,4 @@
-package dtabsource
+package awsstore
 
 import (
 	"context"
@@ -12,9 +12,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/appconfigdata"
 	"github.com/aws/aws-sdk-go-v2/service/appconfigdata/types"
+
+	"github.com/slinkerd/slinkerd/discovery/dtabsource"
 )
 
 // appConfigAPI is the two AppConfig Data calls the source makes.
@@ -31,7 +32,7 @@ type appConfigAPI interface {
 // the content without one.
 type appConfigSource struct {
 	app, env, profile string
-	opts              []func(*awsconfig.LoadOptions) error
+	opts              func(context.Context) (aws.Config, error)
 
 	once   sync.Once
 	client appConfigAPI
@@ -40,12 +41,12 @@ type appConfigSource struct {
 	token string // next configuration token; "" starts a session
 }
 
-func newAppConfig(spec string, opts Options) (*appConfigSource, error) {
+func newAppConfig(spec string, opts dtabsource.Options) (*appConfigSource, error) {
 	parts := strings.Split(spec, "/")
 	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
 		return nil, fmt.Errorf("dtabsource: appconfig source %q: want appconfig:application/environment/profile", spec)
 	}
-	return &appConfigSource{app: parts[0], env: parts[1], profile: parts[2], opts: opts.AWSLoadOptions}, nil
+	return &appConfigSource{app: parts[0], env: parts[1], profile: parts[2], opts: opts.AWSConfig}, nil
 }
 
 func (s *appConfigSource) String() string {
@@ -60,7 +61,7 @@ func (s *appConfigSource) api(ctx context.Context) (appConfigAPI, error) {
 		if s.client != nil {
 			return
 		}
-		cfg, err := awsconfig.LoadDefaultConfig(ctx, s.opts...)
+		cfg, err := loadConfig(ctx, s.opts)
 		if err != nil {
 			s.err = fmt.Errorf("dtabsource: appconfig: load AWS configuration: %w", err)
 			return
@@ -72,10 +73,10 @@ func (s *appConfigSource) api(ctx context.Context) (appConfigAPI, error) {
 
 // Fetch polls the configuration once (starting a session when it has no
 // token).
-func (s *appConfigSource) Fetch(ctx context.Context, prev string) (Fetched, error) {
+func (s *appConfigSource) Fetch(ctx context.Context, prev string) (dtabsource.Fetched, error) {
 	api, err := s.api(ctx)
 	if err != nil {
-		return Fetched{}, err
+		return dtabsource.Fetched{}, err
 	}
 	if s.token == "" {
 		out, err := api.StartConfigurationSession(ctx, &appconfigdata.StartConfigurationSessionInput{
@@ -84,10 +85,10 @@ func (s *appConfigSource) Fetch(ctx context.Context, prev string) (Fetched, erro
 			ConfigurationProfileIdentifier: aws.String(s.profile),
 		})
 		if err != nil {
-			return Fetched{}, s.fail("StartConfigurationSession", err)
+			return dtabsource.Fetched{}, s.fail("StartConfigurationSession", err)
 		}
 		if out.InitialConfigurationToken == nil || *out.InitialConfigurationToken == "" {
-			return Fetched{}, fmt.Errorf("dtabsource: appconfig StartConfigurationSession %s: no token in the answer", s)
+			return dtabsource.Fetched{}, fmt.Errorf("dtabsource: appconfig StartConfigurationSession %s: no token in the answer", s)
 		}
 		s.token = *out.InitialConfigurationToken
 	}
@@ -97,10 +98,10 @@ func (s *appConfigSource) Fetch(ctx context.Context, prev string) (Fetched, erro
 		if errors.As(err, &bad) {
 			s.token = "" // expired or spent: start a new session next time
 		}
-		return Fetched{}, s.fail("GetLatestConfiguration", err)
+		return dtabsource.Fetched{}, s.fail("GetLatestConfiguration", err)
 	}
 	s.token = aws.ToString(out.NextPollConfigurationToken)
-	f := Fetched{Version: prev}
+	f := dtabsource.Fetched{Version: prev}
 	if out.NextPollIntervalInSeconds > 0 {
 		f.NextPoll = time.Duration(out.NextPollIntervalInSeconds) * time.Second
 	}
@@ -108,8 +109,8 @@ func (s *appConfigSource) Fetch(ctx context.Context, prev string) (Fetched, erro
 	if len(b) == 0 {
 		return f, nil
 	}
-	if len(b) > maxDtabBytes {
-		return Fetched{}, fmt.Errorf("dtabsource: appconfig %s: configuration larger than %d bytes", s, maxDtabBytes)
+	if len(b) > dtabsource.MaxDtabBytes {
+		return dtabsource.Fetched{}, fmt.Errorf("dtabsource: appconfig %s: configuration larger than %d bytes", s, dtabsource.MaxDtabBytes)
 	}
 	text := string(b)
 	if strings.HasPrefix(aws.ToString(out.ContentType), "application/json") {
@@ -117,7 +118,7 @@ func (s *appConfigSource) Fetch(ctx context.Context, prev string) (Fetched, erro
 			Dtab *string `json:"dtab"`
 		}
 		if err := json.Unmarshal(b, &doc); err != nil || doc.Dtab == nil {
-			return Fetched{}, fmt.Errorf("dtabsource: appconfig %s: a JSON configuration must be {\"dtab\": \"…\"}", s)
+			return dtabsource.Fetched{}, fmt.Errorf("dtabsource: appconfig %s: a JSON configuration must be {\"dtab\": \"…\"}", s)
 		}
 		text = *doc.Dtab
 	}
@@ -137,9 +138,9 @@ func (s *appConfigSource) Fetch(ctx context.Context, prev string) (Fetched, erro
 // fail wraps a call's error, marking throttling for the refresher.
 func (s *appConfigSource) fail(call string, err error) error {
 	if isThrottle(err) {
-		return fmt.Errorf("dtabsource: appconfig %s %s: %w: %w", call, s, ErrThrottled, err)
+		return fmt.Errorf("dtabsource: appconfig %s %s: %w: %w", call, s, dtabsource.ErrThrottled, err)
 	}
 	return fmt.Errorf("dtabsource: appconfig %s %s: %w", call, s, err)
 }
 
-var _ Source = (*appConfigSource)(nil)
+var _ dtabsource.Source = (*appConfigSource)(nil)

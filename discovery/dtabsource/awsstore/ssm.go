@@ -1,16 +1,15 @@
-package dtabsource
+package awsstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/aws/smithy-go"
+
+	"github.com/slinkerd/slinkerd/discovery/dtabsource"
 )
 
 // ssmAPI is the one Parameter Store call the source makes.
@@ -22,18 +21,18 @@ type ssmAPI interface {
 // is the parameter's version number.
 type ssmSource struct {
 	name string
-	opts []func(*awsconfig.LoadOptions) error
+	opts func(context.Context) (aws.Config, error)
 
 	once   sync.Once
 	client ssmAPI
 	err    error
 }
 
-func newSSM(name string, opts Options) (*ssmSource, error) {
+func newSSM(name string, opts dtabsource.Options) (*ssmSource, error) {
 	if name == "" {
 		return nil, fmt.Errorf("dtabsource: ssm source %q: want ssm:/parameter/name", name)
 	}
-	return &ssmSource{name: name, opts: opts.AWSLoadOptions}, nil
+	return &ssmSource{name: name, opts: opts.AWSConfig}, nil
 }
 
 func (s *ssmSource) String() string { return "ssm:" + s.name }
@@ -46,7 +45,7 @@ func (s *ssmSource) api(ctx context.Context) (ssmAPI, error) {
 		if s.client != nil {
 			return
 		}
-		cfg, err := awsconfig.LoadDefaultConfig(ctx, s.opts...)
+		cfg, err := loadConfig(ctx, s.opts)
 		if err != nil {
 			s.err = fmt.Errorf("dtabsource: ssm: load AWS configuration: %w", err)
 			return
@@ -56,39 +55,26 @@ func (s *ssmSource) api(ctx context.Context) (ssmAPI, error) {
 	return s.client, s.err
 }
 
-func (s *ssmSource) Fetch(ctx context.Context, prev string) (Fetched, error) {
+func (s *ssmSource) Fetch(ctx context.Context, prev string) (dtabsource.Fetched, error) {
 	api, err := s.api(ctx)
 	if err != nil {
-		return Fetched{}, err
+		return dtabsource.Fetched{}, err
 	}
 	out, err := api.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(s.name), WithDecryption: aws.Bool(true)})
 	if err != nil {
 		if isThrottle(err) {
-			return Fetched{}, fmt.Errorf("dtabsource: ssm GetParameter %s: %w: %w", s.name, ErrThrottled, err)
+			return dtabsource.Fetched{}, fmt.Errorf("dtabsource: ssm GetParameter %s: %w: %w", s.name, dtabsource.ErrThrottled, err)
 		}
-		return Fetched{}, fmt.Errorf("dtabsource: ssm GetParameter %s: %w", s.name, err)
+		return dtabsource.Fetched{}, fmt.Errorf("dtabsource: ssm GetParameter %s: %w", s.name, err)
 	}
 	if out.Parameter == nil {
-		return Fetched{}, fmt.Errorf("dtabsource: ssm GetParameter %s: no parameter in the answer", s.name)
+		return dtabsource.Fetched{}, fmt.Errorf("dtabsource: ssm GetParameter %s: no parameter in the answer", s.name)
 	}
 	v := strconv.FormatInt(out.Parameter.Version, 10)
 	if v == prev {
-		return Fetched{Version: v}, nil
+		return dtabsource.Fetched{Version: v}, nil
 	}
-	return Fetched{Dtab: aws.ToString(out.Parameter.Value), Version: v, Changed: true}, nil
+	return dtabsource.Fetched{Dtab: aws.ToString(out.Parameter.Value), Version: v, Changed: true}, nil
 }
 
-// isThrottle reports whether err is an AWS throttling error.
-func isThrottle(err error) bool {
-	var ae smithy.APIError
-	if !errors.As(err, &ae) {
-		return false
-	}
-	switch ae.ErrorCode() {
-	case "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded", "TooManyUpdates":
-		return true
-	}
-	return false
-}
-
-var _ Source = (*ssmSource)(nil)
+var _ dtabsource.Source = (*ssmSource)(nil)

@@ -1,0 +1,4 @@
+package cloudrun
+
+// The namers and signers the binary links (build tags leave some out).
+import _ "github.com/slinkerd/slinkerd/internal/allplugins"

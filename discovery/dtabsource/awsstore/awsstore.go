@@ -1,0 +1,46 @@
+// Package awsstore adds the AWS stores to SLINKERD_DTAB_SOURCE when
+// imported: AWS Systems Manager Parameter Store (ssm:/parameter/name) and
+// AWS AppConfig (appconfig:application/environment/profile), through the
+// AWS SDK. The slinkerd binary imports it; a Go program using the library
+// imports it only if it reads its dtab from one of them.
+//
+//	import _ "github.com/slinkerd/slinkerd/discovery/dtabsource/awsstore"
+package awsstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go"
+
+	"github.com/slinkerd/slinkerd/discovery/dtabsource"
+)
+
+func init() {
+	dtabsource.RegisterScheme("ssm", func(rest string, o dtabsource.Options) (dtabsource.Source, error) { return newSSM(rest, o) })
+	dtabsource.RegisterScheme("appconfig", func(rest string, o dtabsource.Options) (dtabsource.Source, error) { return newAppConfig(rest, o) })
+}
+
+// loadConfig is the AWS configuration: Options.AWSConfig's when set, else
+// the SDK's default chain (AWS_REGION, credentials, AWS_ENDPOINT_URL_*).
+func loadConfig(ctx context.Context, f func(context.Context) (aws.Config, error)) (aws.Config, error) {
+	if f != nil {
+		return f(ctx)
+	}
+	return awsconfig.LoadDefaultConfig(ctx)
+}
+
+// isThrottle reports whether err is an AWS throttling error.
+func isThrottle(err error) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.ErrorCode() {
+	case "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded", "TooManyUpdates":
+		return true
+	}
+	return false
+}

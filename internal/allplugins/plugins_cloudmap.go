@@ -1,0 +1,5 @@
+//go:build !slinkerd_nocloudmap
+
+package allplugins
+
+import _ "github.com/slinkerd/slinkerd/discovery/cloudmap" // /#/io.l5d.cloudmap (AWS Cloud Map); -tags slinkerd_nocloudmap leaves it out

@@ -1,0 +1,5 @@
+//go:build !slinkerd_nosigv4
+
+package allplugins
+
+import _ "github.com/slinkerd/slinkerd/discovery/sigv4" // sign:<service> in SLINKERD_SVC_POLICY; -tags slinkerd_nosigv4 leaves it out
