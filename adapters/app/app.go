@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -187,19 +188,23 @@ func Build(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error)
 	}
 	a.Telemetry.SetSource(a.Proxy)
 	if a.dtabSource != nil {
-		a.Telemetry.AddCollector(dtabsource.NewCollector(a.dtabSource))
+		r := a.dtabSource
+		a.Telemetry.AddFamilies(func() []telemetry.Family { return dtabsource.Families(r) })
 	}
 	a.adminHandlers = disco.handlers(a.Telemetry.Handlers())
 	return a, nil
 }
 
-// Listen opens the proxy listener, serving h (a.Proxy, or a.Proxy wrapped
-// by a run mode), and the admin listener. On error it closes a.
-func (a *App) Listen(h http.Handler) error {
+// ListenOn prepares the proxy server on ln, serving h, or on a TCP
+// listener on SLINKERD_LISTEN when ln is nil; Serve (or Start) starts it.
+// It opens no admin listener: the in-process client serves the proxy on
+// an in-memory listener and nothing else. On error it closes a.
+func (a *App) ListenOn(ln net.Listener, h http.Handler) error {
 	cfg, log := a.Config, a.Log
 	var err error
 	a.Server, err = proxy.Listen(proxy.ServerConfig{
 		Addr:              cfg.Proxy.Listen,
+		Listener:          ln,
 		TLSCertFile:       cfg.Proxy.TLSCert,
 		TLSKeyFile:        cfg.Proxy.TLSKey,
 		ReadHeaderTimeout: NoLimitIfZero(cfg.Proxy.ReadHeaderTimeout),
@@ -219,6 +224,17 @@ func (a *App) Listen(h http.Handler) error {
 		return fmt.Errorf("SLINKERD_LISTEN: %w", err)
 	}
 	a.closers = append(a.closers, func() error { return a.Server.Shutdown(closedContext()) })
+	return nil
+}
+
+// Listen opens the proxy listener, serving h (a.Proxy, or a.Proxy wrapped
+// by a run mode), and the admin listener. On error it closes a.
+func (a *App) Listen(h http.Handler) error {
+	if err := a.ListenOn(nil, h); err != nil {
+		return err
+	}
+	cfg, log := a.Config, a.Log
+	var err error
 	a.Admin, err = admin.Listen(admin.Config{
 		Addr:        cfg.Admin.Listen,
 		Interpreter: a.Interpreter,
@@ -251,7 +267,7 @@ func newTelemetry(cfg *config.Config, log *slog.Logger) (*telemetry.Telemetry, e
 	if err != nil {
 		return nil, fmt.Errorf("SLINKERD_EMF_DIMENSIONS: %w", err)
 	}
-	emf := telemetry.EMFConfig{Namespace: tc.EMFNamespace, FunctionName: os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), Dimensions: emfDims}
+	emf := telemetry.EMFConfig{Namespace: tc.EMFNamespace, FunctionName: cfg.Platform().LambdaFunctionName, Dimensions: emfDims}
 	if err := emf.Validate(); err != nil {
 		return nil, fmt.Errorf("SLINKERD_EMF_NAMESPACE or SLINKERD_EMF_DIMENSIONS: %w", err)
 	}

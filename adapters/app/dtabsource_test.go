@@ -36,7 +36,7 @@ func TestDtabSourceMetrics(t *testing.T) {
 
 	tel, err := telemetry.New(telemetry.Config{})
 	require.NoError(t, err)
-	tel.AddCollector(dtabsource.NewCollector(r))
+	tel.AddFamilies(func() []telemetry.Family { return dtabsource.Families(r) })
 	handlers := tel.Handlers()
 
 	tests := []struct {

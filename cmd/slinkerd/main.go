@@ -28,7 +28,7 @@ import (
 	"github.com/slinkerd/slinkerd/adapters/app"
 	"github.com/slinkerd/slinkerd/adapters/cloudrun"
 	"github.com/slinkerd/slinkerd/adapters/container"
-	"github.com/slinkerd/slinkerd/adapters/lambda"
+	"github.com/slinkerd/slinkerd/adapters/lambdaext"
 	"github.com/slinkerd/slinkerd/core/admin"
 	"github.com/slinkerd/slinkerd/core/config"
 	"github.com/slinkerd/slinkerd/core/name"
@@ -112,7 +112,7 @@ func runProxy(environ []string, stderr io.Writer) int {
 			// Tell Lambda why the init failed, so the function's error
 			// says it, not only this log.
 			log := app.NewLogger(config.Default(), config.ModeLambda)
-			_ = lambda.Run(context.Background(), lambda.Options{ConfigErr: err,
+			_ = lambdaext.Run(context.Background(), lambdaext.Options{ConfigErr: err,
 				RuntimeAPI: env[config.EnvLambdaRuntimeAPI], Log: log, Started: processStart})
 		}
 		return exitUsage
@@ -126,7 +126,7 @@ func runProxy(environ []string, stderr io.Writer) int {
 	ctx := context.Background()
 	switch mode {
 	case config.ModeLambda:
-		err = lambda.Run(ctx, lambda.Options{Config: cfg, RuntimeAPI: env[config.EnvLambdaRuntimeAPI],
+		err = lambdaext.Run(ctx, lambdaext.Options{Config: cfg, RuntimeAPI: env[config.EnvLambdaRuntimeAPI],
 			Log: log, Started: processStart})
 	case config.ModeCloudRun:
 		err = cloudrun.Run(ctx, cfg, env, log)

@@ -20,6 +20,9 @@ import (
 type ServerConfig struct {
 	// Addr is the listen address. Defaults to 127.0.0.1:4140.
 	Addr string
+	// Listener, if not nil, is served instead of a TCP listener on Addr
+	// (the in-process client serves an in-memory one).
+	Listener net.Listener
 	// TLSCertFile and TLSKeyFile, both set, serve TLS (ALPN h2 and
 	// http/1.1) instead of cleartext HTTP/1.1 and h2c.
 	TLSCertFile, TLSKeyFile string
@@ -121,9 +124,12 @@ func Listen(cfg ServerConfig, h http.Handler) (*Server, error) {
 	} else {
 		protos.SetUnencryptedHTTP2(true)
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("proxy: listen on %s: %w", cfg.Addr, err)
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("proxy: listen on %s: %w", cfg.Addr, err)
+		}
 	}
 	s.ln = ln
 	if !s.tls {

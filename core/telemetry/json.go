@@ -283,8 +283,9 @@ func (t *Telemetry) JSONHandler() http.Handler {
 
 // Handlers returns the admin endpoints: /metrics and /admin/metrics.json.
 func (t *Telemetry) Handlers() map[string]http.Handler {
-	return map[string]http.Handler{
-		"GET /metrics":            t.MetricsHandler(),
-		"GET /admin/metrics.json": t.JSONHandler(),
+	hs := map[string]http.Handler{"GET /admin/metrics.json": t.JSONHandler()}
+	if h := t.MetricsHandler(); h != nil {
+		hs["GET /metrics"] = h
 	}
+	return hs
 }

@@ -22,7 +22,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slinkerd/slinkerd/core/clock"
 	"github.com/slinkerd/slinkerd/core/proxy"
 	"github.com/slinkerd/slinkerd/internal/buildinfo"
@@ -123,7 +122,10 @@ type Telemetry struct {
 
 	tracer *Tracer
 
-	extra []prometheus.Collector // AddCollector's, served on /metrics
+	extra []func() []Family // AddFamilies's, served on /metrics
+
+	collectorOnce sync.Once
+	collector     *collector
 }
 
 // New returns a Telemetry. With Config.Trace.OTLPEndpoint set it starts
@@ -175,11 +177,6 @@ func (t *Telemetry) SetSource(s Source) {
 	}
 	t.source.Store(&s)
 }
-
-// AddCollector adds c's families to /metrics, in either format the
-// scraper negotiates (e.g. the dtab source's). Call it before
-// MetricsHandler or Handlers.
-func (t *Telemetry) AddCollector(c prometheus.Collector) { t.extra = append(t.extra, c) }
 
 // Tracer returns the trace-context propagator and span exporter.
 func (t *Telemetry) Tracer() *Tracer { return t.tracer }

@@ -1,8 +1,8 @@
 package dtabsource
 
-import "github.com/prometheus/client_golang/prometheus"
+import "github.com/slinkerd/slinkerd/core/telemetry"
 
-// Collector exports a Refresher's metrics:
+// Families returns r's metric families, for telemetry.AddFamilies:
 //
 //   - slinkerd_dtab_source_info{source,version}: 1, naming the version
 //     in force;
@@ -10,39 +10,20 @@ import "github.com/prometheus/client_golang/prometheus"
 //     (changed, unchanged, rejected, error, throttled);
 //   - slinkerd_dtab_source_rejections_total{reason}: new dtabs rejected
 //     (parse, negative).
-type Collector struct {
-	r                       *Refresher
-	info, fetches, rejected *prometheus.Desc
-}
-
-// NewCollector returns r's collector.
-func NewCollector(r *Refresher) *Collector {
-	return &Collector{
-		r:        r,
-		info:     prometheus.NewDesc("slinkerd_dtab_source_info", "The dtab source and the version in force (1).", []string{"source", "version"}, nil),
-		fetches:  prometheus.NewDesc("slinkerd_dtab_source_fetches_total", "Calls to the dtab source, by outcome.", []string{"result"}, nil),
-		rejected: prometheus.NewDesc("slinkerd_dtab_source_rejections_total", "New dtabs rejected, the previous one kept, by reason.", []string{"reason"}, nil),
+func Families(r *Refresher) []telemetry.Family {
+	st := r.State()
+	fams := []telemetry.Family{
+		{Name: "slinkerd_dtab_source_info", Help: "The dtab source and the version in force (1).", Kind: telemetry.KindGauge,
+			LabelNames: []string{"source", "version"}, Metrics: []telemetry.Metric{{LabelValues: []string{st.Source, st.Version}, Value: 1}}},
+		{Name: "slinkerd_dtab_source_fetches_total", Help: "Calls to the dtab source, by outcome.", Kind: telemetry.KindCounter, LabelNames: []string{"result"}},
+		{Name: "slinkerd_dtab_source_rejections_total", Help: "New dtabs rejected, the previous one kept, by reason.", Kind: telemetry.KindCounter, LabelNames: []string{"reason"}},
 	}
-}
-
-// Describe implements prometheus.Collector.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.info
-	ch <- c.fetches
-	ch <- c.rejected
-}
-
-// Collect implements prometheus.Collector.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	st := c.r.State()
-	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, st.Source, st.Version)
-	fetches, rejections := c.r.Counts()
+	fetches, rejections := r.Counts()
 	for k, n := range fetches {
-		ch <- prometheus.MustNewConstMetric(c.fetches, prometheus.CounterValue, float64(n), k)
+		fams[1].Metrics = append(fams[1].Metrics, telemetry.Metric{LabelValues: []string{k}, Value: float64(n)})
 	}
 	for k, n := range rejections {
-		ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(n), k)
+		fams[2].Metrics = append(fams[2].Metrics, telemetry.Metric{LabelValues: []string{k}, Value: float64(n)})
 	}
+	return fams
 }
-
-var _ prometheus.Collector = (*Collector)(nil)

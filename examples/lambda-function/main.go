@@ -9,7 +9,7 @@
 // retries and times out the call. Any language works the same way.
 //
 // With ROUTE_IN_PROCESS=1 the function routes in its own process instead,
-// through adapters/lambda's Router (no extension needed; the same
+// through the slinkerd package's Client (no extension needed; the same
 // SLINKERD_* variables configure it).
 //
 // The event names the service and path to call; the function answers
@@ -36,7 +36,9 @@ import (
 
 	awslambda "github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/slinkerd/slinkerd/adapters/lambda"
+	"github.com/slinkerd/slinkerd"
+	slinkerdlambda "github.com/slinkerd/slinkerd/adapters/awslambda"
+	_ "github.com/slinkerd/slinkerd/discovery/fs" // /#/io.l5d.fs, if the dtab names it
 )
 
 // Request is the function's event.
@@ -68,12 +70,12 @@ type caller struct {
 func main() {
 	var c caller
 	if os.Getenv("ROUTE_IN_PROCESS") == "1" {
-		r, err := lambda.NewRouterFromEnv()
+		sc, err := slinkerd.New()
 		if err != nil {
-			log.Fatalf("slinkerd router: %v", err)
+			log.Fatalf("slinkerd: %v", err)
 		}
-		c = caller{client: r.Client()}
-		awslambda.Start(lambda.Handle(r, c.handle))
+		c = caller{client: sc.HTTPClient()}
+		awslambda.Start(slinkerdlambda.Handle(sc, c.handle))
 		return
 	}
 	c = caller{client: &http.Client{}, proxy: extensionAddr()}

@@ -100,7 +100,7 @@ func (r emfRecord) timestamp() time.Time {
 // timestamped inside the invocation (at the start of its last request), not at the
 // time they are written. The Telemetry API path (written before the
 // invocation itself ends) is tested against test/fakes/telemetryapi in
-// adapters/lambda.
+// adapters/lambdaext.
 func TestLambdaEMF(t *testing.T) {
 	hello := echoL5D(t, "hello")
 	bootstrap := buildFunction(t, t.TempDir())

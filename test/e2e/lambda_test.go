@@ -299,7 +299,7 @@ func TestLambdaExtension(t *testing.T) {
 }
 
 // TestLambdaInFunction runs the example function in its in-process mode
-// (adapters/lambda's Router, no extension) under the emulator.
+// (the slinkerd package's Client wrapped by adapters/awslambda, no extension) under the emulator.
 func TestLambdaInFunction(t *testing.T) {
 	hello := echoL5D(t, "hello in process")
 	bootstrap := buildFunction(t, t.TempDir())

@@ -1,4 +1,4 @@
-package lambda_test
+package lambdaext_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slinkerd/slinkerd/adapters/app"
-	"github.com/slinkerd/slinkerd/adapters/lambda"
+	"github.com/slinkerd/slinkerd/adapters/lambdaext"
 	"github.com/slinkerd/slinkerd/core/config"
 )
 
@@ -60,7 +60,7 @@ func loadConfig(t *testing.T, env map[string]string) *config.Config {
 	return cfg
 }
 
-// run is a lambda.Run in progress.
+// run is a lambdaext.Run in progress.
 type run struct {
 	done chan struct{} // closed when Run has returned
 	err  error
@@ -73,14 +73,14 @@ func (r *run) wait(t *testing.T) error {
 	case <-r.done:
 		return r.err
 	case <-time.After(10 * time.Second):
-		t.Fatal("lambda.Run did not return within 10s")
+		t.Fatal("lambdaext.Run did not return within 10s")
 		return nil
 	}
 }
 
-// runExtension starts lambda.Run against api and returns it, its log and
+// runExtension starts lambdaext.Run against api and returns it, its log and
 // its metrics output. logs, if not nil, is where the log goes.
-func runExtension(t *testing.T, api *fakeAPI, o lambda.Options, logs ...*syncBuffer) (*run, *syncBuffer, *syncBuffer) {
+func runExtension(t *testing.T, api *fakeAPI, o lambdaext.Options, logs ...*syncBuffer) (*run, *syncBuffer, *syncBuffer) {
 	t.Helper()
 	metrics := &syncBuffer{}
 	if len(logs) == 0 {
@@ -95,14 +95,14 @@ func runExtension(t *testing.T, api *fakeAPI, o lambda.Options, logs ...*syncBuf
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		defer close(r.done)
-		r.err = lambda.Run(ctx, o)
+		r.err = lambdaext.Run(ctx, o)
 	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
 		case <-r.done:
 		case <-time.After(15 * time.Second):
-			t.Error("lambda.Run did not return within 15s of cancel")
+			t.Error("lambdaext.Run did not return within 15s of cancel")
 		}
 		if t.Failed() {
 			t.Logf("extension log:\n%s", log.String())
@@ -151,7 +151,7 @@ func TestExtensionLifecycle(t *testing.T) {
 		}
 		servedBeforeNext <- err
 	}
-	done, _, metrics := runExtension(t, api, lambda.Options{Config: cfg, Started: time.Now()}, logs)
+	done, _, metrics := runExtension(t, api, lambdaext.Options{Config: cfg, Started: time.Now()}, logs)
 	api.waitNext(t)
 	select {
 	case err := <-servedBeforeNext:
@@ -171,8 +171,8 @@ func TestExtensionLifecycle(t *testing.T) {
 	proxyAddr := findLog(t, logs.String(), "slinkerd serving")["proxy"].(string)
 
 	// INVOKE: the requests since the last flush come out as EMF lines.
-	api.send(lambda.Event{EventType: lambda.Invoke, RequestID: "req-1", DeadlineMs: time.Now().Add(3 * time.Second).UnixMilli(),
-		Tracing: &lambda.Tracing{Type: "X-Amzn-Trace-Id", Value: "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"}})
+	api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "req-1", DeadlineMs: time.Now().Add(3 * time.Second).UnixMilli(),
+		Tracing: &lambdaext.Tracing{Type: "X-Amzn-Trace-Id", Value: "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"}})
 	api.waitNext(t)
 	assert.Contains(t, metrics.String(), `"_aws"`, "EMF line on INVOKE")
 	assert.Contains(t, metrics.String(), `/svc/users`)
@@ -186,7 +186,7 @@ func TestExtensionLifecycle(t *testing.T) {
 
 	// SHUTDOWN: drain and return well inside the deadline.
 	deadline := time.Now().Add(2 * time.Second)
-	api.send(lambda.Event{EventType: lambda.Shutdown, ShutdownReason: "spindown", DeadlineMs: deadline.UnixMilli()})
+	api.send(lambdaext.Event{EventType: lambdaext.Shutdown, ShutdownReason: "spindown", DeadlineMs: deadline.UnixMilli()})
 	require.NoError(t, done.wait(t))
 	assert.True(t, time.Now().Before(deadline), "Run returned after the SHUTDOWN deadline")
 	stopped := findLog(t, logs.String(), "slinkerd lambda extension stopped")
@@ -213,19 +213,19 @@ func TestExtensionThawClosesIdleConnections(t *testing.T) {
 				"SLINKERD_DTAB":            fmt.Sprintf("/svc/users=>/$/inet/127.0.0.1/%d", be.port),
 				"SLINKERD_LAMBDA_THAW_GAP": tt.thawGap,
 			})
-			done, logs, _ := runExtension(t, api, lambda.Options{Config: cfg})
+			done, logs, _ := runExtension(t, api, lambdaext.Options{Config: cfg})
 			api.waitNext(t)
 			proxyAddr := findLog(t, logs.String(), "slinkerd serving")["proxy"].(string)
 
 			resp, _ := proxyGet(t, proxyAddr, "users")
 			require.Equal(t, http.StatusOK, resp.StatusCode)
-			api.send(lambda.Event{EventType: lambda.Invoke, RequestID: "req-2", DeadlineMs: time.Now().Add(3 * time.Second).UnixMilli()})
+			api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "req-2", DeadlineMs: time.Now().Add(3 * time.Second).UnixMilli()})
 			api.waitNext(t)
 			resp, _ = proxyGet(t, proxyAddr, "users")
 			require.Equal(t, http.StatusOK, resp.StatusCode)
 			assert.Equal(t, tt.wantConns, be.conns.Load(), "connections the backend accepted")
 
-			api.send(lambda.Event{EventType: lambda.Shutdown, DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
+			api.send(lambdaext.Event{EventType: lambdaext.Shutdown, DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
 			require.NoError(t, done.wait(t))
 		})
 	}
@@ -238,23 +238,23 @@ func TestExtensionInitErrors(t *testing.T) {
 
 	tests := []struct {
 		name     string
-		opts     func(t *testing.T) lambda.Options
+		opts     func(t *testing.T) lambdaext.Options
 		wantType string
 		wantMsg  string
 	}{
 		{
 			name: "invalid configuration",
-			opts: func(t *testing.T) lambda.Options {
+			opts: func(t *testing.T) lambdaext.Options {
 				_, err := config.Load(map[string]string{"SLINKERD_BALANCER": "fastest"})
 				require.Error(t, err)
-				return lambda.Options{ConfigErr: err}
+				return lambdaext.Options{ConfigErr: err}
 			},
 			wantType: "Extension.ConfigInvalid", wantMsg: "SLINKERD_BALANCER",
 		},
 		{
 			name: "proxy port in use",
-			opts: func(t *testing.T) lambda.Options {
-				return lambda.Options{Config: loadConfig(t, map[string]string{"SLINKERD_LISTEN": busy.Addr().String()})}
+			opts: func(t *testing.T) lambdaext.Options {
+				return lambdaext.Options{Config: loadConfig(t, map[string]string{"SLINKERD_LISTEN": busy.Addr().String()})}
 			},
 			wantType: "Extension.ListenFailed", wantMsg: "SLINKERD_LISTEN",
 		},
@@ -404,7 +404,7 @@ func TestExtensionThawDropsDeadPooledConnections(t *testing.T) {
 					"SLINKERD_LAMBDA_THAW_GAP": tt.thawGap,
 					"SLINKERD_TIMEOUT_TOTAL":   "1s",
 				})
-				done, logs, _ := runExtension(t, api, lambda.Options{Config: cfg})
+				done, logs, _ := runExtension(t, api, lambdaext.Options{Config: cfg})
 				api.waitNext(t)
 				proxyAddr := findLog(t, logs.String(), "slinkerd serving")["proxy"].(string)
 
@@ -424,11 +424,11 @@ func TestExtensionThawDropsDeadPooledConnections(t *testing.T) {
 				}
 				require.Equal(t, http.StatusOK, send())
 				rl.blackhole() // the freeze
-				api.send(lambda.Event{EventType: lambda.Invoke, RequestID: "after-thaw", DeadlineMs: time.Now().Add(3 * time.Second).UnixMilli()})
+				api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "after-thaw", DeadlineMs: time.Now().Add(3 * time.Second).UnixMilli()})
 				api.waitNext(t)
 				assert.Equal(t, tt.wantStatus, send())
 
-				api.send(lambda.Event{EventType: lambda.Shutdown, DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
+				api.send(lambdaext.Event{EventType: lambdaext.Shutdown, DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
 				require.NoError(t, done.wait(t))
 			})
 		}

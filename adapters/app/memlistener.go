@@ -1,4 +1,4 @@
-package lambda
+package app
 
 import (
 	"context"
@@ -6,17 +6,19 @@ import (
 	"sync"
 )
 
-// memListener is a net.Listener whose connections are in-memory pipes
-// made by DialContext: the in-function Router serves the proxy on it, so
-// a function routes through slinkerd with no port and no extra process.
-type memListener struct {
+// MemListener is a net.Listener whose connections are in-memory pipes
+// made by DialContext: the in-process client (the root package) serves
+// the proxy on it, so a program routes through slinkerd with no port and
+// no extra process.
+type MemListener struct {
 	conns chan net.Conn
 	done  chan struct{}
 	once  sync.Once
 }
 
-func newMemListener() *memListener {
-	return &memListener{conns: make(chan net.Conn), done: make(chan struct{})}
+// NewMemListener returns a listener ready to Accept.
+func NewMemListener() *MemListener {
+	return &MemListener{conns: make(chan net.Conn), done: make(chan struct{})}
 }
 
 // loopback is the address both ends of a pipe report: the caller is in
@@ -34,7 +36,7 @@ func (memConn) LocalAddr() net.Addr { return loopback }
 func (memConn) RemoteAddr() net.Addr { return loopback }
 
 // Accept implements net.Listener.
-func (l *memListener) Accept() (net.Conn, error) {
+func (l *MemListener) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.conns:
 		return c, nil
@@ -44,17 +46,17 @@ func (l *memListener) Accept() (net.Conn, error) {
 }
 
 // Close implements net.Listener; pipes already accepted stay open.
-func (l *memListener) Close() error {
+func (l *MemListener) Close() error {
 	l.once.Do(func() { close(l.done) })
 	return nil
 }
 
 // Addr implements net.Listener.
-func (l *memListener) Addr() net.Addr { return loopback }
+func (l *MemListener) Addr() net.Addr { return loopback }
 
 // DialContext returns the client end of a new pipe whose server end the
 // listener accepts. network and address are ignored: there is one server.
-func (l *memListener) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
+func (l *MemListener) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
 	client, server := net.Pipe()
 	select {
 	case l.conns <- memConn{server}:
@@ -70,4 +72,4 @@ func (l *memListener) DialContext(ctx context.Context, _, _ string) (net.Conn, e
 	return nil, &net.OpError{Op: "dial", Net: "pipe", Err: net.ErrClosed}
 }
 
-var _ net.Listener = (*memListener)(nil)
+var _ net.Listener = (*MemListener)(nil)

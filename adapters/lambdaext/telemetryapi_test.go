@@ -1,4 +1,4 @@
-package lambda_test
+package lambdaext_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/slinkerd/slinkerd/adapters/lambda"
+	"github.com/slinkerd/slinkerd/adapters/lambdaext"
 	"github.com/slinkerd/slinkerd/test/fakes/telemetryapi"
 )
 
@@ -79,7 +79,7 @@ func TestExtensionWritesMetricsWhenTheInvocationEnds(t *testing.T) {
 	api := newFakeAPI(t)
 	front, tapi := withTelemetryAPI(t, api, false)
 	cfg := loadConfig(t, map[string]string{"SLINKERD_DTAB": fmt.Sprintf("/svc/users=>/$/inet/127.0.0.1/%d", be.port)})
-	done, logs, metrics := runExtension(t, front, lambda.Options{Config: cfg, TelemetryListen: "127.0.0.1:0"})
+	done, logs, metrics := runExtension(t, front, lambdaext.Options{Config: cfg, TelemetryListen: "127.0.0.1:0"})
 
 	sub := recvSub(t, tapi.Subscribed, "the Telemetry API subscription")
 	assert.Equal(t, fakeID, sub.ExtensionID)
@@ -98,7 +98,7 @@ func TestExtensionWritesMetricsWhenTheInvocationEnds(t *testing.T) {
 			// handled; it is kept for it.
 			require.NoError(t, tapi.Send(context.Background(), telemetryapi.RuntimeDone(id, "success", time.Now(), 0)))
 		}
-		api.send(lambda.Event{EventType: lambda.Invoke, RequestID: id, DeadlineMs: time.Now().Add(30 * time.Second).UnixMilli()})
+		api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: id, DeadlineMs: time.Now().Add(30 * time.Second).UnixMilli()})
 		if !runtimeDoneFirst {
 			waitUntil(t, "the INVOKE to be handled", func() bool { return findLog(t, logs.String(), "invoke") != nil })
 			// The function calls the proxy during the invocation.
@@ -122,7 +122,7 @@ func TestExtensionWritesMetricsWhenTheInvocationEnds(t *testing.T) {
 	}
 	assert.Len(t, emfFor(t, metrics.String(), "/svc/users"), 1, "an invocation without requests writes nothing")
 
-	api.send(lambda.Event{EventType: lambda.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
+	api.send(lambdaext.Event{EventType: lambdaext.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
 	require.NoError(t, done.wait(t))
 	assert.NotContains(t, logs.String(), "no Telemetry API")
 }
@@ -136,7 +136,7 @@ func TestExtensionWithoutTelemetryAPI(t *testing.T) {
 	api := newFakeAPI(t)
 	front, _ := withTelemetryAPI(t, api, true)
 	cfg := loadConfig(t, map[string]string{"SLINKERD_DTAB": fmt.Sprintf("/svc/users=>/$/inet/127.0.0.1/%d", be.port)})
-	done, logs, metrics := runExtension(t, front, lambda.Options{Config: cfg, TelemetryListen: "127.0.0.1:0"})
+	done, logs, metrics := runExtension(t, front, lambdaext.Options{Config: cfg, TelemetryListen: "127.0.0.1:0"})
 	api.waitNext(t)
 	proxyAddr := findLog(t, logs.String(), "slinkerd serving")["proxy"].(string)
 
@@ -150,14 +150,14 @@ func TestExtensionWithoutTelemetryAPI(t *testing.T) {
 	assert.Equal(t, "INFO", fallback[0]["level"])
 	assert.Contains(t, fallback[0]["err"], "Telemetry.NotSupported")
 
-	api.send(lambda.Event{EventType: lambda.Invoke, RequestID: "req-1", DeadlineMs: time.Now().Add(30 * time.Second).UnixMilli()})
+	api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "req-1", DeadlineMs: time.Now().Add(30 * time.Second).UnixMilli()})
 	api.waitNext(t)
 	before := time.Now()
 	resp, _ := proxyGet(t, proxyAddr, "users")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	after := time.Now()
 
-	api.send(lambda.Event{EventType: lambda.Invoke, RequestID: "req-2", DeadlineMs: time.Now().Add(30 * time.Second).UnixMilli()})
+	api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "req-2", DeadlineMs: time.Now().Add(30 * time.Second).UnixMilli()})
 	api.waitNext(t)
 	lines := emfFor(t, metrics.String(), "/svc/users")
 	require.Len(t, lines, 1, "req-1's metrics are written before req-2 runs")
@@ -165,7 +165,7 @@ func TestExtensionWithoutTelemetryAPI(t *testing.T) {
 	assert.False(t, ts.Before(before.Truncate(time.Millisecond)) || ts.After(after),
 		"Timestamp %v is req-1's last request (between %v and %v), not req-2's start", ts, before, after)
 
-	api.send(lambda.Event{EventType: lambda.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
+	api.send(lambdaext.Event{EventType: lambdaext.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
 	require.NoError(t, done.wait(t))
 }
 
@@ -176,20 +176,20 @@ func TestExtensionMissingRuntimeDone(t *testing.T) {
 	api := newFakeAPI(t)
 	front, tapi := withTelemetryAPI(t, api, false)
 	cfg := loadConfig(t, map[string]string{"SLINKERD_DTAB": "/svc/users=>/$/inet/127.0.0.1/1"})
-	done, logs, _ := runExtension(t, front, lambda.Options{Config: cfg, TelemetryListen: "127.0.0.1:0"})
+	done, logs, _ := runExtension(t, front, lambdaext.Options{Config: cfg, TelemetryListen: "127.0.0.1:0"})
 	recvSub(t, tapi.Subscribed, "the Telemetry API subscription")
 	api.waitNext(t)
 
 	deadline := time.Now().Add(300 * time.Millisecond)
-	api.send(lambda.Event{EventType: lambda.Invoke, RequestID: "lost", DeadlineMs: deadline.UnixMilli()})
+	api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "lost", DeadlineMs: deadline.UnixMilli()})
 	next := api.waitNext(t)
 	assert.False(t, next.Before(deadline.Truncate(time.Millisecond)), "waited until the deadline for runtimeDone")
 	assert.Contains(t, logs.String(), "no platform.runtimeDone before the invocation's deadline")
 
-	api.send(lambda.Event{EventType: lambda.Invoke, RequestID: "next", DeadlineMs: time.Now().Add(time.Hour).UnixMilli()})
+	api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "next", DeadlineMs: time.Now().Add(time.Hour).UnixMilli()})
 	api.waitNext(t) // no runtimeDone sent: it must not wait for one
 
-	api.send(lambda.Event{EventType: lambda.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
+	api.send(lambdaext.Event{EventType: lambdaext.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
 	require.NoError(t, done.wait(t))
 }
 
@@ -218,10 +218,10 @@ func TestSubscribeTelemetryAnswers(t *testing.T) {
 				_, _ = w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			c, err := lambda.NewClient(strings.TrimPrefix(srv.URL, "http://"), srv.Client())
+			c, err := lambdaext.NewClient(strings.TrimPrefix(srv.URL, "http://"), srv.Client())
 			require.NoError(t, err)
 			err = c.SubscribeTelemetry(context.Background(), "http://127.0.0.1:9", []string{"platform"},
-				lambda.TelemetryBuffering{MaxItems: 1000, MaxBytes: 262144, TimeoutMs: 25})
+				lambdaext.TelemetryBuffering{MaxItems: 1000, MaxBytes: 262144, TimeoutMs: 25})
 			require.NotNil(t, got)
 			assert.Equal(t, http.MethodPut, got.Method)
 			assert.Equal(t, "/2022-07-01/telemetry", got.URL.Path)
@@ -232,7 +232,7 @@ func TestSubscribeTelemetryAnswers(t *testing.T) {
 				return
 			}
 			assert.ErrorContains(t, err, tt.wantErr)
-			assert.Equal(t, tt.notSupp, errors.Is(err, lambda.ErrTelemetryNotSupported))
+			assert.Equal(t, tt.notSupp, errors.Is(err, lambdaext.ErrTelemetryNotSupported))
 		})
 	}
 }
@@ -265,59 +265,6 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestRouterEMFNamespaceAndDimensions: the in-process router writes its
-// invocation's metrics at AfterInvoke with the configured namespace and
-// dimensions, timestamped inside the invocation.
-func TestRouterEMFNamespaceAndDimensions(t *testing.T) {
-	be := newBackend(t)
-	t.Setenv("AWS_LAMBDA_FUNCTION_NAME", "orders-fn")
-	cfg := loadConfig(t, map[string]string{
-		"SLINKERD_DTAB":           fmt.Sprintf("/svc/users=>/$/inet/127.0.0.1/%d", be.port),
-		"SLINKERD_EMF_NAMESPACE":  "Acme/Mesh",
-		"SLINKERD_EMF_DIMENSIONS": "Environment=prod",
-	})
-	metrics := &syncBuffer{}
-	r, err := lambda.NewRouter(cfg, lambda.WithMetrics(metrics))
-	require.NoError(t, err)
-	defer r.Close()
-	var start, end time.Time
-	h := r.Wrap(lambda.HandlerFunc(func(ctx context.Context, _ []byte) ([]byte, error) {
-		start = time.Now()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://users/", nil)
-		resp, err := r.Client().Do(req)
-		if err == nil {
-			_ = resp.Body.Close()
-		}
-		end = time.Now()
-		return nil, err
-	}))
-	_, err = h.Invoke(context.Background(), nil)
-	require.NoError(t, err)
-	after := time.Now()
-
-	lines := strings.Split(strings.TrimSpace(metrics.String()), "\n")
-	require.Len(t, lines, 1, metrics.String())
-	var doc struct {
-		AWS struct {
-			Timestamp         int64 `json:"Timestamp"`
-			CloudWatchMetrics []struct {
-				Namespace  string     `json:"Namespace"`
-				Dimensions [][]string `json:"Dimensions"`
-			} `json:"CloudWatchMetrics"`
-		} `json:"_aws"`
-		FunctionName, Service, Environment string
-	}
-	require.NoError(t, json.Unmarshal([]byte(lines[0]), &doc))
-	require.Len(t, doc.AWS.CloudWatchMetrics, 1)
-	assert.Equal(t, "Acme/Mesh", doc.AWS.CloudWatchMetrics[0].Namespace)
-	assert.Equal(t, [][]string{{"FunctionName", "Service", "Environment"}}, doc.AWS.CloudWatchMetrics[0].Dimensions)
-	assert.Equal(t, "orders-fn", doc.FunctionName)
-	assert.Equal(t, "/svc/users", doc.Service)
-	assert.Equal(t, "prod", doc.Environment)
-	ts := time.UnixMilli(doc.AWS.Timestamp)
-	assert.False(t, ts.Before(start.Truncate(time.Millisecond)) || ts.After(after), "Timestamp %v at the invocation's end (%v to %v)", ts, end, after)
-}
-
 // TestExtensionEMFFlushNextEvent: with SLINKERD_EMF_FLUSH=next-event the
 // extension does not subscribe to the Telemetry API and never holds an
 // invocation open waiting for platform.runtimeDone; the invocation's
@@ -330,7 +277,7 @@ func TestExtensionEMFFlushNextEvent(t *testing.T) {
 		"SLINKERD_DTAB":      fmt.Sprintf("/svc/users=>/$/inet/127.0.0.1/%d", be.port),
 		"SLINKERD_EMF_FLUSH": "next-event",
 	})
-	done, logs, metrics := runExtension(t, front, lambda.Options{Config: cfg, TelemetryListen: "127.0.0.1:0"})
+	done, logs, metrics := runExtension(t, front, lambdaext.Options{Config: cfg, TelemetryListen: "127.0.0.1:0"})
 	api.waitNext(t)
 	select {
 	case <-tapi.Subscribed:
@@ -339,16 +286,16 @@ func TestExtensionEMFFlushNextEvent(t *testing.T) {
 	}
 	proxyAddr := findLog(t, logs.String(), "slinkerd serving")["proxy"].(string)
 
-	api.send(lambda.Event{EventType: lambda.Invoke, RequestID: "req-1", DeadlineMs: time.Now().Add(time.Hour).UnixMilli()})
+	api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "req-1", DeadlineMs: time.Now().Add(time.Hour).UnixMilli()})
 	api.waitNext(t) // no runtimeDone is ever sent: it must not wait for one
 	resp, _ := proxyGet(t, proxyAddr, "users")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Empty(t, emfFor(t, metrics.String(), "/svc/users"), "nothing is written before the next event")
 
-	api.send(lambda.Event{EventType: lambda.Invoke, RequestID: "req-2", DeadlineMs: time.Now().Add(time.Hour).UnixMilli()})
+	api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "req-2", DeadlineMs: time.Now().Add(time.Hour).UnixMilli()})
 	api.waitNext(t)
 	assert.Len(t, emfFor(t, metrics.String(), "/svc/users"), 1, "req-1's metrics are written at the next event")
 
-	api.send(lambda.Event{EventType: lambda.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
+	api.send(lambdaext.Event{EventType: lambdaext.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
 	require.NoError(t, done.wait(t))
 }

@@ -1,4 +1,4 @@
-package lambda
+package lambdaext
 
 import (
 	"context"
@@ -49,7 +49,7 @@ func TestRefreshStaleSamplesNamesInUse(t *testing.T) {
 	t.Cleanup(p.CloseIdleConnections)
 	a := &app.App{Interpreter: in, Proxy: p}
 
-	assert.Equal(t, 0, refreshStale(context.Background(), a), "no name used yet")
+	assert.Equal(t, 0, a.RefreshStale(context.Background()), "no name used yet")
 
 	front := httptest.NewServer(p)
 	t.Cleanup(front.Close)
@@ -64,7 +64,7 @@ func TestRefreshStaleSamplesNamesInUse(t *testing.T) {
 	front.Client().CloseIdleConnections()
 
 	before := uses["users"].Load()
-	assert.Equal(t, 1, refreshStale(context.Background(), a))
+	assert.Equal(t, 1, a.RefreshStale(context.Background()))
 	assert.Equal(t, before+1, uses["users"].Load(), "the used name's hook ran")
 	assert.Equal(t, int64(0), uses["orders"].Load(), "an unused name is left alone")
 }

@@ -1,4 +1,4 @@
-package lambda
+package lambdaext
 
 import (
 	"context"
@@ -139,7 +139,7 @@ func Run(ctx context.Context, o Options) error {
 	// from its own init. A failure is reported after registering, which
 	// gives the identifier that init/error needs.
 	var a *app.App
-	var act *activity
+	var act *app.Activity
 	// On Lambda Managed Instances an external extension may register for
 	// SHUTDOWN only: Lambda refuses INVOKE there (403
 	// Extension.InvalidEventType), and invocations overlap.
@@ -169,10 +169,10 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	if initErr == nil {
-		act = newActivity(time.Now())
+		act = app.NewActivity(time.Now())
 		var h http.Handler = a.Proxy
 		if !managed {
-			h = act.wrap(h) // thaw detection: classic Lambda only freezes
+			h = act.Wrap(h) // thaw detection: classic Lambda only freezes
 		}
 		if initErr = a.Listen(h); initErr != nil {
 			errType = ErrListenFailed
@@ -222,7 +222,7 @@ type extension struct {
 	o   Options
 	c   *Client
 	a   *app.App
-	act *activity
+	act *app.Activity
 	log *slog.Logger
 
 	// done receives platform.runtimeDone; nil when the Telemetry API is
@@ -358,7 +358,7 @@ func (x *extension) invoke(ctx context.Context, ev *Event) {
 		return
 	}
 	x.a.Telemetry.Tracer().SetLambdaTraceID(ev.TraceHeader())
-	idle, closed, names := invokeStart(ctx, x.a, x.act, x.o.Config.Run.LambdaThawGap, now)
+	idle, closed, names := x.a.InvokeStart(ctx, x.act, x.o.Config.Run.LambdaThawGap, now)
 	x.log.Debug("invoke", "requestId", ev.RequestID, "deadline", ev.Deadline(), "trace", ev.TraceHeader(),
 		"idle_ms", ms(idle), "closed_idle", closed, "names", names)
 	if x.done == nil {

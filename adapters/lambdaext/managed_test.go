@@ -1,7 +1,6 @@
-package lambda_test
+package lambdaext_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,7 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/slinkerd/slinkerd/adapters/lambda"
+	"github.com/slinkerd/slinkerd/adapters/lambdaext"
 	"github.com/slinkerd/slinkerd/core/config"
 )
 
@@ -82,7 +81,7 @@ func TestExtensionManagedInstances(t *testing.T) {
 	api.managed = true
 	api.mu.Unlock()
 	logs := &syncBuffer{}
-	done, _, metrics := runExtension(t, api, lambda.Options{Config: cfg}, logs)
+	done, _, metrics := runExtension(t, api, lambdaext.Options{Config: cfg}, logs)
 	api.waitNext(t)
 
 	api.mu.Lock()
@@ -155,7 +154,7 @@ func TestExtensionManagedInstances(t *testing.T) {
 		}
 	}
 
-	api.send(lambda.Event{EventType: lambda.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
+	api.send(lambdaext.Event{EventType: lambdaext.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
 	require.NoError(t, done.wait(t))
 }
 
@@ -185,48 +184,6 @@ func scrape(t *testing.T, adminAddr string) map[string]map[string]float64 {
 	return out
 }
 
-// TestRouterManagedInstancesKeepsPool checks that the in-function Router
-// closes no pooled connection when an invocation starts on Lambda Managed
-// Instances, where nothing is frozen and other invocations are using the
-// pool, even with SLINKERD_LAMBDA_THAW_GAP=0, which closes them at every
-// invocation of classic Lambda.
-func TestRouterManagedInstancesKeepsPool(t *testing.T) {
-	tests := []struct {
-		name      string
-		env       map[string]string
-		wantConns int64
-	}{
-		{name: "classic closes after the gap", wantConns: 2},
-		{name: "managed instances keep the pool", env: managedEnv, wantConns: 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			be := newBackend(t)
-			env := map[string]string{
-				"SLINKERD_DTAB":            fmt.Sprintf("/svc/users=>/$/inet/127.0.0.1/%d", be.port),
-				"SLINKERD_LAMBDA_THAW_GAP": "0",
-			}
-			for k, v := range tt.env {
-				env[k] = v
-			}
-			r := newRouter(t, env, lambda.WithMetrics(nil))
-			c := r.Client()
-			get := func() {
-				resp, err := c.Get("http://users/")
-				require.NoError(t, err)
-				_, _ = io.Copy(io.Discard, resp.Body)
-				_ = resp.Body.Close()
-				require.Equal(t, http.StatusOK, resp.StatusCode)
-			}
-			r.BeforeInvoke(context.Background())
-			get()
-			r.BeforeInvoke(context.Background())
-			get()
-			assert.Equal(t, tt.wantConns, be.conns.Load(), "connections the backend accepted")
-		})
-	}
-}
-
 // TestExtensionManagedInstancesInitError checks that a bad configuration
 // on Lambda Managed Instances is still reported through init/error with
 // its reason: the extension must tell the flavour from the platform's
@@ -242,7 +199,7 @@ func TestExtensionManagedInstancesInitError(t *testing.T) {
 	api.mu.Lock()
 	api.managed = true
 	api.mu.Unlock()
-	done, _, _ := runExtension(t, api, lambda.Options{ConfigErr: err})
+	done, _, _ := runExtension(t, api, lambdaext.Options{ConfigErr: err})
 	select {
 	case rep := <-api.reported:
 		assert.Equal(t, "init/error", rep.Path)

@@ -34,4 +34,4 @@
 // in the background, no pooled connection is closed for a gap, and the
 // pools are sized from AWS_LAMBDA_MAX_CONCURRENCY. The balancers and
 // retry budgets are the process's, shared by all the invocations.
-package lambda
+package lambdaext

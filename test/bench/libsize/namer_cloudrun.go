@@ -1,0 +1,5 @@
+//go:build libsize_cloudrun
+
+package main
+
+import _ "github.com/slinkerd/slinkerd/discovery/cloudrun"

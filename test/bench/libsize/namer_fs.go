@@ -1,0 +1,5 @@
+//go:build libsize_fs
+
+package main
+
+import _ "github.com/slinkerd/slinkerd/discovery/fs"
