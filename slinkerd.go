@@ -34,8 +34,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/slinkerd/slinkerd/adapters/app"
 	"github.com/slinkerd/slinkerd/core/config"
+	"github.com/slinkerd/slinkerd/internal/app"
 )
 
 // Client routes HTTP and gRPC calls through slinkerd's core in this

@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/slinkerd/slinkerd/core/telemetry"
+	"github.com/slinkerd/slinkerd/internal/telemetry"
 )
 
 // traceHeaders are the trace-context headers a call carries on from the

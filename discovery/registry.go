@@ -34,9 +34,9 @@ import (
 
 	"github.com/slinkerd/slinkerd/core/config"
 	"github.com/slinkerd/slinkerd/core/name"
-	"github.com/slinkerd/slinkerd/core/proxy"
 	"github.com/slinkerd/slinkerd/core/retry"
 	"github.com/slinkerd/slinkerd/discovery/idtoken"
+	"github.com/slinkerd/slinkerd/internal/proxy"
 )
 
 // Params is what a namer is built from.

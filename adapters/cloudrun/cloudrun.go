@@ -31,8 +31,8 @@ import (
 
 	"cloud.google.com/go/compute/metadata"
 
-	"github.com/slinkerd/slinkerd/adapters/app"
 	"github.com/slinkerd/slinkerd/core/config"
+	"github.com/slinkerd/slinkerd/internal/app"
 )
 
 // MaxDrain caps the whole shutdown after SIGTERM, keeping a margin within

@@ -7,12 +7,12 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/slinkerd/slinkerd/adapters/app"
-	"github.com/slinkerd/slinkerd/core/bind"
 	"github.com/slinkerd/slinkerd/core/config"
 	"github.com/slinkerd/slinkerd/core/name"
-	"github.com/slinkerd/slinkerd/core/proxy"
 	"github.com/slinkerd/slinkerd/discovery/inet"
+	"github.com/slinkerd/slinkerd/internal/app"
+	"github.com/slinkerd/slinkerd/internal/bind"
+	"github.com/slinkerd/slinkerd/internal/proxy"
 )
 
 // IngressService is the logical name of every ingress request, the name

@@ -9,8 +9,8 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/slinkerd/slinkerd/adapters/app"
 	"github.com/slinkerd/slinkerd/core/config"
+	"github.com/slinkerd/slinkerd/internal/app"
 )
 
 // Run builds slinkerd from cfg, opens its listeners and serves until ctx

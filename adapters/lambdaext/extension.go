@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/slinkerd/slinkerd/adapters/app"
+	"github.com/slinkerd/slinkerd/adapters/lambdaext/internal/extapi"
+
 	"github.com/slinkerd/slinkerd/core/config"
+	"github.com/slinkerd/slinkerd/internal/app"
 )
 
 // Error types reported to Lambda through init/error and exit/error. Lambda
@@ -128,7 +130,7 @@ func Run(ctx context.Context, o Options) error {
 	log := o.Log
 	ctx, stop := app.ShutdownContext(ctx, log)
 	defer stop()
-	c, err := NewClient(o.RuntimeAPI, nil)
+	c, err := extapi.NewClient(o.RuntimeAPI, nil)
 	if err != nil {
 		return &app.StartError{Err: err}
 	}
@@ -154,9 +156,9 @@ func Run(ctx context.Context, o Options) error {
 		managed = os.Getenv("AWS_LAMBDA_INITIALIZATION_TYPE") == "lambda-managed-instances" ||
 			os.Getenv("AWS_LAMBDA_MAX_CONCURRENCY") != ""
 	}
-	events := []EventType{Invoke, Shutdown}
+	events := []extapi.EventType{extapi.Invoke, extapi.Shutdown}
 	if managed {
-		events = []EventType{Shutdown}
+		events = []extapi.EventType{extapi.Shutdown}
 	}
 	errType, initErr := ErrConfigInvalid, o.ConfigErr
 	if initErr == nil && o.Config == nil {
@@ -220,7 +222,7 @@ func Run(ctx context.Context, o Options) error {
 // extension is Run's state after init.
 type extension struct {
 	o   Options
-	c   *Client
+	c   *extapi.Client
 	a   *app.App
 	act *app.Activity
 	log *slog.Logger
@@ -286,7 +288,7 @@ func (x *extension) subscribe(ctx context.Context) {
 	if err == nil {
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err = x.c.SubscribeTelemetry(sctx, l.uri, []string{"platform"},
-			TelemetryBuffering{MaxItems: 1000, MaxBytes: 256 << 10, TimeoutMs: telemetryTimeoutMs})
+			extapi.TelemetryBuffering{MaxItems: 1000, MaxBytes: 256 << 10, TimeoutMs: extapi.MinBufferingMs})
 		cancel()
 		if err != nil {
 			l.close()
@@ -301,7 +303,7 @@ func (x *extension) subscribe(ctx context.Context) {
 }
 
 type nextResult struct {
-	ev  *Event
+	ev  *extapi.Event
 	err error
 }
 
@@ -323,9 +325,9 @@ func (x *extension) loop(ctx context.Context, serveErr <-chan error) error {
 				return r.err
 			}
 			switch r.ev.EventType {
-			case Invoke:
+			case extapi.Invoke:
 				x.invoke(ctx, r.ev)
-			case Shutdown:
+			case extapi.Shutdown:
 				return x.stop(r.ev.Deadline(), r.ev.ShutdownReason)
 			default:
 				x.log.Warn("unknown Lambda extension event", "eventType", r.ev.EventType)
@@ -346,7 +348,7 @@ func (x *extension) loop(ctx context.Context, serveErr <-chan error) error {
 // runtime has finished it (platform.runtimeDone) and its metrics are
 // written; without the Telemetry API it writes the previous invocation's
 // metrics and returns at once.
-func (x *extension) invoke(ctx context.Context, ev *Event) {
+func (x *extension) invoke(ctx context.Context, ev *extapi.Event) {
 	now := time.Now()
 	if x.managed {
 		// Not expected: Lambda sends no INVOKE to an extension registered

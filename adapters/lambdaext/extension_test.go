@@ -15,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slinkerd/slinkerd/adapters/lambdaext/internal/extapi"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/slinkerd/slinkerd/adapters/app"
 	"github.com/slinkerd/slinkerd/adapters/lambdaext"
 	"github.com/slinkerd/slinkerd/core/config"
+	"github.com/slinkerd/slinkerd/internal/app"
 )
 
 // backend is a test server that counts the connections it accepts.
@@ -171,8 +173,8 @@ func TestExtensionLifecycle(t *testing.T) {
 	proxyAddr := findLog(t, logs.String(), "slinkerd serving")["proxy"].(string)
 
 	// INVOKE: the requests since the last flush come out as EMF lines.
-	api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "req-1", DeadlineMs: time.Now().Add(3 * time.Second).UnixMilli(),
-		Tracing: &lambdaext.Tracing{Type: "X-Amzn-Trace-Id", Value: "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"}})
+	api.send(extapi.Event{EventType: extapi.Invoke, RequestID: "req-1", DeadlineMs: time.Now().Add(3 * time.Second).UnixMilli(),
+		Tracing: &extapi.Tracing{Type: "X-Amzn-Trace-Id", Value: "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"}})
 	api.waitNext(t)
 	assert.Contains(t, metrics.String(), `"_aws"`, "EMF line on INVOKE")
 	assert.Contains(t, metrics.String(), `/svc/users`)
@@ -186,7 +188,7 @@ func TestExtensionLifecycle(t *testing.T) {
 
 	// SHUTDOWN: drain and return well inside the deadline.
 	deadline := time.Now().Add(2 * time.Second)
-	api.send(lambdaext.Event{EventType: lambdaext.Shutdown, ShutdownReason: "spindown", DeadlineMs: deadline.UnixMilli()})
+	api.send(extapi.Event{EventType: extapi.Shutdown, ShutdownReason: "spindown", DeadlineMs: deadline.UnixMilli()})
 	require.NoError(t, done.wait(t))
 	assert.True(t, time.Now().Before(deadline), "Run returned after the SHUTDOWN deadline")
 	stopped := findLog(t, logs.String(), "slinkerd lambda extension stopped")
@@ -219,13 +221,13 @@ func TestExtensionThawClosesIdleConnections(t *testing.T) {
 
 			resp, _ := proxyGet(t, proxyAddr, "users")
 			require.Equal(t, http.StatusOK, resp.StatusCode)
-			api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "req-2", DeadlineMs: time.Now().Add(3 * time.Second).UnixMilli()})
+			api.send(extapi.Event{EventType: extapi.Invoke, RequestID: "req-2", DeadlineMs: time.Now().Add(3 * time.Second).UnixMilli()})
 			api.waitNext(t)
 			resp, _ = proxyGet(t, proxyAddr, "users")
 			require.Equal(t, http.StatusOK, resp.StatusCode)
 			assert.Equal(t, tt.wantConns, be.conns.Load(), "connections the backend accepted")
 
-			api.send(lambdaext.Event{EventType: lambdaext.Shutdown, DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
+			api.send(extapi.Event{EventType: extapi.Shutdown, DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
 			require.NoError(t, done.wait(t))
 		})
 	}
@@ -424,11 +426,11 @@ func TestExtensionThawDropsDeadPooledConnections(t *testing.T) {
 				}
 				require.Equal(t, http.StatusOK, send())
 				rl.blackhole() // the freeze
-				api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "after-thaw", DeadlineMs: time.Now().Add(3 * time.Second).UnixMilli()})
+				api.send(extapi.Event{EventType: extapi.Invoke, RequestID: "after-thaw", DeadlineMs: time.Now().Add(3 * time.Second).UnixMilli()})
 				api.waitNext(t)
 				assert.Equal(t, tt.wantStatus, send())
 
-				api.send(lambdaext.Event{EventType: lambdaext.Shutdown, DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
+				api.send(extapi.Event{EventType: extapi.Shutdown, DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
 				require.NoError(t, done.wait(t))
 			})
 		}

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slinkerd/slinkerd/adapters/lambdaext/internal/extapi"
+
 	"github.com/slinkerd/slinkerd/internal/leakcheck"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/slinkerd/slinkerd/adapters/lambdaext"
 )
 
 // TestMain fails the run when a test leaves a goroutine of this package
@@ -33,7 +33,7 @@ type fakeAPI struct {
 	srv *httptest.Server
 
 	// events are handed out by event/next, one per call.
-	events chan lambdaext.Event
+	events chan extapi.Event
 	// nexts receives the time of every event/next call, before it waits.
 	nexts chan time.Time
 	// onFirstNext, if set, runs inside the first event/next call before it
@@ -56,13 +56,13 @@ type reportedError struct {
 	Path   string
 	Type   string
 	ID     string
-	Report lambdaext.ErrorReport
+	Report extapi.ErrorReport
 }
 
 const fakeID = "0d8b2f5e-9a34-4a3e-8c11-5e7c1a2b3c4d"
 
 func newFakeAPI(t *testing.T) *fakeAPI {
-	f := &fakeAPI{t: t, events: make(chan lambdaext.Event, 8), nexts: make(chan time.Time, 64), reported: make(chan reportedError, 4)}
+	f := &fakeAPI{t: t, events: make(chan extapi.Event, 8), nexts: make(chan time.Time, 64), reported: make(chan reportedError, 4)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2020-01-01/extension/register", func(w http.ResponseWriter, r *http.Request) {
 		var body map[string][]string
@@ -112,7 +112,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	})
 	report := func(path string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			var rep lambdaext.ErrorReport
+			var rep extapi.ErrorReport
 			b, _ := io.ReadAll(r.Body)
 			if err := json.Unmarshal(b, &rep); err != nil {
 				http.Error(w, `{"errorType":"InvalidRequest"}`, http.StatusBadRequest)
@@ -139,7 +139,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 func (f *fakeAPI) hostPort() string { return strings.TrimPrefix(f.srv.URL, "http://") }
 
 // send queues ev for the next event/next.
-func (f *fakeAPI) send(ev lambdaext.Event) { f.events <- ev }
+func (f *fakeAPI) send(ev extapi.Event) { f.events <- ev }
 
 // waitNext waits until the extension calls event/next.
 func (f *fakeAPI) waitNext(t *testing.T) time.Time {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slinkerd/slinkerd/adapters/lambdaext/internal/extapi"
+
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
@@ -154,7 +156,7 @@ func TestExtensionManagedInstances(t *testing.T) {
 		}
 	}
 
-	api.send(lambdaext.Event{EventType: lambdaext.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
+	api.send(extapi.Event{EventType: extapi.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
 	require.NoError(t, done.wait(t))
 }
 

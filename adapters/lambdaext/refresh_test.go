@@ -12,10 +12,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/slinkerd/slinkerd/adapters/app"
-	"github.com/slinkerd/slinkerd/core/bind"
 	"github.com/slinkerd/slinkerd/core/name"
-	"github.com/slinkerd/slinkerd/core/proxy"
+	"github.com/slinkerd/slinkerd/internal/app"
+	"github.com/slinkerd/slinkerd/internal/bind"
+	"github.com/slinkerd/slinkerd/internal/proxy"
 )
 
 // TestRefreshStaleSamplesNamesInUse checks that an invocation start runs

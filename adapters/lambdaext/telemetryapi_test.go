@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slinkerd/slinkerd/adapters/lambdaext/internal/extapi"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -98,7 +100,7 @@ func TestExtensionWritesMetricsWhenTheInvocationEnds(t *testing.T) {
 			// handled; it is kept for it.
 			require.NoError(t, tapi.Send(context.Background(), telemetryapi.RuntimeDone(id, "success", time.Now(), 0)))
 		}
-		api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: id, DeadlineMs: time.Now().Add(30 * time.Second).UnixMilli()})
+		api.send(extapi.Event{EventType: extapi.Invoke, RequestID: id, DeadlineMs: time.Now().Add(30 * time.Second).UnixMilli()})
 		if !runtimeDoneFirst {
 			waitUntil(t, "the INVOKE to be handled", func() bool { return findLog(t, logs.String(), "invoke") != nil })
 			// The function calls the proxy during the invocation.
@@ -122,7 +124,7 @@ func TestExtensionWritesMetricsWhenTheInvocationEnds(t *testing.T) {
 	}
 	assert.Len(t, emfFor(t, metrics.String(), "/svc/users"), 1, "an invocation without requests writes nothing")
 
-	api.send(lambdaext.Event{EventType: lambdaext.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
+	api.send(extapi.Event{EventType: extapi.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
 	require.NoError(t, done.wait(t))
 	assert.NotContains(t, logs.String(), "no Telemetry API")
 }
@@ -150,14 +152,14 @@ func TestExtensionWithoutTelemetryAPI(t *testing.T) {
 	assert.Equal(t, "INFO", fallback[0]["level"])
 	assert.Contains(t, fallback[0]["err"], "Telemetry.NotSupported")
 
-	api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "req-1", DeadlineMs: time.Now().Add(30 * time.Second).UnixMilli()})
+	api.send(extapi.Event{EventType: extapi.Invoke, RequestID: "req-1", DeadlineMs: time.Now().Add(30 * time.Second).UnixMilli()})
 	api.waitNext(t)
 	before := time.Now()
 	resp, _ := proxyGet(t, proxyAddr, "users")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	after := time.Now()
 
-	api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "req-2", DeadlineMs: time.Now().Add(30 * time.Second).UnixMilli()})
+	api.send(extapi.Event{EventType: extapi.Invoke, RequestID: "req-2", DeadlineMs: time.Now().Add(30 * time.Second).UnixMilli()})
 	api.waitNext(t)
 	lines := emfFor(t, metrics.String(), "/svc/users")
 	require.Len(t, lines, 1, "req-1's metrics are written before req-2 runs")
@@ -165,7 +167,7 @@ func TestExtensionWithoutTelemetryAPI(t *testing.T) {
 	assert.False(t, ts.Before(before.Truncate(time.Millisecond)) || ts.After(after),
 		"Timestamp %v is req-1's last request (between %v and %v), not req-2's start", ts, before, after)
 
-	api.send(lambdaext.Event{EventType: lambdaext.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
+	api.send(extapi.Event{EventType: extapi.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
 	require.NoError(t, done.wait(t))
 }
 
@@ -181,15 +183,15 @@ func TestExtensionMissingRuntimeDone(t *testing.T) {
 	api.waitNext(t)
 
 	deadline := time.Now().Add(300 * time.Millisecond)
-	api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "lost", DeadlineMs: deadline.UnixMilli()})
+	api.send(extapi.Event{EventType: extapi.Invoke, RequestID: "lost", DeadlineMs: deadline.UnixMilli()})
 	next := api.waitNext(t)
 	assert.False(t, next.Before(deadline.Truncate(time.Millisecond)), "waited until the deadline for runtimeDone")
 	assert.Contains(t, logs.String(), "no platform.runtimeDone before the invocation's deadline")
 
-	api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "next", DeadlineMs: time.Now().Add(time.Hour).UnixMilli()})
+	api.send(extapi.Event{EventType: extapi.Invoke, RequestID: "next", DeadlineMs: time.Now().Add(time.Hour).UnixMilli()})
 	api.waitNext(t) // no runtimeDone sent: it must not wait for one
 
-	api.send(lambdaext.Event{EventType: lambdaext.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
+	api.send(extapi.Event{EventType: extapi.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
 	require.NoError(t, done.wait(t))
 }
 
@@ -218,10 +220,10 @@ func TestSubscribeTelemetryAnswers(t *testing.T) {
 				_, _ = w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			c, err := lambdaext.NewClient(strings.TrimPrefix(srv.URL, "http://"), srv.Client())
+			c, err := extapi.NewClient(strings.TrimPrefix(srv.URL, "http://"), srv.Client())
 			require.NoError(t, err)
 			err = c.SubscribeTelemetry(context.Background(), "http://127.0.0.1:9", []string{"platform"},
-				lambdaext.TelemetryBuffering{MaxItems: 1000, MaxBytes: 262144, TimeoutMs: 25})
+				extapi.TelemetryBuffering{MaxItems: 1000, MaxBytes: 262144, TimeoutMs: 25})
 			require.NotNil(t, got)
 			assert.Equal(t, http.MethodPut, got.Method)
 			assert.Equal(t, "/2022-07-01/telemetry", got.URL.Path)
@@ -232,7 +234,7 @@ func TestSubscribeTelemetryAnswers(t *testing.T) {
 				return
 			}
 			assert.ErrorContains(t, err, tt.wantErr)
-			assert.Equal(t, tt.notSupp, errors.Is(err, lambdaext.ErrTelemetryNotSupported))
+			assert.Equal(t, tt.notSupp, errors.Is(err, extapi.ErrTelemetryNotSupported))
 		})
 	}
 }
@@ -286,16 +288,16 @@ func TestExtensionEMFFlushNextEvent(t *testing.T) {
 	}
 	proxyAddr := findLog(t, logs.String(), "slinkerd serving")["proxy"].(string)
 
-	api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "req-1", DeadlineMs: time.Now().Add(time.Hour).UnixMilli()})
+	api.send(extapi.Event{EventType: extapi.Invoke, RequestID: "req-1", DeadlineMs: time.Now().Add(time.Hour).UnixMilli()})
 	api.waitNext(t) // no runtimeDone is ever sent: it must not wait for one
 	resp, _ := proxyGet(t, proxyAddr, "users")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Empty(t, emfFor(t, metrics.String(), "/svc/users"), "nothing is written before the next event")
 
-	api.send(lambdaext.Event{EventType: lambdaext.Invoke, RequestID: "req-2", DeadlineMs: time.Now().Add(time.Hour).UnixMilli()})
+	api.send(extapi.Event{EventType: extapi.Invoke, RequestID: "req-2", DeadlineMs: time.Now().Add(time.Hour).UnixMilli()})
 	api.waitNext(t)
 	assert.Len(t, emfFor(t, metrics.String(), "/svc/users"), 1, "req-1's metrics are written at the next event")
 
-	api.send(lambdaext.Event{EventType: lambdaext.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
+	api.send(extapi.Event{EventType: extapi.Shutdown, ShutdownReason: "spindown", DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()})
 	require.NoError(t, done.wait(t))
 }

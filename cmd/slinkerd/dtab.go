@@ -12,10 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slinkerd/slinkerd/adapters/app"
-	"github.com/slinkerd/slinkerd/core/bind"
 	"github.com/slinkerd/slinkerd/core/name"
 	"github.com/slinkerd/slinkerd/discovery/dtabsource"
+	"github.com/slinkerd/slinkerd/internal/app"
+	"github.com/slinkerd/slinkerd/internal/bind"
 )
 
 const dtabUsage = `usage: slinkerd dtab check --source S [--paths /svc/a,/svc/b] [--admin URL] [--json]

@@ -25,13 +25,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slinkerd/slinkerd/adapters/app"
 	"github.com/slinkerd/slinkerd/adapters/cloudrun"
 	"github.com/slinkerd/slinkerd/adapters/container"
 	"github.com/slinkerd/slinkerd/adapters/lambdaext"
-	"github.com/slinkerd/slinkerd/core/admin"
 	"github.com/slinkerd/slinkerd/core/config"
 	"github.com/slinkerd/slinkerd/core/name"
+	"github.com/slinkerd/slinkerd/internal/admin"
+	"github.com/slinkerd/slinkerd/internal/app"
 	"github.com/slinkerd/slinkerd/internal/buildinfo"
 )
 

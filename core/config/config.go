@@ -141,7 +141,7 @@ type ProxyConfig struct {
 	// proxy_read_timeout).
 	ResponseHeaderTimeout time.Duration `env:"RESPONSE_HEADER_TIMEOUT" envDefault:"60s" min:"0s"`
 	// FastPath selects the data path for HTTP/1.x: on serves cleartext
-	// HTTP/1.x callers with slinkerd's own connection loop (core/h1) and
+	// HTTP/1.x callers with slinkerd's own connection loop (internal/h1) and
 	// sends requests without a body, or with a small one of known
 	// length, through slinkerd's own HTTP/1.1 client on the calling
 	// goroutine; off uses Go's net/http server and client for

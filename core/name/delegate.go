@@ -16,7 +16,7 @@ var ErrMaxDepth = errors.New("delegation exceeded the maximum depth of 100 rewri
 // Lookup binds a path that no dentry matches, typically a namer path such
 // as /#/io.l5d.fs/users or /$/inet/127.0.0.1/8080, by handing it to the
 // namer registered for its prefix. It returns Neg when no namer claims the
-// path. core/bind supplies the usual implementation.
+// path. internal/bind supplies the usual implementation.
 type Lookup func(ctx context.Context, path Path) (Tree[Bound], error)
 
 // Step is one node of a delegation trace, the record of how a path was

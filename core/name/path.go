@@ -3,7 +3,7 @@
 //
 // The package is pure: it does no I/O and starts no goroutines. Binding a
 // path to addresses goes through the Lookup function that callers pass to
-// Bind; core/bind supplies one backed by namers.
+// Bind; internal/bind supplies one backed by namers.
 package name
 
 import (

@@ -1,6 +1,6 @@
 package dtabsource
 
-import "github.com/slinkerd/slinkerd/core/telemetry"
+import "github.com/slinkerd/slinkerd/internal/telemetry"
 
 // Families returns r's metric families, for telemetry.AddFamilies:
 //

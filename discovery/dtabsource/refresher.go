@@ -12,9 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/slinkerd/slinkerd/core/bind"
 	"github.com/slinkerd/slinkerd/core/clock"
 	"github.com/slinkerd/slinkerd/core/name"
+	"github.com/slinkerd/slinkerd/internal/bind"
 )
 
 // Config configures a Refresher.

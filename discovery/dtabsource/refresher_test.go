@@ -13,10 +13,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/slinkerd/slinkerd/core/bind"
 	"github.com/slinkerd/slinkerd/core/clock"
 	"github.com/slinkerd/slinkerd/core/name"
 	"github.com/slinkerd/slinkerd/discovery/dtabsource"
+	"github.com/slinkerd/slinkerd/internal/bind"
 )
 
 // scripted is a Source answering from a list the test sets, counting

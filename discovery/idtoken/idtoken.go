@@ -37,7 +37,7 @@ import (
 	"cloud.google.com/go/compute/metadata"
 
 	"github.com/slinkerd/slinkerd/core/clock"
-	"github.com/slinkerd/slinkerd/core/proxy"
+	"github.com/slinkerd/slinkerd/internal/proxy"
 )
 
 // Defaults for Config.

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
-	"github.com/slinkerd/slinkerd/core/proxy"
+	"github.com/slinkerd/slinkerd/internal/proxy"
 )
 
 // events is the event stream of one streamed invocation.

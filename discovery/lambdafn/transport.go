@@ -25,7 +25,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/slinkerd/slinkerd/core/clock"
-	"github.com/slinkerd/slinkerd/core/proxy"
+	"github.com/slinkerd/slinkerd/internal/proxy"
 )
 
 // Defaults for Config.

@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/slinkerd/slinkerd/core/proxy"
 	"github.com/slinkerd/slinkerd/discovery/lambdafn"
+	"github.com/slinkerd/slinkerd/internal/proxy"
 	"github.com/slinkerd/slinkerd/test/fakes/lambdastream"
 )
 

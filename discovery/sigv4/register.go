@@ -1,9 +1,9 @@
 package sigv4
 
 import (
-	"github.com/slinkerd/slinkerd/core/proxy"
 	"github.com/slinkerd/slinkerd/core/retry"
 	"github.com/slinkerd/slinkerd/discovery"
+	"github.com/slinkerd/slinkerd/internal/proxy"
 )
 
 // init registers SigV4 as the signer of SLINKERD_SVC_POLICY's

@@ -37,8 +37,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/slinkerd/slinkerd/core/clock"
-	"github.com/slinkerd/slinkerd/core/proxy"
 	"github.com/slinkerd/slinkerd/core/retry"
+	"github.com/slinkerd/slinkerd/internal/proxy"
 )
 
 // UnsignedPayload is the payload hash of a request whose body is not

@@ -18,11 +18,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/slinkerd/slinkerd/core/bind"
 	"github.com/slinkerd/slinkerd/core/name"
-	"github.com/slinkerd/slinkerd/core/proxy"
 	"github.com/slinkerd/slinkerd/core/retry"
 	"github.com/slinkerd/slinkerd/discovery/sigv4"
+	"github.com/slinkerd/slinkerd/internal/bind"
+	"github.com/slinkerd/slinkerd/internal/proxy"
 	"github.com/slinkerd/slinkerd/test/fakes/sigv4origin"
 )
 

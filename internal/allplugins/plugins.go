@@ -7,7 +7,7 @@
 package allplugins
 
 import (
-	_ "github.com/slinkerd/slinkerd/core/telemetry/promexport"     // /metrics
 	_ "github.com/slinkerd/slinkerd/discovery/dtabsource/awsstore" // SLINKERD_DTAB_SOURCE=ssm:… and appconfig:…
 	_ "github.com/slinkerd/slinkerd/discovery/fs"                  // /#/io.l5d.fs
+	_ "github.com/slinkerd/slinkerd/internal/telemetry/promexport" // /metrics
 )

@@ -8,7 +8,7 @@
 // connection reuse).
 //
 // Every case runs on both HTTP/1.1 data paths: slinkerd's own client
-// (SLINKERD_FAST_PATH=on, core/h1client and core/proxy/direct.go) and
+// (SLINKERD_FAST_PATH=on, internal/h1client and internal/proxy/direct.go) and
 // net/http's (SLINKERD_FAST_PATH=off). The invariants checked are those
 // listed in docs/security.md:
 //

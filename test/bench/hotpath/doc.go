@@ -1,6 +1,6 @@
 // Package hotpath holds the Go benchmarks of slinkerd's request hot path:
 // a proxied HTTP/1.1 GET and POST, and an h2c GET, end to end through the
-// proxy that cmd/slinkerd runs (assembled by adapters/app from the same
+// proxy that cmd/slinkerd runs (assembled by internal/app from the same
 // SLINKERD_* settings), and its pieces — identify, a bind-cache hit, a
 // balancer pick.
 //

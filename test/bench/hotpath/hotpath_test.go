@@ -16,11 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slinkerd/slinkerd/adapters/app"
 	"github.com/slinkerd/slinkerd/core/balance"
 	"github.com/slinkerd/slinkerd/core/config"
 	"github.com/slinkerd/slinkerd/core/name"
-	"github.com/slinkerd/slinkerd/core/proxy"
+	"github.com/slinkerd/slinkerd/internal/app"
+	"github.com/slinkerd/slinkerd/internal/proxy"
 )
 
 // backendResponse is the raw backend's one answer.

@@ -1,5 +1,0 @@
-package telemetry_test
-
-// /metrics in the tests is served by the Prometheus exposition, as in the
-// binary.
-import _ "github.com/slinkerd/slinkerd/core/telemetry/promexport"

@@ -1,0 +1,230 @@
+package h1_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/slinkerd/slinkerd/internal/h1"
+)
+
+// readChunked reads the whole chunked body in, size bytes a Read, from a
+// reader that gives one byte a read if slow.
+func readChunked(in []byte, trailer http.Header, size int, slow bool) ([]byte, error) {
+	var r io.Reader = bytes.NewReader(in)
+	if slow {
+		r = iotest.OneByteReader(r)
+	}
+	var cr h1.ChunkedReader
+	cr.Reset(bufio.NewReaderSize(r, 4096), trailer)
+	var out []byte
+	p := make([]byte, size)
+	for {
+		n, err := cr.Read(p)
+		out = append(out, p[:n]...)
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return out, err
+		}
+		if n == 0 {
+			return out, errors.New("Read returned 0, nil")
+		}
+	}
+}
+
+// theirChunked is net/http/httputil's chunked reader on the same bytes:
+// the data it returns, and its error (nil at the last chunk).
+func theirChunked(in []byte) ([]byte, error) {
+	out, err := io.ReadAll(httputil.NewChunkedReader(bufio.NewReaderSize(bytes.NewReader(in), 4096)))
+	return out, err
+}
+
+var long = strings.Repeat("a", 4092)
+
+// chunkCase is one chunked body for ChunkedReader.
+type chunkCase struct {
+	name    string
+	in      string
+	data    string
+	trailer http.Header
+	err     string // the *h1.Error reason, or "unexpected EOF"; "" for success
+	guard   string // why net/http's chunked reader accepts what this refuses
+}
+
+var chunkCases = []chunkCase{
+	{name: "one chunk", in: "5\r\nhello\r\n0\r\n\r\n", data: "hello"},
+	{name: "two chunks", in: "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", data: "hello world"},
+	{name: "empty body", in: "0\r\n\r\n", data: ""},
+	{name: "hex sizes", in: "A\r\n0123456789\r\n00000\r\n\r\n", data: "0123456789"},
+	{name: "extension", in: "5;name=value \r\nhello\r\n0;x\r\n\r\n", data: "hello"},
+	{name: "white space before CRLF", in: "5 \t\r\nhello\r\n0\r\n\r\n", data: "hello"},
+	{name: "trailer", in: "5\r\nhello\r\n0\r\nx-checksum: abc\r\nGrpc-Status:  0 \r\n\r\n", data: "hello",
+		trailer: http.Header{"X-Checksum": {"abc"}, "Grpc-Status": {"0"}}},
+	{name: "16 hex digits", in: "0000000000000005\r\nhello\r\n0\r\n\r\n", data: "hello"},
+	{name: "longest chunk line", in: "5;" + long + "\r\nhello\r\n0\r\n\r\n", data: "hello"},
+
+	{name: "17 hex digits", in: "00000000000000005\r\nhello\r\n0\r\n\r\n", err: "chunk size not 1 to 16 hex digits"},
+	{name: "empty size", in: "\r\nhello\r\n0\r\n\r\n", err: "chunk size not 1 to 16 hex digits"},
+	{name: "sign", in: "+5\r\nhello\r\n0\r\n\r\n", err: "chunk size not 1 to 16 hex digits"},
+	{name: "space inside", in: "5 5\r\nhello\r\n0\r\n\r\n", err: "chunk size not 1 to 16 hex digits"},
+	{name: "0x", in: "0x5\r\nhello\r\n0\r\n\r\n", err: "chunk size not 1 to 16 hex digits"},
+	{name: "bare LF chunk line", in: "5\nhello\r\n0\r\n\r\n", err: "chunk line not ended by CRLF, or with a CR inside"},
+	{name: "LF-only chunk line (fuzz)", in: "\n", err: "chunk line not ended by CRLF, or with a CR inside"},
+	{name: "CR in chunk line", in: "5;a\rb\r\nhello\r\n0\r\n\r\n", err: "chunk line not ended by CRLF, or with a CR inside"},
+	{name: "chunk line too long", in: "5;" + long + "a\r\nhello\r\n0\r\n\r\n", err: "chunk line of 4 KiB or more"},
+	{name: "no CRLF after data", in: "5\r\nhelloX\r\n0\r\n\r\n", err: "chunk data not followed by CRLF"},
+	{name: "LF only after data", in: "5\r\nhello\n0\r\n\r\n", err: "chunk data not followed by CRLF"},
+	{name: "data longer than size", in: "3\r\nhello\r\n0\r\n\r\n", err: "chunk data not followed by CRLF"},
+	{name: "truncated data", in: "5\r\nhel", err: "unexpected EOF"},
+	{name: "truncated CRLF", in: "5\r\nhello\r", err: "unexpected EOF"},
+	{name: "no last chunk", in: "5\r\nhello\r\n", err: "unexpected EOF"},
+	{name: "excess non-data", in: strings.Repeat("1;"+strings.Repeat("e", 1000)+"\r\na\r\n", 20) + "0\r\n\r\n",
+		err: "chunked encoding with too much non-data"},
+	{name: "trailer no end", in: "5\r\nhello\r\n0\r\nX: y\r\n", err: "unexpected EOF",
+		guard: "httputil's reader stops at the last chunk; net/http's body then fails too"},
+	{name: "trailer missing", in: "5\r\nhello\r\n0\r\n", err: "unexpected EOF",
+		guard: "httputil's reader stops at the last chunk; net/http's body then fails without a trailer"},
+	{name: "trailer obs-fold", in: "5\r\nhello\r\n0\r\nX: y\r\n z\r\n\r\n", err: "obs-fold in the trailer of a chunked body",
+		guard: "httputil's reader stops at the last chunk (guard errTrailerFold)"},
+	{name: "trailer no colon", in: "5\r\nhello\r\n0\r\nXy\r\n\r\n", err: "malformed trailer line",
+		guard: "httputil's reader stops at the last chunk (guard errTrailerLine)"},
+	{name: "trailer CTL", in: "5\r\nhello\r\n0\r\nX: a\x00b\r\n\r\n", err: "malformed trailer line",
+		guard: "httputil's reader stops at the last chunk (guard errTrailerLine)"},
+	{name: "trailer space in name", in: "5\r\nhello\r\n0\r\nX y: a\r\n\r\n", err: "malformed trailer line",
+		guard: "stricter than net/http's MIME reader, which tolerates it"},
+	{name: "trailer bare LF", in: "5\r\nhello\r\n0\r\nX: y\n\r\n", err: "malformed trailer line",
+		guard: "stricter than net/http's MIME reader"},
+	{name: "trailer too long", in: "5\r\nhello\r\n0\r\nX: " + strings.Repeat("v", 4100) + "\r\n\r\n", err: "trailer over 4 KiB",
+		guard: "httputil's reader stops at the last chunk (guard errTrailerLong)"},
+	{name: "trailer just fits", in: "5\r\nhello\r\n0\r\nX: " + strings.Repeat("v", 4096-7) + "\r\n\r\n", data: "hello",
+		trailer: http.Header{"X": {strings.Repeat("v", 4096-7)}}},
+	{name: "trailer one over", in: "5\r\nhello\r\n0\r\nX: " + strings.Repeat("v", 4096-6) + "\r\n\r\n", err: "trailer over 4 KiB",
+		guard: "httputil's reader stops at the last chunk (guard errTrailerLong)"},
+}
+
+func TestChunkedReader(t *testing.T) {
+	for _, tc := range chunkCases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, mode := range []struct {
+				size int
+				slow bool
+			}{{1, false}, {3, true}, {64 << 10, false}, {64 << 10, true}} {
+				trailer := http.Header{}
+				data, err := readChunked([]byte(tc.in), trailer, mode.size, mode.slow)
+				got := ""
+				if err != nil {
+					got = err.Error()
+					var he *h1.Error
+					if errors.As(err, &he) {
+						got = he.Reason
+					}
+				}
+				if got != tc.err {
+					t.Fatalf("read %d a call (slow %v): error %q, want %q", mode.size, mode.slow, got, tc.err)
+				}
+				if tc.err != "" {
+					continue
+				}
+				if string(data) != tc.data {
+					t.Errorf("data %q, want %q", data, tc.data)
+				}
+				if tc.trailer == nil {
+					tc.trailer = http.Header{}
+				}
+				if !httpHeaderEqual(trailer, tc.trailer) {
+					t.Errorf("trailer %q, want %q", trailer, tc.trailer)
+				}
+			}
+			theirs, theirErr := theirChunked([]byte(tc.in))
+			switch {
+			case tc.err == "" && (theirErr != nil || string(theirs) != tc.data):
+				t.Errorf("accepted %q, httputil gives %q, %v", tc.data, theirs, theirErr)
+			case tc.err != "" && theirErr == nil && tc.guard == "":
+				t.Errorf("refused, httputil accepts, and the row names no rule")
+			case tc.err != "" && theirErr != nil && tc.guard != "":
+				t.Errorf("row names rule %q, but httputil refuses too: %v", tc.guard, theirErr)
+			}
+		})
+	}
+}
+
+func httpHeaderEqual(a, b http.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if strings.Join(v, "\x00") != strings.Join(b[k], "\x00") {
+			return false
+		}
+	}
+	return true
+}
+
+// TestChunkedReaderEOFWithData checks that a body whose end is buffered
+// ends with its last data (no extra Read for the loop to make).
+func TestChunkedReaderEOFWithData(t *testing.T) {
+	var cr h1.ChunkedReader
+	cr.Reset(bufio.NewReader(strings.NewReader("5\r\nhello\r\n0\r\n\r\nGET / HTTP/1.1\r\n")), nil)
+	p := make([]byte, 100)
+	n, err := cr.Read(p)
+	if string(p[:n]) != "hello" || err != io.EOF {
+		t.Errorf("Read = %q, %v; want \"hello\", EOF", p[:n], err)
+	}
+}
+
+// TestChunkedReaderSticky checks that an error stays: nothing after a
+// framing error is read.
+func TestChunkedReaderSticky(t *testing.T) {
+	br := bufio.NewReader(strings.NewReader("5\r\nhelloXX0\r\n\r\n"))
+	var cr h1.ChunkedReader
+	cr.Reset(br, nil)
+	_, err := io.ReadAll(&cr)
+	var he *h1.Error
+	if !errors.As(err, &he) {
+		t.Fatalf("error %v, want an *h1.Error", err)
+	}
+	if n, err2 := cr.Read(make([]byte, 10)); n != 0 || err2 != err {
+		t.Errorf("Read after the error = %d, %v; want 0, %v", n, err2, err)
+	}
+}
+
+// TestChunkedReaderAllocs checks that reading a body allocates nothing.
+func TestChunkedReaderAllocs(t *testing.T) {
+	in := []byte("5\r\nhello\r\n6\r\n world\r\n400\r\n" + strings.Repeat("x", 1024) + "\r\n0\r\n\r\n")
+	r := bytes.NewReader(in)
+	br := bufio.NewReader(r)
+	var cr h1.ChunkedReader
+	p := make([]byte, 100)
+	allocs := testing.AllocsPerRun(100, func() {
+		r.Reset(in)
+		br.Reset(r)
+		cr.Reset(br, nil)
+		for {
+			_, err := cr.Read(p)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per body, want 0", allocs)
+	}
+}
+
+func TestChunkedReaderNotReset(t *testing.T) {
+	var cr h1.ChunkedReader
+	if _, err := cr.Read(make([]byte, 1)); err == nil {
+		t.Error("Read before Reset succeeded")
+	}
+}

@@ -1,0 +1,157 @@
+package h1
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// reqContext is a request's context. Like net/http's, it ends when the
+// handler returns or when the caller goes away (context.Canceled), and it
+// carries the connection's values (http.LocalAddrContextKey). It is built
+// to cost one allocation per request where context.WithCancel and a
+// context.AfterFunc on it cost seven:
+//
+//   - it is nobody's child: the loop ends it itself (conn.abort when the
+//     caller is gone, end when the handler returns), so it registers
+//     nowhere;
+//   - its Done channel is made only when someone asks for it;
+//   - it has one on-end hook (SetCancelHook), which the HTTP/1.1 client
+//     uses to interrupt the exchange's blocking reads and writes without
+//     an AfterFunc registration.
+//
+// Contexts derived from it with the context package work as with any
+// context: it implements AfterFunc, which the context package uses to
+// propagate its end to children without a goroutine each.
+type reqContext struct {
+	values context.Context // the connection's values; never ends
+
+	mu      sync.Mutex
+	err     error
+	done    chan struct{} // made on demand
+	hook    func()
+	afters  []afterFunc
+	afterID uint64
+}
+
+// afterFunc is one AfterFunc registration.
+type afterFunc struct {
+	id uint64
+	f  func()
+}
+
+// closedChan is the Done channel of a context asked for it after it ended.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+func newReqContext(values context.Context) *reqContext {
+	return &reqContext{values: values}
+}
+
+// Deadline reports no deadline: a request's context has none of its own.
+func (c *reqContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+// Value returns the connection's value for key.
+func (c *reqContext) Value(key any) any { return c.values.Value(key) }
+
+// Done returns a channel closed when the context ends.
+func (c *reqContext) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		if c.err != nil {
+			c.done = closedChan
+		} else {
+			c.done = make(chan struct{})
+		}
+	}
+	return c.done
+}
+
+// Err returns nil until the context ends, then context.Canceled.
+func (c *reqContext) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// String names the context, as the context package's do.
+func (c *reqContext) String() string { return "h1.requestContext" }
+
+// AfterFunc runs f on its own goroutine once the context ends (at once if
+// it has), as context.AfterFunc does; the context package calls it for
+// every child context derived from this one. stop unregisters f and
+// reports whether that kept f from running.
+func (c *reqContext) AfterFunc(f func()) (stop func() bool) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	c.afterID++
+	id := c.afterID
+	c.afters = append(c.afters, afterFunc{id: id, f: f})
+	c.mu.Unlock()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, a := range c.afters {
+			if a.id == id {
+				c.afters = append(c.afters[:i], c.afters[i+1:]...)
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// SetCancelHook sets f to run, synchronously and once, when the context
+// ends. f must not block. It reports false, and sets nothing, if the
+// context has ended or a hook is set already: the caller then falls back
+// to context.AfterFunc. The HTTP/1.1 client (internal/h1client) uses it.
+func (c *reqContext) SetCancelHook(f func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil || c.hook != nil {
+		return false
+	}
+	c.hook = f
+	return true
+}
+
+// ClearCancelHook removes the hook. It reports whether that kept it from
+// running, as an AfterFunc's stop does.
+func (c *reqContext) ClearCancelHook() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	had := c.hook != nil
+	c.hook = nil
+	return had
+}
+
+// cancel ends the context with context.Canceled: it closes Done, runs the
+// hook, and starts the AfterFuncs. Later calls do nothing.
+func (c *reqContext) cancel() {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = context.Canceled
+	if c.done != nil {
+		close(c.done)
+	}
+	hook, afters := c.hook, c.afters
+	c.hook, c.afters = nil, nil
+	c.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	for _, a := range afters {
+		go a.f()
+	}
+}

@@ -1,0 +1,207 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/textproto"
+	"strings"
+
+	"github.com/slinkerd/slinkerd/internal/h1client"
+	"golang.org/x/net/http/httpguts"
+)
+
+// The direct path forwards the most common requests — HTTP/1.x from the
+// caller, no body or a small one of known length, no upgrade — without
+// httputil.ReverseProxy: the outgoing request shares the caller's header
+// values instead of deep-copying them, needs no context copies or client
+// trace, and the response's headers are handed to the caller's
+// ResponseWriter as they are instead of being copied one by one. The
+// attempts, retries, classification and errors are the same code as the
+// ReverseProxy's path (attemptTransport.send). Everything else — chunked
+// or large bodies, Expect: 100-continue, upgrades, HTTP/2 and gRPC
+// callers — takes the ReverseProxy.
+
+// isHopHeader says whether the canonical key k is a hop-by-hop header
+// (RFC 9110 §7.6.1), which is not forwarded, as in httputil.ReverseProxy.
+func isHopHeader(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// skipOutgoing says whether the canonical key k is not copied from the
+// caller's request: hop-by-hop, or a forwarding header the proxy rebuilds.
+func skipOutgoing(k string) bool {
+	switch k {
+	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+		return true
+	}
+	return isHopHeader(k)
+}
+
+// serveDirect forwards r, routed as rt, under ctx.
+func (p *Proxy) serveDirect(w http.ResponseWriter, r *http.Request, ctx context.Context, rt *route) {
+	out := &rt.out
+	rt.outURL = *r.URL
+	*out = http.Request{
+		Method:     r.Method,
+		URL:        &rt.outURL,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     rt.outHeader(len(r.Header) + 12), // room for the headers the proxy adds
+		Host:       r.Host,
+		RemoteAddr: r.RemoteAddr,
+	}
+	if h1client.HasBody(r) {
+		out.Body, out.ContentLength = r.Body, r.ContentLength
+	}
+	// The caller's headers, sharing their values, less hop-by-hop ones
+	// and those its Connection header names.
+	conn := r.Header["Connection"]
+	for k, vv := range r.Header {
+		if skipOutgoing(k) || (len(conn) > 0 && connectionNames(conn, k)) {
+			continue
+		}
+		out.Header[k] = vv
+	}
+	if httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers") {
+		rt.setHeader(out.Header, "Te", "trailers")
+	}
+	if _, ok := r.Header["User-Agent"]; !ok {
+		// As the ReverseProxy: send none rather than Go's.
+		rt.setHeader(out.Header, "User-Agent", "")
+	}
+	p.addHeaders(r, out, rt)
+	rt.w = w
+
+	resp, err := p.transport.send(ctx, out, rt)
+	if err != nil {
+		p.answerError(w, r, ctx, rt, err)
+		return
+	}
+
+	// The response is ours: hand its header map's entries over.
+	removeHopHeaders(resp.Header)
+	wh := w.Header()
+	for k, vv := range resp.Header {
+		wh[k] = vv
+	}
+	announced := len(resp.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		wh["Trailer"] = []string{strings.Join(keys, ", ")}
+	}
+	w.WriteHeader(resp.StatusCode)
+
+	if err := copyBody(w, resp); err != nil {
+		_ = resp.Body.Close()
+		// The response is cut short and the caller must see it: abort the
+		// connection, as the ReverseProxy does.
+		panic(http.ErrAbortHandler)
+	}
+	_ = resp.Body.Close()
+	if len(resp.Trailer) > 0 {
+		_ = http.NewResponseController(w).Flush()
+		for k, vv := range resp.Trailer {
+			if announced != len(resp.Trailer) {
+				k = http.TrailerPrefix + k
+			}
+			wh[k] = vv
+		}
+	}
+}
+
+// outHeader returns the route's outgoing header map, empty, made with
+// room for n entries the first time.
+func (rt *route) outHeader(n int) http.Header {
+	if rt.hdr == nil {
+		rt.hdr = make(http.Header, n)
+	}
+	return rt.hdr
+}
+
+// Informational passes a 1xx response on to the caller, as the
+// ReverseProxy does, unless the caller speaks HTTP/1.0 (RFC 9110 §15.2:
+// never a 1xx to an HTTP/1.0 client; see callerWriter).
+func (rt *route) Informational(code int, h http.Header) error {
+	if iw, ok := rt.w.(*interimWriter); ok && iw.left <= 0 {
+		return nil
+	}
+	wh := rt.w.Header()
+	for k, vv := range h {
+		wh[k] = vv
+	}
+	rt.w.WriteHeader(code)
+	clear(wh) // WriteHeader does not clear them after a 1xx
+	return nil
+}
+
+// connectionNames says whether k is among the field names listed in the
+// Connection header values conn.
+func connectionNames(conn []string, k string) bool {
+	for _, v := range conn {
+		for sf := range strings.SplitSeq(v, ",") {
+			if sf = textproto.TrimString(sf); sf != "" && strings.EqualFold(sf, k) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// removeHopHeaders removes hop-by-hop headers from a response, those its
+// Connection header names included.
+func removeHopHeaders(h http.Header) {
+	for _, f := range h["Connection"] {
+		for sf := range strings.SplitSeq(f, ",") {
+			if sf = textproto.TrimString(sf); sf != "" {
+				h.Del(sf)
+			}
+		}
+	}
+	for k := range h {
+		if isHopHeader(k) {
+			delete(h, k)
+		}
+	}
+}
+
+// copyBody copies resp's body to w, flushing after every write when the
+// body's length is unknown (streams, event streams), as the ReverseProxy
+// does with FlushInterval 0.
+func copyBody(w http.ResponseWriter, resp *http.Response) error {
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	buf := *bp
+	var rc *http.ResponseController
+	if resp.ContentLength == -1 {
+		rc = http.NewResponseController(w)
+	}
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return err
+			}
+			if rc != nil {
+				if err := rc.Flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if rerr != nil {
+			if rerr == io.EOF {
+				return nil
+			}
+			return rerr
+		}
+	}
+}
