@@ -73,7 +73,10 @@ type options struct {
 func WithConfig(cfg *config.Config) Option { return func(o *options) { o.cfg = cfg } }
 
 // WithEnv reads the configuration from environ (SLINKERD_* and the
-// platform's variables) instead of the process's environment.
+// platform's variables) instead of the process's environment. The cloud
+// SDKs still read their own variables (AWS_REGION and the AWS
+// credentials, GCE_METADATA_HOST, GOOGLE_APPLICATION_CREDENTIALS) from
+// the process's environment.
 func WithEnv(environ map[string]string) Option { return func(o *options) { o.env = environ } }
 
 // WithLogger sets the logger. Defaults to slog.Default().

@@ -28,7 +28,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/slinkerd/slinkerd/deploy/lambda/layerzip"
+	"github.com/slinkerd/slinkerd/deploy/internal/layerzip"
 )
 
 // Arches are the release's target architectures, as GOARCH.

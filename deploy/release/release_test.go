@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/slinkerd/slinkerd/deploy/lambda/layerzip"
+	"github.com/slinkerd/slinkerd/deploy/internal/layerzip"
 )
 
 // repoRoot is the repository's top directory (this package is two below).

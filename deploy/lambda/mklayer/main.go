@@ -14,7 +14,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/slinkerd/slinkerd/deploy/lambda/layerzip"
+	"github.com/slinkerd/slinkerd/deploy/internal/layerzip"
 )
 
 func main() {
