@@ -17,6 +17,7 @@
 //   - discovery/sigv4: sign:<service> in SLINKERD_SVC_POLICY;
 //   - discovery/idtoken/googleauth: ID tokens from application default
 //     credentials and impersonation (without it, the metadata server's);
+//     these two register with slinkerd's internal registry, not here;
 //   - discovery/dtabsource/awsstore: SLINKERD_DTAB_SOURCE=ssm:… and
 //     appconfig:… (https: and file: are always there).
 //
@@ -34,9 +35,6 @@ import (
 
 	"github.com/slinkerd/slinkerd/core/config"
 	"github.com/slinkerd/slinkerd/core/name"
-	"github.com/slinkerd/slinkerd/core/retry"
-	"github.com/slinkerd/slinkerd/discovery/idtoken"
-	"github.com/slinkerd/slinkerd/internal/proxy"
 )
 
 // Params is what a namer is built from.
@@ -92,11 +90,8 @@ type NamerKind struct {
 }
 
 var (
-	mu        sync.Mutex
-	namers    []NamerKind
-	signer    SignerFactory
-	idTokens  IDTokenFactory
-	providers = map[string]string{} // what registered a one-of part, for the panic
+	mu     sync.Mutex
+	namers []NamerKind
 )
 
 // RegisterNamer adds a kind of namer, built by f at start-up. Namers are
@@ -127,49 +122,4 @@ func Registered(kind string) bool {
 	mu.Lock()
 	defer mu.Unlock()
 	return slices.ContainsFunc(namers, func(k NamerKind) bool { return k.Kind == kind })
-}
-
-// SignerFactory builds the request signers of SLINKERD_SVC_POLICY's
-// sign:<service>[:<region>] (SigV4): one per sign spec.
-type SignerFactory func() (func(retry.SignSpec) proxy.Signer, error)
-
-// RegisterSigner sets the signer of sign:<service> policies. At most one
-// is registered (discovery/sigv4).
-func RegisterSigner(f SignerFactory) {
-	registerOne(&signer, f, "signer")
-}
-
-// Signer returns the registered SignerFactory, or nil.
-func Signer() SignerFactory {
-	mu.Lock()
-	defer mu.Unlock()
-	return signer
-}
-
-// IDTokenFactory builds the ID token fetcher from the configuration's
-// SLINKERD_ID_TOKEN_* settings.
-type IDTokenFactory func(Params) (idtoken.Fetcher, error)
-
-// RegisterIDTokenFetcher sets how ID tokens are fetched
-// (discovery/idtoken/googleauth). Without one, tokens come from the
-// metadata server.
-func RegisterIDTokenFetcher(f IDTokenFactory) {
-	registerOne(&idTokens, f, "ID token fetcher")
-}
-
-// IDTokenFetcher returns the registered IDTokenFactory, or nil.
-func IDTokenFetcher() IDTokenFactory {
-	mu.Lock()
-	defer mu.Unlock()
-	return idTokens
-}
-
-func registerOne[F any](slot *F, f F, what string) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, ok := providers[what]; ok {
-		panic("discovery: a second " + what + " registered")
-	}
-	providers[what] = what
-	*slot = f
 }

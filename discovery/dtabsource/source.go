@@ -4,11 +4,12 @@
 // AppConfig (appconfig:app/env/profile), any https URL polled with
 // If-None-Match (optionally with a Google access token), or a file.
 //
-// A Source answers one Fetch at a time; a Refresher around it decides
-// when to fetch (at most once per TTL per process, lazily on use and
+// A Source answers one Fetch at a time; slinkerd decides when to fetch
+// (at most once per SLINKERD_DTAB_SOURCE_TTL, lazily on use and
 // optionally in the background), checks what it fetched (it must parse,
 // and must not make negative a name a request used in the last minute)
-// and swaps it into a bind.Interpreter, keeping the last good one.
+// and swaps it in, keeping the last good one. RegisterScheme adds a kind
+// of store.
 package dtabsource
 
 import (

@@ -2,7 +2,7 @@ package sigv4
 
 import (
 	"github.com/slinkerd/slinkerd/core/retry"
-	"github.com/slinkerd/slinkerd/discovery"
+	"github.com/slinkerd/slinkerd/internal/plugin"
 	"github.com/slinkerd/slinkerd/internal/proxy"
 )
 
@@ -10,7 +10,7 @@ import (
 // sign:<service>[:<region>]: one default credential chain, loaded when
 // the first request is signed.
 func init() {
-	discovery.RegisterSigner(func() (func(retry.SignSpec) proxy.Signer, error) {
+	plugin.RegisterSigner(func() (func(retry.SignSpec) proxy.Signer, error) {
 		return New(Config{}).Signer, nil
 	})
 }

@@ -16,12 +16,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slinkerd/slinkerd/internal/dtabrefresh"
+
 	"github.com/slinkerd/slinkerd/core/accrual"
 	"github.com/slinkerd/slinkerd/core/balance"
 	"github.com/slinkerd/slinkerd/core/config"
 	"github.com/slinkerd/slinkerd/core/name"
 	"github.com/slinkerd/slinkerd/core/retry"
-	"github.com/slinkerd/slinkerd/discovery/dtabsource"
 	"github.com/slinkerd/slinkerd/internal/admin"
 	"github.com/slinkerd/slinkerd/internal/bind"
 	"github.com/slinkerd/slinkerd/internal/buildinfo"
@@ -54,7 +55,7 @@ type App struct {
 	closers []func() error
 	// dtabSource refreshes the base dtab from SLINKERD_DTAB_SOURCE; nil
 	// when it is not set (dtabsource.go).
-	dtabSource *dtabsource.Refresher
+	dtabSource *dtabrefresh.Refresher
 	// adminHandlers are the admin endpoints beyond the basic ones, built
 	// by Build and served by Listen.
 	adminHandlers map[string]http.Handler
@@ -189,7 +190,7 @@ func Build(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error)
 	a.Telemetry.SetSource(a.Proxy)
 	if a.dtabSource != nil {
 		r := a.dtabSource
-		a.Telemetry.AddFamilies(func() []telemetry.Family { return dtabsource.Families(r) })
+		a.Telemetry.AddFamilies(func() []telemetry.Family { return dtabrefresh.Families(r) })
 	}
 	a.adminHandlers = disco.handlers(a.Telemetry.Handlers())
 	return a, nil

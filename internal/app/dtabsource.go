@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/slinkerd/slinkerd/internal/dtabrefresh"
+
 	"github.com/slinkerd/slinkerd/core/config"
 	"github.com/slinkerd/slinkerd/core/name"
 	"github.com/slinkerd/slinkerd/discovery/dtabsource"
@@ -42,7 +44,7 @@ func (a *App) addDtabSource(in *bind.Interpreter, background bool) error {
 	if err != nil || src == nil {
 		return err
 	}
-	r, err := dtabsource.New(dtabsource.Config{
+	r, err := dtabrefresh.New(dtabrefresh.Config{
 		Source:      src,
 		Interpreter: in,
 		Base:        in.Dtab(),

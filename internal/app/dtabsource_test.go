@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/slinkerd/slinkerd/internal/dtabrefresh"
+
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/require"
@@ -30,13 +32,13 @@ func TestDtabSourceMetrics(t *testing.T) {
 	require.NoError(t, err)
 	in, err := bind.New(bind.Config{Dtab: name.MustParseDtab("/svc=>/$/inet")})
 	require.NoError(t, err)
-	r, err := dtabsource.New(dtabsource.Config{Source: src, Interpreter: in})
+	r, err := dtabrefresh.New(dtabrefresh.Config{Source: src, Interpreter: in})
 	require.NoError(t, err)
 	require.NoError(t, r.Refresh(context.Background()))
 
 	tel, err := telemetry.New(telemetry.Config{})
 	require.NoError(t, err)
-	tel.AddFamilies(func() []telemetry.Family { return dtabsource.Families(r) })
+	tel.AddFamilies(func() []telemetry.Family { return dtabrefresh.Families(r) })
 	handlers := tel.Handlers()
 
 	tests := []struct {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/slinkerd/slinkerd/internal/plugin"
+
 	"github.com/slinkerd/slinkerd/core/name"
 	"github.com/slinkerd/slinkerd/core/retry"
 	"github.com/slinkerd/slinkerd/discovery"
@@ -13,11 +15,11 @@ import (
 	"github.com/slinkerd/slinkerd/internal/proxy"
 )
 
-// A plugin is a part that registers itself with package discovery when
+// A part is a piece of slinkerd that registers itself with package discovery when
 // its package is imported, and that the slinkerd binary imports unless
-// a build tag leaves it out (cmd/slinkerd/plugins*.go): the namers that
+// a build tag leaves it out (internal/allplugins): the namers that
 // bring a cloud SDK, the SigV4 signer, Google's ID token credentials.
-type plugin struct {
+type part struct {
 	kind     string   // namer kind, or a description for the others
 	prefixes []string // where its namers mount; none for the others
 	pkg      string   // the package that registers it
@@ -29,7 +31,7 @@ const modulePath = "github.com/slinkerd/slinkerd/"
 // knownNamers are the namers slinkerd's own packages register; a dtab
 // that names one that is not linked gets an absent namer, whose every
 // name fails saying what to import.
-var knownNamers = []plugin{
+var knownNamers = []part{
 	{kind: "io.l5d.fs", prefixes: []string{"/#/io.l5d.fs"}, pkg: modulePath + "discovery/fs"},
 	{kind: "io.l5d.cloudmap", prefixes: []string{"/#/io.l5d.cloudmap"}, pkg: modulePath + "discovery/cloudmap", tag: "slinkerd_nocloudmap"},
 	{kind: "io.l5d.cloudrun", prefixes: []string{"/#/io.l5d.cloudrun"}, pkg: modulePath + "discovery/cloudrun", tag: "slinkerd_nocloudrun"},
@@ -37,12 +39,12 @@ var knownNamers = []plugin{
 }
 
 var (
-	sigv4Plugin      = plugin{kind: "SigV4 signing, sign:<service>", pkg: modulePath + "discovery/sigv4", tag: "slinkerd_nosigv4"}
-	googleAuthPlugin = plugin{kind: "Google ID token credentials", pkg: modulePath + "discovery/idtoken/googleauth", tag: "slinkerd_nocloudrun"}
+	sigv4Plugin      = part{kind: "SigV4 signing, sign:<service>", pkg: modulePath + "discovery/sigv4", tag: "slinkerd_nosigv4"}
+	googleAuthPlugin = part{kind: "Google ID token credentials", pkg: modulePath + "discovery/idtoken/googleauth", tag: "slinkerd_nocloudrun"}
 )
 
-// missing says how to get a plugin that is not linked in.
-func (p plugin) missing() string {
+// missing says how to get a part that is not linked in.
+func (p part) missing() string {
 	s := "not in this build of slinkerd: a Go program links it by importing " + p.pkg
 	if p.tag != "" {
 		s += "; the slinkerd binary leaves it out when built with -tags " + p.tag
@@ -50,8 +52,8 @@ func (p plugin) missing() string {
 	return s
 }
 
-// leftOutName is how LeftOut names a plugin.
-func (p plugin) leftOutName() string {
+// leftOutName is how LeftOut names a part.
+func (p part) leftOutName() string {
 	if p.tag == "" {
 		return p.kind + " (" + p.pkg + " not imported)"
 	}
@@ -68,10 +70,10 @@ func LeftOut() []string {
 			out = append(out, p.leftOutName())
 		}
 	}
-	if discovery.Signer() == nil {
+	if plugin.Signer() == nil {
 		out = append(out, sigv4Plugin.leftOutName())
 	}
-	if discovery.IDTokenFetcher() == nil {
+	if plugin.IDTokenFetcher() == nil {
 		out = append(out, googleAuthPlugin.leftOutName())
 	}
 	return out
@@ -81,7 +83,7 @@ func LeftOut() []string {
 // it fails, saying why.
 type absentNamer struct {
 	prefix string // e.g. /#/io.l5d.cloudmap
-	p      plugin
+	p      part
 }
 
 // Lookup implements name.Namer.
@@ -140,7 +142,7 @@ type addFunc func(prefix string, n name.Namer, state func() any) error
 // none linked in, a policy with a sign key is refused: sending such
 // requests unsigned would only fail later.
 func newSigners(entries []retry.PolicyEntry) (func(retry.SignSpec) proxy.Signer, error) {
-	if f := discovery.Signer(); f != nil {
+	if f := plugin.Signer(); f != nil {
 		return f()
 	}
 	for _, e := range entries {
@@ -156,7 +158,7 @@ func newSigners(entries []retry.PolicyEntry) (func(retry.SignSpec) proxy.Signer,
 // the metadata server, and impersonation), or nil for the metadata
 // server's own, which cannot impersonate.
 func idTokenFetcher(p discovery.Params) (idtoken.Fetcher, error) {
-	if f := discovery.IDTokenFetcher(); f != nil {
+	if f := plugin.IDTokenFetcher(); f != nil {
 		return f(p)
 	}
 	if p.Config.Discovery.IDTokenImpersonate != "" {

@@ -3,6 +3,8 @@ package googleauth
 import (
 	"fmt"
 
+	"github.com/slinkerd/slinkerd/internal/plugin"
+
 	"github.com/slinkerd/slinkerd/discovery"
 	"github.com/slinkerd/slinkerd/discovery/idtoken"
 )
@@ -11,7 +13,7 @@ import (
 // application default credentials, else the metadata server, and
 // impersonation with SLINKERD_ID_TOKEN_IMPERSONATE.
 func init() {
-	discovery.RegisterIDTokenFetcher(func(p discovery.Params) (idtoken.Fetcher, error) {
+	plugin.RegisterIDTokenFetcher(func(p discovery.Params) (idtoken.Fetcher, error) {
 		dc := p.Config.Discovery
 		f, err := New(Config{ImpersonateServiceAccount: dc.IDTokenImpersonate, IAMCredentialsEndpoint: dc.IDTokenIAMEndpoint})
 		if err != nil {

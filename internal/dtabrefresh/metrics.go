@@ -1,6 +1,8 @@
-package dtabsource
+package dtabrefresh
 
-import "github.com/slinkerd/slinkerd/internal/telemetry"
+import (
+	"github.com/slinkerd/slinkerd/internal/telemetry"
+)
 
 // Families returns r's metric families, for telemetry.AddFamilies:
 //

@@ -1,4 +1,10 @@
-package dtabsource
+// Package dtabrefresh keeps an interpreter's base dtab in step with a
+// dtabsource.Source (SLINKERD_DTAB_SOURCE): it decides when to fetch (at
+// most once per TTL per process, lazily on use and optionally in the
+// background), checks what it fetched (it must parse, and must not make
+// negative a name a request used in the last minute) and swaps it in,
+// keeping the last good one.
+package dtabrefresh
 
 import (
 	"context"
@@ -12,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slinkerd/slinkerd/discovery/dtabsource"
+
 	"github.com/slinkerd/slinkerd/core/clock"
 	"github.com/slinkerd/slinkerd/core/name"
 	"github.com/slinkerd/slinkerd/internal/bind"
@@ -20,7 +28,7 @@ import (
 // Config configures a Refresher.
 type Config struct {
 	// Source is where the dtab comes from. Required.
-	Source Source
+	Source dtabsource.Source
 	// Interpreter receives the effective base dtab (Base followed by the
 	// source's) through SetDtab. Required.
 	Interpreter *bind.Interpreter
@@ -73,7 +81,7 @@ const (
 	ReasonNegative = "negative" // it makes negative a name in use
 )
 
-// Refresher keeps an Interpreter's base dtab in step with a Source.
+// Refresher keeps an Interpreter's base dtab in step with a dtabsource.Source.
 // Install its Hooks on the interpreter: the hot path costs one atomic
 // read until the TTL has passed.
 type Refresher struct {
@@ -269,7 +277,7 @@ func (r *Refresher) fetch(ch chan struct{}) {
 	var reason string
 	var dtab name.Dtab
 	switch {
-	case err != nil && errors.Is(err, ErrThrottled):
+	case err != nil && errors.Is(err, dtabsource.ErrThrottled):
 		result = ResultThrottled
 	case err != nil:
 		result = ResultError

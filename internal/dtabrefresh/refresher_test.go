@@ -1,4 +1,4 @@
-package dtabsource_test
+package dtabrefresh_test
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/slinkerd/slinkerd/internal/dtabrefresh"
 
 	"github.com/stretchr/testify/require"
 
@@ -91,11 +93,11 @@ type fixture struct {
 	src *scripted
 	clk *clock.Fake
 	in  *bind.Interpreter
-	r   *dtabsource.Refresher
+	r   *dtabrefresh.Refresher
 	log *bytes.Buffer
 }
 
-func newFixture(t *testing.T, base string, cfg dtabsource.Config) *fixture {
+func newFixture(t *testing.T, base string, cfg dtabrefresh.Config) *fixture {
 	t.Helper()
 	f := &fixture{src: &scripted{}, clk: clock.NewFake(time.Unix(1_700_000_000, 0)), log: &bytes.Buffer{}}
 	in, err := bind.New(bind.Config{Dtab: name.MustParseDtab(base), Namers: testNamers(t), Clock: f.clk})
@@ -106,7 +108,7 @@ func newFixture(t *testing.T, base string, cfg dtabsource.Config) *fixture {
 	if cfg.Rand == nil {
 		cfg.Rand = func() float64 { return 0 }
 	}
-	f.r, err = dtabsource.New(cfg)
+	f.r, err = dtabrefresh.New(cfg)
 	require.NoError(t, err)
 	in.SetHooks(f.r.Hooks())
 	return f
@@ -130,7 +132,7 @@ func boundID(res bind.Result) string {
 }
 
 func TestRefresherSwapsAfterTTL(t *testing.T) {
-	f := newFixture(t, "/svc=>/#/t", dtabsource.Config{TTL: 30 * time.Second})
+	f := newFixture(t, "/svc=>/#/t", dtabrefresh.Config{TTL: 30 * time.Second})
 	f.src.set("/svc/x=>/#/t/a", "1", nil)
 	require.NoError(t, f.r.Refresh(context.Background()))
 	require.Equal(t, "/#/t/a", boundID(f.bind(t, "/svc/x")))
@@ -148,7 +150,7 @@ func TestRefresherSwapsAfterTTL(t *testing.T) {
 }
 
 func TestRefresherOneCallPerTTL(t *testing.T) {
-	f := newFixture(t, "/svc=>/#/t", dtabsource.Config{TTL: 30 * time.Second})
+	f := newFixture(t, "/svc=>/#/t", dtabrefresh.Config{TTL: 30 * time.Second})
 	f.src.set("/svc/x=>/#/t/a", "1", nil)
 	require.NoError(t, f.r.Refresh(context.Background()))
 	// 10 minutes of traffic at 100 binds per simulated second.
@@ -162,7 +164,7 @@ func TestRefresherOneCallPerTTL(t *testing.T) {
 }
 
 func TestRefresherStoreAskedPollWins(t *testing.T) {
-	f := newFixture(t, "/svc=>/#/t", dtabsource.Config{TTL: 10 * time.Second})
+	f := newFixture(t, "/svc=>/#/t", dtabrefresh.Config{TTL: 10 * time.Second})
 	f.src.set("/svc/x=>/#/t/a", "1", nil)
 	f.src.poll = 45 * time.Second
 	require.NoError(t, f.r.Refresh(context.Background()))
@@ -181,13 +183,13 @@ func TestRefresherRejects(t *testing.T) {
 		reason string
 		log    string
 	}{
-		{name: "does not parse", dtab: "/svc/x=>>/#/t/b", reason: dtabsource.ReasonParse, log: "rejected a new dtab"},
-		{name: "makes a name in use negative", dtab: "/svc/x=>~", reason: dtabsource.ReasonNegative, log: "/svc/x"},
-		{name: "points a name in use at nothing", dtab: "/svc/x=>/#/t/nosuch", reason: dtabsource.ReasonNegative, log: "/svc/x"},
+		{name: "does not parse", dtab: "/svc/x=>>/#/t/b", reason: dtabrefresh.ReasonParse, log: "rejected a new dtab"},
+		{name: "makes a name in use negative", dtab: "/svc/x=>~", reason: dtabrefresh.ReasonNegative, log: "/svc/x"},
+		{name: "points a name in use at nothing", dtab: "/svc/x=>/#/t/nosuch", reason: dtabrefresh.ReasonNegative, log: "/svc/x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, "/svc=>/#/t", dtabsource.Config{TTL: 30 * time.Second})
+			f := newFixture(t, "/svc=>/#/t", dtabrefresh.Config{TTL: 30 * time.Second})
 			f.src.set("/svc/x=>/#/t/a", "1", nil)
 			require.NoError(t, f.r.Refresh(context.Background()))
 			require.Equal(t, "/#/t/a", boundID(f.bind(t, "/svc/x")))
@@ -216,7 +218,7 @@ func TestRefresherRejects(t *testing.T) {
 }
 
 func TestRefresherNameNotInUseMayGoNegative(t *testing.T) {
-	f := newFixture(t, "/svc=>/#/t", dtabsource.Config{TTL: 30 * time.Second, Window: time.Minute})
+	f := newFixture(t, "/svc=>/#/t", dtabrefresh.Config{TTL: 30 * time.Second, Window: time.Minute})
 	f.src.set("/svc/x=>/#/t/a", "1", nil)
 	require.NoError(t, f.r.Refresh(context.Background()))
 	f.bind(t, "/svc/x")
@@ -230,7 +232,7 @@ func TestRefresherNameNotInUseMayGoNegative(t *testing.T) {
 func TestRefresherBacksOffWithJitter(t *testing.T) {
 	draws := []float64{0, 0.5, 1 - 1e-9, 0.5}
 	var i int
-	f := newFixture(t, "/svc=>/#/t", dtabsource.Config{TTL: 10 * time.Second, MaxBackoff: 40 * time.Second,
+	f := newFixture(t, "/svc=>/#/t", dtabrefresh.Config{TTL: 10 * time.Second, MaxBackoff: 40 * time.Second,
 		Rand: func() float64 { d := draws[i%len(draws)]; i++; return d }})
 	f.src.set("/svc/x=>/#/t/a", "1", nil)
 	require.NoError(t, f.r.Refresh(context.Background()))
@@ -247,11 +249,11 @@ func TestRefresherBacksOffWithJitter(t *testing.T) {
 		require.Equal(t, 2+n, f.src.Calls(), "at %s", at)
 	}
 	fetches, _ := f.r.Counts()
-	require.Equal(t, uint64(5), fetches[dtabsource.ResultThrottled])
+	require.Equal(t, uint64(5), fetches[dtabrefresh.ResultThrottled])
 }
 
 func TestRefresherWaitIsBounded(t *testing.T) {
-	f := newFixture(t, "/svc=>/#/t", dtabsource.Config{TTL: 30 * time.Second, Wait: 20 * time.Millisecond})
+	f := newFixture(t, "/svc=>/#/t", dtabrefresh.Config{TTL: 30 * time.Second, Wait: 20 * time.Millisecond})
 	f.src.set("/svc/x=>/#/t/a", "1", nil)
 	require.NoError(t, f.r.Refresh(context.Background()))
 	f.bind(t, "/svc/x")
@@ -273,7 +275,7 @@ func TestRefresherWaitIsBounded(t *testing.T) {
 }
 
 func TestRefresherInitialFailureKeepsBase(t *testing.T) {
-	f := newFixture(t, "/svc=>/#/t", dtabsource.Config{TTL: 30 * time.Second})
+	f := newFixture(t, "/svc=>/#/t", dtabrefresh.Config{TTL: 30 * time.Second})
 	f.src.set("", "", errors.New("connection refused"))
 	require.Error(t, f.r.Refresh(context.Background()))
 	require.Equal(t, "/svc=>/#/t", f.in.Dtab().String())
@@ -283,7 +285,7 @@ func TestRefresherInitialFailureKeepsBase(t *testing.T) {
 // With the refresher's hooks installed and the dtab fresh, a cached bind
 // allocates nothing: the hot path pays one atomic read.
 func TestRefresherHotPathAllocates0(t *testing.T) {
-	f := newFixture(t, "/svc=>/#/t", dtabsource.Config{TTL: 30 * time.Second})
+	f := newFixture(t, "/svc=>/#/t", dtabrefresh.Config{TTL: 30 * time.Second})
 	f.src.set("/svc/x=>/#/t/a", "1", nil)
 	require.NoError(t, f.r.Refresh(context.Background()))
 	ctx, path := context.Background(), name.MustParsePath("/svc/x")
@@ -296,7 +298,7 @@ func TestRefresherHotPathAllocates0(t *testing.T) {
 // Only the use that starts a fetch waits for it; uses while it runs are
 // served by the dtab in force at once.
 func TestRefresherOnlyTheStarterWaits(t *testing.T) {
-	f := newFixture(t, "/svc=>/#/t", dtabsource.Config{TTL: 30 * time.Second, Wait: time.Hour})
+	f := newFixture(t, "/svc=>/#/t", dtabrefresh.Config{TTL: 30 * time.Second, Wait: time.Hour})
 	f.src.set("/svc/x=>/#/t/a", "1", nil)
 	require.NoError(t, f.r.Refresh(context.Background()))
 	f.bind(t, "/svc/x")
