@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 GOFLAGS_BUILD := -trimpath -ldflags="-s -w -X main.version=$(VERSION)"
 export CGO_ENABLED ?= 0
 
-.PHONY: help build test test-short lint demo demo-cloud fuzz chaos bench bench-lb tools tools-lambda layer sam-artifacts release clean
+.PHONY: help build test test-short lint demo demo-cloud fuzz chaos bench bench-lib bench-lb tools tools-lambda layer sam-artifacts release clean
 
 # External programs the tests drive, pinned; installed into .tools/ once.
 GRPC_VERSION   := v1.85.0
@@ -44,11 +44,15 @@ test: build ## run every test (unit, e2e, conformance); needs the tools from `ma
 test-short: ## unit tests only
 	$(GO) test -count=1 -short ./...
 
-lint: ## gofmt, go vet and staticcheck
+lint: ## gofmt, go vet, staticcheck, and apidiff against the last release tag
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
 	$(TOOLS)/staticcheck ./...
+	@tag=$$(git describe --tags --abbrev=0 2>/dev/null || true); \
+	if [ -z "$$tag" ]; then echo "apidiff: no release tag yet, nothing to compare with"; else \
+		GOBIN=$(TOOLS) $(GO) install golang.org/x/exp/cmd/apidiff@v0.0.0-20261113113407-e3970619a1a4 && \
+		APIDIFF=$(TOOLS)/apidiff sh .ci/apidiff.sh "$$tag"; fi
 
 demo: build ## run slinkerd in front of local demo services; dashboard on http://127.0.0.1:9990
 	$(GO) run ./examples/hello/demo
@@ -64,6 +68,16 @@ bench: build ## side-by-side benchmark vs no proxy, HAProxy, nginx, Caddy (~15 m
 	$(GO) build $(GOFLAGS_BUILD) -tags slinkerd_nocloudrun -o $(BIN)/slinkerd-lambda ./cmd/slinkerd
 	$(GO) run ./test/bench/proxy $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_GO_FLAGS) ./test/bench/hotpath
+
+# A program that imports the library and one namer (test/bench/libsize),
+# stripped: its size and its package init (GODEBUG=inittrace=1, median of
+# 15 runs), for docs/library.md.
+bench-lib: ## size and package-init time of a library user with one namer (io.l5d.fs, Cloud Map, Cloud Run)
+	@for n in fs cloudmap cloudrun; do \
+		$(GO) build -trimpath -ldflags='-s -w' -tags libsize_$$n -o $(BIN)/libsize-$$n ./test/bench/libsize || exit 1; \
+		ms=$$(for i in $$(seq 15); do GODEBUG=inittrace=1 $(BIN)/libsize-$$n -init-only 2>&1 | awk '/^init/ {t+=$$5} END {print t}'; done | sort -n | awk '{a[NR]=$$1} END {print a[8]}'); \
+		echo "$$n: $$(stat -c %s $(BIN)/libsize-$$n) bytes stripped, package init $$ms ms (median of 15)"; \
+	done
 
 LB_FLAGS ?=
 bench-lb: build ## replay linkerd's 2016 load-balancing experiment through slinkerd and HAProxy (LB_FLAGS="-duration 20s" for a short run)
