@@ -217,8 +217,9 @@ type RoutingConfig struct {
 // BalancerConfig picks an endpoint among a name's endpoints.
 type BalancerConfig struct {
 	// Kind is the load balancer: ewma (power of two choices, peak EWMA
-	// latency), p2c (power of two choices, least outstanding requests) or
-	// roundrobin. Defaults to ewma.
+	// latency), p2c (power of two choices, least outstanding requests),
+	// roundrobin, or a kind a Go program registered with balance.Register.
+	// Defaults to ewma.
 	Kind Balancer `env:"BALANCER" envDefault:"ewma" oneof:"ewma p2c roundrobin"`
 	// EWMADecay is the peak-EWMA decay time constant τ: older latency
 	// samples weigh exp(-age/τ). Go duration. Defaults to 10s.
@@ -271,8 +272,9 @@ type RetryConfig struct {
 	// are failures, never retried), retryableRead5XX (also retry GET, HEAD,
 	// OPTIONS and TRACE), retryableIdempotent5XX (also PUT and DELETE),
 	// retryableAll5XX (every method), allSuccessful (every response is a
-	// success) or grpc (by grpc-status; SLINKERD_GRPC_RETRYABLE_CODES are
-	// retryable). Defaults to nonRetryable5XX.
+	// success), grpc (by grpc-status; SLINKERD_GRPC_RETRYABLE_CODES are
+	// retryable), or a name a Go program registered with
+	// retry.RegisterClassifier. Defaults to nonRetryable5XX.
 	Classifier Classifier `env:"CLASSIFIER" envDefault:"nonRetryable5XX" oneof:"nonRetryable5XX retryableRead5XX retryableIdempotent5XX retryableAll5XX allSuccessful grpc"`
 	// GRPCRetryableCodes lists the grpc-status codes that the grpc
 	// classifier retries, comma-separated names (UNAVAILABLE) or numbers
