@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -122,7 +123,7 @@ func TestNewValidates(t *testing.T) {
 		{name: "p2c", cfg: balance.Config{Kind: "p2c"}},
 		{name: "roundrobin", cfg: balance.Config{Kind: "roundrobin"}},
 		{name: "linkerd 1 spelling", cfg: balance.Config{Kind: "roundRobin"}},
-		{name: "unknown kind", cfg: balance.Config{Kind: "aperture"}, wantErr: `balance: unknown Kind "aperture" (want one of ewma, p2c, roundrobin, test.first)`},
+		{name: "unknown kind", cfg: balance.Config{Kind: "aperture"}, wantErr: `balance: unknown Kind "aperture" (want one of ewma, p2c, roundrobin, `},
 		{name: "negative effort", cfg: balance.Config{MaxEffort: -1}, wantErr: "balance: MaxEffort -1 is negative"},
 		{name: "negative decay", cfg: balance.Config{DecayTime: -time.Second}, wantErr: "balance: DecayTime -1s is negative"},
 		{name: "bad accrual", cfg: balance.Config{Accrual: accrual.Config{SuccessRate: 2}}, wantErr: "balance: failure accrual: accrual: SuccessRate 2 is outside [0, 1]"},
@@ -135,7 +136,10 @@ func TestNewValidates(t *testing.T) {
 				require.NotNil(t, b)
 				return
 			}
-			require.EqualError(t, err, tt.wantErr)
+			require.Error(t, err)
+			// The unknown-kind message goes on to list the registered
+			// kinds, which depend on what the test binary registered.
+			assert.True(t, strings.HasPrefix(err.Error(), tt.wantErr), "error %q, want it to start with %q", err, tt.wantErr)
 		})
 	}
 }
