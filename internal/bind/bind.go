@@ -265,6 +265,7 @@ func (in *Interpreter) BindNamed(ctx context.Context, local name.Dtab, path name
 	}
 	in.mu.Lock()
 	e, ok := in.cache[key]
+	ready := false
 	if ok {
 		select {
 		case <-e.ready:
@@ -272,6 +273,7 @@ func (in *Interpreter) BindNamed(ctx context.Context, local name.Dtab, path name
 			if now.After(e.expires) {
 				ok = false
 			}
+			ready = true
 		default: // in flight: share it
 		}
 	}
@@ -297,6 +299,11 @@ func (in *Interpreter) BindNamed(ctx context.Context, local name.Dtab, path name
 		return e.res, e.err
 	}
 	in.mu.Unlock()
+	if ready {
+		// The common case: no wait, so no need for ctx.Done, which a
+		// request's context may make on demand.
+		return e.res, e.err
+	}
 	select {
 	case <-e.ready:
 		return e.res, e.err
