@@ -1,20 +1,16 @@
-// Package lambda runs slinkerd on AWS Lambda, in two ways.
-//
-// Extension mode (Run) is the slinkerd binary installed as an external
-// extension, /opt/extensions/slinkerd, from the layer that `make layer`
-// builds. It opens its proxy listener, registers with the Lambda
+// Package lambdaext runs the slinkerd binary on AWS Lambda as an
+// external extension (Run), /opt/extensions/slinkerd, from the layer that
+// `make layer` builds. It opens its proxy listener, registers with the Lambda
 // Extensions API (Lambda starts the runtime once every extension has
 // registered), and then handles INVOKE and SHUTDOWN events. The function
 // calls http://127.0.0.1:4140 with a Host header naming the service, in
 // any language.
 //
-// In-function mode (Router) is a Go API for functions built with
-// github.com/aws/aws-lambda-go: an http.RoundTripper and *http.Client that
-// route by service name through the same core inside the function's own
-// process, and a handler wrapper (Router.Wrap, Handle) for the
-// per-invocation work.
+// A Go function can route in its own process instead, through the
+// slinkerd package's Client and adapters/awslambda; that mode follows the
+// same rules.
 //
-// Both modes follow from how classic Lambda runs code: the execution
+// Both follow from how classic Lambda runs code: the execution
 // environment is frozen between invocations, so timers and background goroutines stop
 // and pooled TCP connections may be dead when it thaws. Neither mode keeps
 // a timer across events. Discovery is refreshed lazily, when an

@@ -106,8 +106,8 @@ func New(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error) {
 }
 
 // Build builds the namers, the interpreter, telemetry and the proxy, but
-// opens no listener: Listen does that. The Lambda in-function mode serves
-// a.Proxy in memory and never listens; the extension wraps it first.
+// opens no listener: Listen (or ListenOn) does that. The library's Client
+// serves a.Proxy on an in-memory listener; the extension wraps it first.
 func Build(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error) {
 	a := &App{Config: cfg, Mode: mode, Log: log}
 	maxConcurrency, managed := cfg.LambdaManagedInstances(mode)
