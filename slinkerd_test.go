@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -182,4 +183,27 @@ func TestClientCallDeadline(t *testing.T) {
 	} else {
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 	}
+}
+
+// TestClientIgnoresListenerSettings: the variables of the binary's
+// listeners (SLINKERD_LISTEN, SLINKERD_ADMIN_LISTEN, SLINKERD_TLS_*) do
+// not apply to the in-memory proxy, so an environment written for the
+// binary works for a program too.
+func TestClientIgnoresListenerSettings(t *testing.T) {
+	port := echo(t)
+	dir := t.TempDir()
+	cert, key := dir+"/cert.pem", dir+"/key.pem"
+	require.NoError(t, os.WriteFile(cert, []byte("not a certificate"), 0o600))
+	require.NoError(t, os.WriteFile(key, []byte("not a key"), 0o600))
+	c := newClient(t, map[string]string{
+		"SLINKERD_DTAB":         fmt.Sprintf("/svc/users=>/$/inet/127.0.0.1/%d", port),
+		"SLINKERD_LISTEN":       "127.0.0.1:1", // a port this test cannot bind
+		"SLINKERD_ADMIN_LISTEN": "127.0.0.1:1",
+		"SLINKERD_TLS_CERT":     cert,
+		"SLINKERD_TLS_KEY":      key,
+	})
+	resp, err := c.HTTPClient().Get("http://users/")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }

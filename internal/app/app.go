@@ -198,16 +198,23 @@ func Build(cfg *config.Config, mode config.Mode, log *slog.Logger) (*App, error)
 
 // ListenOn prepares the proxy server on ln, serving h, or on a TCP
 // listener on SLINKERD_LISTEN when ln is nil; Serve (or Start) starts it.
+// On ln the proxy serves cleartext, whatever SLINKERD_TLS_* say.
 // It opens no admin listener: the in-process client serves the proxy on
 // an in-memory listener and nothing else. On error it closes a.
 func (a *App) ListenOn(ln net.Listener, h http.Handler) error {
 	cfg, log := a.Config, a.Log
+	certFile, keyFile := cfg.Proxy.TLSCert, cfg.Proxy.TLSKey
+	if ln != nil {
+		// An in-memory listener carries the program's own calls: TLS
+		// (SLINKERD_TLS_*, for callers on a network) does not apply.
+		certFile, keyFile = "", ""
+	}
 	var err error
 	a.Server, err = proxy.Listen(proxy.ServerConfig{
 		Addr:              cfg.Proxy.Listen,
 		Listener:          ln,
-		TLSCertFile:       cfg.Proxy.TLSCert,
-		TLSKeyFile:        cfg.Proxy.TLSKey,
+		TLSCertFile:       certFile,
+		TLSKeyFile:        keyFile,
 		ReadHeaderTimeout: NoLimitIfZero(cfg.Proxy.ReadHeaderTimeout),
 		IdleTimeout:       NoLimitIfZero(cfg.Proxy.IdleTimeout),
 		MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
