@@ -4,7 +4,8 @@
 // (SLINKERD_DTAB) and the namers, load balanced, retried under a budget,
 // timed out and measured, exactly as the slinkerd proxy does it. It is
 // the same on AWS Lambda, Cloud Run and anywhere else; the run-mode
-// wrappers (adapters/awslambda) are thin layers over it.
+// wrappers (adapters/awslambda, adapters/httpserve) are thin layers over
+// it.
 //
 //	c, err := slinkerd.New() // configured from the SLINKERD_* variables
 //	if err != nil { … }

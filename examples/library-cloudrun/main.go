@@ -6,8 +6,9 @@
 // over TLS with a Google ID token for it (from the metadata server) in
 // Authorization, balanced, retried and timed out.
 //
-// slinkerd.Handler wraps the service's mux, so that a call made with an
-// incoming request's context joins the request's trace (traceparent,
+// adapters/httpserve runs it as Cloud Run expects (listen on $PORT, drain
+// on SIGTERM) and wraps the service's mux with slinkerd.Handler, so that a
+// call made with an incoming request's context joins the request's trace (traceparent,
 // X-Cloud-Trace-Context, …); the call's deadline travels as
 // l5d-ctx-deadline.
 //
@@ -28,20 +29,17 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/slinkerd/slinkerd"
+	"github.com/slinkerd/slinkerd/adapters/httpserve"
 	_ "github.com/slinkerd/slinkerd/discovery/cloudrun" // /#/io.l5d.cloudrun
 )
 
@@ -58,51 +56,31 @@ const (
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	ln, err := net.Listen("tcp", ":"+cmp.Or(os.Getenv("PORT"), "8080"))
-	if err != nil {
-		log.Error("listen", "err", err)
-		os.Exit(1)
-	}
-	if err := run(ctx, ln, log, slinkerd.WithLogger(log)); err != nil {
+	// nil: listen on :$PORT, as Cloud Run says.
+	if err := run(context.Background(), nil, log, slinkerd.WithLogger(log)); err != nil {
 		log.Error("library-cloudrun", "err", err)
 		os.Exit(1)
 	}
 }
 
-// run serves the service on ln, calling out through a slinkerd.Client
-// built with opts (from the SLINKERD_* variables by default), until ctx
-// ends; then it waits for requests in flight and closes the Client.
+// run serves the service on ln (on :$PORT when nil), calling out through a
+// slinkerd.Client built with opts (from the SLINKERD_* variables by
+// default), until ctx ends or SIGTERM arrives; then it lets requests in
+// flight finish and closes the Client (adapters/httpserve).
 func run(ctx context.Context, ln net.Listener, log *slog.Logger, opts ...slinkerd.Option) error {
 	c, err := slinkerd.New(opts...)
 	if err != nil {
-		_ = ln.Close()
+		if ln != nil {
+			_ = ln.Close()
+		}
 		return fmt.Errorf("library-cloudrun: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           slinkerd.Handler(newMux(c.HTTPClient())),
-		ReadHeaderTimeout: 10 * time.Second,
+	serveOpts := []httpserve.Option{httpserve.WithLogger(log), httpserve.WithDrain(shutdownTimeout)}
+	if ln != nil {
+		serveOpts = append(serveOpts, httpserve.WithListener(ln))
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	log.Info("serving", "addr", ln.Addr().String())
-
-	select {
-	case err = <-served:
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-		err = srv.Shutdown(sctx)
-		cancel()
-		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
-			err = errors.Join(err, serr)
-		}
-	}
-	if cerr := c.Close(); cerr != nil {
-		err = errors.Join(err, cerr)
-	}
-	if err != nil {
-		return fmt.Errorf("library-cloudrun: serve: %w", err)
+	if err := httpserve.Run(ctx, c, newMux(c.HTTPClient()), serveOpts...); err != nil {
+		return fmt.Errorf("library-cloudrun: %w", err)
 	}
 	return nil
 }
