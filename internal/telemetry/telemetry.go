@@ -1,7 +1,8 @@
 // Package telemetry measures slinkerd: per-request counters and latency
 // histograms per server, service (logical name), client (bound name) and
-// endpoint, served as Prometheus text and JSON and written as CloudWatch
-// embedded-metric-format lines; trace-context propagation with optional
+// endpoint, read as metric families (which internal/telemetry/promexport
+// serves in the Prometheus formats), served as JSON and written as
+// CloudWatch embedded-metric-format lines; trace-context propagation with optional
 // OTLP/HTTP span export; and the access log.
 //
 // A [Telemetry] is the proxy's [proxy.Observer]. Its hot path is two plain
