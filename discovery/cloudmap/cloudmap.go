@@ -41,11 +41,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slinkerd/slinkerd/discovery/internal/awserr"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/servicediscovery"
 	"github.com/aws/aws-sdk-go-v2/service/servicediscovery/types"
-	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -351,20 +352,7 @@ func (s *source) failed(op string, err error) (refresh.Result, error) {
 }
 
 // IsThrottle reports whether err is Cloud Map (or AWS) throttling.
-func IsThrottle(err error) bool {
-	var rle *types.RequestLimitExceeded
-	if errors.As(err, &rle) {
-		return true
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "RequestLimitExceeded", "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestThrottled", "SlowDown":
-			return true
-		}
-	}
-	return false
-}
+func IsThrottle(err error) bool { return awserr.IsThrottle(err) }
 
 // addresses turns instances into a sorted endpoint set.
 func (n *Namer) addresses(q query, insts []types.HttpInstanceSummary) []name.Address {

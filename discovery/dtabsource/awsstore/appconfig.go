@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/appconfigdata/types"
 
 	"github.com/slinkerd/slinkerd/discovery/dtabsource"
+	"github.com/slinkerd/slinkerd/discovery/internal/awserr"
 )
 
 // appConfigAPI is the two AppConfig Data calls the source makes.
@@ -137,7 +138,7 @@ func (s *appConfigSource) Fetch(ctx context.Context, prev string) (dtabsource.Fe
 
 // fail wraps a call's error, marking throttling for the refresher.
 func (s *appConfigSource) fail(call string, err error) error {
-	if isThrottle(err) {
+	if awserr.IsThrottle(err) {
 		return fmt.Errorf("dtabsource: appconfig %s %s: %w: %w", call, s, dtabsource.ErrThrottled, err)
 	}
 	return fmt.Errorf("dtabsource: appconfig %s %s: %w", call, s, err)

@@ -9,11 +9,9 @@ package awsstore
 
 import (
 	"context"
-	"errors"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/smithy-go"
 
 	"github.com/slinkerd/slinkerd/discovery/dtabsource"
 )
@@ -30,17 +28,4 @@ func loadConfig(ctx context.Context, f func(context.Context) (aws.Config, error)
 		return f(ctx)
 	}
 	return awsconfig.LoadDefaultConfig(ctx)
-}
-
-// isThrottle reports whether err is an AWS throttling error.
-func isThrottle(err error) bool {
-	var ae smithy.APIError
-	if !errors.As(err, &ae) {
-		return false
-	}
-	switch ae.ErrorCode() {
-	case "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded", "TooManyUpdates":
-		return true
-	}
-	return false
 }

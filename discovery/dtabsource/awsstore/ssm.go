@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/slinkerd/slinkerd/discovery/dtabsource"
+	"github.com/slinkerd/slinkerd/discovery/internal/awserr"
 )
 
 // ssmAPI is the one Parameter Store call the source makes.
@@ -62,7 +63,7 @@ func (s *ssmSource) Fetch(ctx context.Context, prev string) (dtabsource.Fetched,
 	}
 	out, err := api.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(s.name), WithDecryption: aws.Bool(true)})
 	if err != nil {
-		if isThrottle(err) {
+		if awserr.IsThrottle(err) {
 			return dtabsource.Fetched{}, fmt.Errorf("dtabsource: ssm GetParameter %s: %w: %w", s.name, dtabsource.ErrThrottled, err)
 		}
 		return dtabsource.Fetched{}, fmt.Errorf("dtabsource: ssm GetParameter %s: %w", s.name, err)
