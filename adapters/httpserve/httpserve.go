@@ -81,11 +81,11 @@ func Run(ctx context.Context, c *slinkerd.Client, h http.Handler, opts ...Option
 			return fmt.Errorf("httpserve: listen on %s: %w", addr, err)
 		}
 	}
-	srv := &http.Server{Handler: slinkerd.Handler(h), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second}
 	if o.server != nil {
 		o.server(srv)
-		srv.Handler = slinkerd.Handler(h)
 	}
+	srv.Handler = slinkerd.Handler(h)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	served := make(chan error, 1)

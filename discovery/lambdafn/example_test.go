@@ -68,6 +68,16 @@ func exampleLoadOptions(endpoint string) []func(*awsconfig.LoadOptions) error {
 	}
 }
 
+// exampleTransport returns a Transport whose Lambda client (NewClient)
+// calls the local Lambda API at endpoint.
+func exampleTransport(ctx context.Context, endpoint string) (*lambdafn.Transport, error) {
+	client, err := lambdafn.NewClient(ctx, exampleLoadOptions(endpoint)...)
+	if err != nil {
+		return nil, err
+	}
+	return lambdafn.New(lambdafn.Config{Client: client})
+}
+
 // A Transport turns a request to a function's Address into a Function URL
 // event (payload format 2.0), invokes the function with the Lambda client
 // (here built by NewClient, against a local Lambda API) and turns its
@@ -83,12 +93,7 @@ func ExampleNew() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	client, err := lambdafn.NewClient(ctx, exampleLoadOptions(lam.URL())...)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	tr, err := lambdafn.New(lambdafn.Config{Client: client})
+	tr, err := exampleTransport(ctx, lam.URL())
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -149,12 +154,7 @@ func ExampleTransport_RoundTrip() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	client, err := lambdafn.NewClient(ctx, exampleLoadOptions(lam.URL())...)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	tr, err := lambdafn.New(lambdafn.Config{Client: client})
+	tr, err := exampleTransport(ctx, lam.URL())
 	if err != nil {
 		fmt.Println(err)
 		return
