@@ -36,8 +36,10 @@ var Arches = []string{"amd64", "arm64"}
 
 // LeanTags leave out of the lean build (the default layer) what a Lambda
 // function rarely needs: the Cloud Run namer, with the Google SDK and
-// gRPC. It is the Makefile's LAYER_TAGS.
-const LeanTags = "slinkerd_nocloudrun"
+// gRPC, and the AWS SDK's shared-config chain (AWS settings come from the
+// environment, where Lambda puts them). It is the Makefile's LAYER_TAGS
+// (TestLeanTagsAreTheMakefiles).
+const LeanTags = "slinkerd_nocloudrun,slinkerd_noawsconfig"
 
 // semver is the form of a release version: vMAJOR.MINOR.PATCH with an
 // optional pre-release (-rc.1) and build (+meta) suffix.

@@ -278,3 +278,18 @@ func copyTree(t *testing.T, src, dst string) {
 		require.NoError(t, os.WriteFile(to, b, fi.Mode().Perm()))
 	}
 }
+
+// TestLeanTagsAreTheMakefiles: the release's layer is the layer `make
+// layer` builds.
+func TestLeanTagsAreTheMakefiles(t *testing.T) {
+	mk, err := os.ReadFile(filepath.Join("..", "..", "Makefile"))
+	require.NoError(t, err)
+	var layerTags []string
+	for _, line := range strings.Split(string(mk), "\n") {
+		if v, ok := strings.CutPrefix(line, "LAYER_TAGS ?="); ok {
+			layerTags = strings.Fields(v)
+		}
+	}
+	require.NotEmpty(t, layerTags, "the Makefile sets LAYER_TAGS ?= …")
+	assert.Equal(t, layerTags, strings.Split(LeanTags, ","))
+}

@@ -19,9 +19,11 @@
 // do not change the revision). Throttling (RequestLimitExceeded) and
 // outages keep the last good set and back off.
 //
-// The SDK client is built on first use, with the standard chain
-// (config.LoadDefaultConfig: AWS_REGION, credentials, and the endpoint
-// override AWS_ENDPOINT_URL_SERVICEDISCOVERY). For an endpoint on an IP
+// The SDK client is built on first use from the default AWS configuration:
+// the SDK's standard chain (config.LoadDefaultConfig: AWS_REGION,
+// credentials, and the endpoint override AWS_ENDPOINT_URL_SERVICEDISCOVERY),
+// or in the Lambda layer's build (-tags slinkerd_noawsconfig) the same
+// variables from the environment alone. For an endpoint on an IP
 // address or localhost the SDK's "data-" host prefix is turned off, so
 // that local servers work (aws-sdk-go-v2 issue 2556).
 package cloudmap
@@ -41,10 +43,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slinkerd/slinkerd/discovery/internal/awserr"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/servicediscovery"
 	"github.com/aws/aws-sdk-go-v2/service/servicediscovery/types"
 	"github.com/aws/smithy-go/middleware"
@@ -52,8 +51,10 @@ import (
 
 	"github.com/slinkerd/slinkerd/core/clock"
 	"github.com/slinkerd/slinkerd/core/name"
+	"github.com/slinkerd/slinkerd/discovery/internal/awserr"
 	"github.com/slinkerd/slinkerd/discovery/internal/namerkit"
 	"github.com/slinkerd/slinkerd/discovery/internal/refresh"
+	"github.com/slinkerd/slinkerd/internal/awsconf"
 )
 
 // Defaults for Config.
@@ -95,11 +96,9 @@ type API interface {
 // Config configures a Namer. The zero value is ready to use.
 type Config struct {
 	// Client calls Cloud Map. If nil, a servicediscovery client is built
-	// on first use from config.LoadDefaultConfig (plus LoadOptions).
+	// on first use from the default AWS configuration (see the package
+	// doc). NewClient builds one from a configuration of your own.
 	Client API
-	// LoadOptions are extra options for config.LoadDefaultConfig when
-	// Client is nil, e.g. config.WithRegion in tests.
-	LoadOptions []func(*awsconfig.LoadOptions) error
 	// Prefix is the path the namer is registered under; bound IDs start
 	// with it. Defaults to /#/io.l5d.cloudmap.
 	Prefix name.Path
@@ -247,29 +246,25 @@ func (n *Namer) api(ctx context.Context) (API, error) {
 	if n.client != nil {
 		return n.client, nil
 	}
-	c, err := NewClient(ctx, n.cfg.LoadOptions...)
+	cfg, err := awsconf.Load(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cloudmap: load the AWS configuration: %w", err)
 	}
-	n.client = c
-	return c, nil
+	n.client = NewClient(cfg)
+	return n.client, nil
 }
 
-// NewClient builds a servicediscovery client from the standard SDK
-// configuration chain. Retries are left to the namer's own backoff (the
+// NewClient builds a servicediscovery client from an AWS configuration,
+// as the namer uses it: retries are left to the namer's own backoff (the
 // SDK's retryer is off), and the "data-" host prefix is off for endpoints
 // on an IP address or localhost.
-func NewClient(ctx context.Context, opts ...func(*awsconfig.LoadOptions) error) (*servicediscovery.Client, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("cloudmap: load AWS configuration: %w", err)
-	}
+func NewClient(cfg aws.Config) *servicediscovery.Client {
 	return servicediscovery.NewFromConfig(cfg, func(o *servicediscovery.Options) {
 		o.Retryer = aws.NopRetryer{}
 		if o.BaseEndpoint != nil && isLocalEndpoint(*o.BaseEndpoint) {
 			o.APIOptions = append(o.APIOptions, disableHostPrefix)
 		}
-	}), nil
+	})
 }
 
 // isLocalEndpoint reports whether an endpoint URL's host is an IP address

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,15 +22,13 @@ import (
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// loadOptions point the real SDK at the fake, with static credentials and
-// no shared config files, so that nothing outside the test is read.
-func loadOptions(endpoint string) []func(*awsconfig.LoadOptions) error {
-	return []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")),
-		awsconfig.WithSharedConfigFiles([]string{}),
-		awsconfig.WithSharedCredentialsFiles([]string{}),
-		awsconfig.WithBaseEndpoint(endpoint),
+// awsConfig points the real SDK at the fake, with static credentials, so
+// that nothing outside the test is read.
+func awsConfig(endpoint string) aws.Config {
+	return aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		BaseEndpoint: aws.String(endpoint),
 	}
 }
 
@@ -47,7 +45,7 @@ func setup(t *testing.T, mod func(*cloudmap.Config)) *env {
 	t.Cleanup(func() { _ = f.Close() })
 	clk := clock.NewFake(t0)
 	cfg := cloudmap.Config{
-		LoadOptions: loadOptions(f.URL()),
+		Client:      cloudmap.NewClient(awsConfig(f.URL())),
 		FullRefresh: time.Minute,
 		Refresh: refresh.Config{
 			TTL: 10 * time.Second, ErrorTTL: time.Second, MaxBackoff: 8 * time.Second, EmptyGrace: 30 * time.Second,

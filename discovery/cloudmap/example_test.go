@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/servicediscovery"
 
@@ -17,17 +16,15 @@ import (
 	fake "github.com/slinkerd/slinkerd/test/fakes/cloudmap"
 )
 
-// exampleLoadOptions point the real SDK at a local Cloud Map endpoint,
-// with static credentials and no shared configuration files. In
-// production, leave them out: the SDK's default chain (AWS_REGION, the
-// task role, AWS_ENDPOINT_URL_SERVICEDISCOVERY) applies.
-func exampleLoadOptions(endpoint string) []func(*awsconfig.LoadOptions) error {
-	return []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")),
-		awsconfig.WithSharedConfigFiles([]string{}),
-		awsconfig.WithSharedCredentialsFiles([]string{}),
-		awsconfig.WithBaseEndpoint(endpoint),
+// exampleConfig points the real SDK at a local Cloud Map endpoint, with
+// static credentials. In production, leave Config.Client nil: the
+// namer loads the default AWS configuration (AWS_REGION, the task role,
+// AWS_ENDPOINT_URL_SERVICEDISCOVERY).
+func exampleConfig(endpoint string) aws.Config {
+	return aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		BaseEndpoint: aws.String(endpoint),
 	}
 }
 
@@ -56,7 +53,7 @@ func ExampleNew() {
 	})
 
 	n, err := cloudmap.New(cloudmap.Config{
-		LoadOptions:     exampleLoadOptions(cm.URL()),
+		Client:          cloudmap.NewClient(exampleConfig(cm.URL())),
 		WeightAttribute: "weight",
 		Logger:          slog.New(slog.DiscardHandler),
 	})
@@ -119,7 +116,7 @@ func ExampleNamer_State() {
 		return
 	}
 
-	n, err := cloudmap.New(cloudmap.Config{LoadOptions: exampleLoadOptions(cm.URL()), Logger: slog.New(slog.DiscardHandler)})
+	n, err := cloudmap.New(cloudmap.Config{Client: cloudmap.NewClient(exampleConfig(cm.URL())), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -156,11 +153,7 @@ func ExampleNewClient() {
 	}
 
 	ctx := context.Background()
-	client, err := cloudmap.NewClient(ctx, exampleLoadOptions(cm.URL())...)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	client := cloudmap.NewClient(exampleConfig(cm.URL()))
 	out, err := client.DiscoverInstances(ctx, &servicediscovery.DiscoverInstancesInput{
 		NamespaceName: aws.String("prod"),
 		ServiceName:   aws.String("users"),
@@ -204,11 +197,7 @@ func ExampleIsThrottle() {
 	cm.CreateService("prod", "users")
 
 	ctx := context.Background()
-	client, err := cloudmap.NewClient(ctx, exampleLoadOptions(cm.URL())...)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	client := cloudmap.NewClient(exampleConfig(cm.URL()))
 	in := &servicediscovery.DiscoverInstancesInput{NamespaceName: aws.String("prod"), ServiceName: aws.String("orders")}
 	_, err = client.DiscoverInstances(ctx, in)
 	fmt.Println("ServiceNotFound:", cloudmap.IsThrottle(err))

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/slinkerd/slinkerd/core/name"
@@ -54,27 +54,17 @@ func ExampleNamer_Lookup() {
 	// lambdafn: /#/io.l5d.lambda/orders.v2: "orders.v2" is not a function name (1-64 of a-z A-Z 0-9 - _)
 }
 
-// exampleLoadOptions point the real SDK at a local Lambda API, with
-// static credentials and no shared configuration files. In production,
-// leave them out: the default chain (AWS_REGION, the role's credentials,
-// AWS_ENDPOINT_URL_LAMBDA) applies.
-func exampleLoadOptions(endpoint string) []func(*awsconfig.LoadOptions) error {
-	return []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")),
-		awsconfig.WithSharedConfigFiles([]string{}),
-		awsconfig.WithSharedCredentialsFiles([]string{}),
-		awsconfig.WithBaseEndpoint(endpoint),
-	}
-}
-
 // exampleTransport returns a Transport whose Lambda client (NewClient)
-// calls the local Lambda API at endpoint.
-func exampleTransport(ctx context.Context, endpoint string) (*lambdafn.Transport, error) {
-	client, err := lambdafn.NewClient(ctx, exampleLoadOptions(endpoint)...)
-	if err != nil {
-		return nil, err
-	}
+// calls the local Lambda API at endpoint, with static credentials. In
+// production, leave Config.Client nil: the Transport loads the default
+// AWS configuration (AWS_REGION, the role's credentials,
+// AWS_ENDPOINT_URL_LAMBDA).
+func exampleTransport(endpoint string) (*lambdafn.Transport, error) {
+	client := lambdafn.NewClient(aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		BaseEndpoint: aws.String(endpoint),
+	})
 	return lambdafn.New(lambdafn.Config{Client: client})
 }
 
@@ -93,7 +83,7 @@ func ExampleNew() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	tr, err := exampleTransport(ctx, lam.URL())
+	tr, err := exampleTransport(lam.URL())
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -154,7 +144,7 @@ func ExampleTransport_RoundTrip() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	tr, err := exampleTransport(ctx, lam.URL())
+	tr, err := exampleTransport(lam.URL())
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -12,19 +12,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptrace"
-	"os"
 	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/slinkerd/slinkerd/core/clock"
+	"github.com/slinkerd/slinkerd/internal/awsconf"
 	"github.com/slinkerd/slinkerd/internal/proxy"
 )
 
@@ -49,10 +48,11 @@ type Invoker interface {
 // Config configures a Transport. The zero value is ready to use.
 type Config struct {
 	// Client invokes the functions. Nil means a *lambda.Client built on
-	// first use from the default configuration (config.LoadDefaultConfig:
-	// AWS_REGION, the default credential chain, and the endpoint override
-	// AWS_ENDPOINT_URL_LAMBDA), with the SDK's own retries off: the proxy
-	// retries under its budget.
+	// first use by NewClient from the default AWS configuration: the SDK's
+	// standard chain (config.LoadDefaultConfig: AWS_REGION, the default
+	// credential chain, and the endpoint override AWS_ENDPOINT_URL_LAMBDA),
+	// or in the Lambda layer's build (-tags slinkerd_noawsconfig) the same
+	// variables from the environment alone.
 	Client Invoker
 	// MaxRequestBytes caps a request's body, which the event carries
 	// whole; a larger one is answered 413 without an invocation. Defaults
@@ -110,33 +110,30 @@ func (t *Transport) invoker(ctx context.Context) (Invoker, error) {
 	if t.client != nil {
 		return t.client, nil
 	}
-	c, err := NewClient(ctx)
+	cfg, err := awsconf.Load(ctx)
 	if err != nil {
+		err = fmt.Errorf("lambdafn: load the AWS configuration: %w", err)
 		t.log.Warn("lambdafn: cannot build the Lambda client", "err", err)
 		return nil, err
 	}
-	t.client = c
-	return c, nil
+	t.client = NewClient(cfg)
+	return t.client, nil
 }
 
-// NewClient returns a Lambda client from the default configuration, with
-// the SDK's retries off (the proxy's budget decides).
-func NewClient(ctx context.Context, opts ...func(*awsconfig.LoadOptions) error) (*lambda.Client, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("lambdafn: load the AWS configuration: %w", err)
-	}
-	emulated := os.Getenv("AWS_ENDPOINT_URL_LAMBDA") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+// NewClient returns a Lambda client from an AWS configuration, as the
+// Transport uses it: with the SDK's retries off (the proxy's budget
+// decides).
+func NewClient(cfg aws.Config) *lambda.Client {
 	return lambda.NewFromConfig(cfg, func(o *lambda.Options) {
 		o.Retryer = aws.NopRetryer{}
-		if emulated {
+		if o.BaseEndpoint != nil {
 			next := o.HTTPClient
 			if next == nil {
 				next = awshttp.NewBuildableClient()
 			}
 			o.HTTPClient = emulatorErrors{next: next}
 		}
-	}), nil
+	})
 }
 
 // emulatorErrors reads the function errors of the Runtime Interface
@@ -146,8 +143,8 @@ func NewClient(ctx context.Context, opts ...func(*awsconfig.LoadOptions) error) 
 // the runtime's error report as the body. An Invoke answer of 200 or 502
 // without the header whose body is such a report (isRuntimeError) becomes
 // a 200 with X-Amz-Function-Error: Unhandled. It is used only when the
-// Lambda endpoint is overridden (AWS_ENDPOINT_URL_LAMBDA or
-// AWS_ENDPOINT_URL), where an emulator may answer.
+// Lambda endpoint is overridden (AWS_ENDPOINT_URL_LAMBDA, AWS_ENDPOINT_URL
+// or the configuration's BaseEndpoint), where an emulator may answer.
 type emulatorErrors struct {
 	next lambda.HTTPClient
 }

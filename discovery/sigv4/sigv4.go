@@ -7,9 +7,11 @@
 // every attempt (proxy.Policy.Signer), and never for other services.
 //
 // Credentials come from the AWS SDK's default chain (environment, shared
-// files, web identity, ECS and Lambda container credentials, IMDS),
-// loaded once on first use and cached and refreshed by the SDK's
-// provider.
+// files, web identity, ECS and Lambda container credentials, IMDS); in
+// the Lambda layer's build (-tags slinkerd_noawsconfig), from the
+// environment and the container credentials endpoint only, which is
+// where Lambda puts them. They are loaded once on first use, and cached
+// and refreshed by the SDK's provider.
 //
 // The payload is hashed or not, by service:
 //
@@ -34,10 +36,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/slinkerd/slinkerd/core/clock"
 	"github.com/slinkerd/slinkerd/core/retry"
+	"github.com/slinkerd/slinkerd/internal/awsconf"
 	"github.com/slinkerd/slinkerd/internal/proxy"
 )
 
@@ -85,8 +87,10 @@ func ModeFor(service string) PayloadMode {
 // Config configures Signers. The zero value uses the default credential
 // chain and AWS_REGION.
 type Config struct {
-	// Credentials provides credentials. If nil, the default credential
-	// chain of config.LoadDefaultConfig is loaded on first use.
+	// Credentials provides credentials. If nil, the default AWS
+	// configuration's are loaded on first use: the SDK's standard chain
+	// (config.LoadDefaultConfig), or in the Lambda layer's build (-tags
+	// slinkerd_noawsconfig) the environment's, as Lambda provides them.
 	Credentials aws.CredentialsProvider
 	// Region is the signing region of specs that name none. If empty,
 	// AWS_REGION, then the default configuration's region.
@@ -124,7 +128,7 @@ func (s *Signers) load(ctx context.Context) (aws.CredentialsProvider, string, er
 		if s.creds != nil && s.region != "" {
 			return
 		}
-		ac, err := config.LoadDefaultConfig(context.WithoutCancel(ctx))
+		ac, err := awsconf.Load(context.WithoutCancel(ctx))
 		if err != nil {
 			s.err = fmt.Errorf("sigv4: load the default AWS configuration: %w", err)
 			return

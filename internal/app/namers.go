@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/slinkerd/slinkerd/internal/awsconf"
 	"github.com/slinkerd/slinkerd/internal/plugin"
 
 	"github.com/slinkerd/slinkerd/core/name"
@@ -41,6 +42,9 @@ var knownNamers = []part{
 var (
 	sigv4Plugin      = part{kind: "SigV4 signing, sign:<service>", pkg: modulePath + "discovery/sigv4", tag: "slinkerd_nosigv4"}
 	googleAuthPlugin = part{kind: "Google ID token credentials", pkg: modulePath + "discovery/idtoken/googleauth", tag: "slinkerd_nocloudrun"}
+	// awsSharedConfig is the AWS SDK's whole configuration chain; without
+	// it, AWS credentials and region come from the environment only.
+	awsSharedConfig = part{kind: "AWS profiles, SSO and shared config files", tag: "slinkerd_noawsconfig"}
 )
 
 // missing says how to get a part that is not linked in.
@@ -75,6 +79,9 @@ func LeftOut() []string {
 	}
 	if plugin.IDTokenFetcher() == nil {
 		out = append(out, googleAuthPlugin.leftOutName())
+	}
+	if !awsconf.SharedConfig {
+		out = append(out, awsSharedConfig.leftOutName())
 	}
 	return out
 }

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	fakecloudmap "github.com/slinkerd/slinkerd/test/fakes/cloudmap"
+	"github.com/slinkerd/slinkerd/test/fakes/containercreds"
 	"github.com/slinkerd/slinkerd/test/internal/harness"
 
 	"github.com/stretchr/testify/assert"
@@ -494,7 +496,45 @@ func TestLayerZip(t *testing.T) {
 		v, err := exec.Command(bin, "version").Output()
 		require.NoError(t, err)
 		assert.True(t, strings.HasPrefix(string(v), "slinkerd "), "%q", v)
+		assert.Contains(t, string(v), "(-tags slinkerd_noawsconfig)", "the layer reads AWS settings from the environment only")
+		layerCloudMap(t, bin)
 	}
+}
+
+// layerCloudMap runs the layer's binary with Cloud Map discovery and the
+// credentials a SnapStart function's processes get: a container
+// credentials endpoint and its token, no keys in the environment. The
+// layer has no shared-config chain (-tags slinkerd_noawsconfig), so this
+// is its own reading of the environment, end to end.
+func layerCloudMap(t *testing.T, bin string) {
+	creds, err := containercreds.Start("127.0.0.1:0", "Bearer snap", containercreds.Credentials{
+		AccessKeyID: "ASIASNAP", SecretAccessKey: "secret", Token: "session"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = creds.Close() })
+	cm, err := fakecloudmap.Start("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cm.Close() })
+	backend := startIDBackend(t, "a")
+	require.NoError(t, cm.RegisterIP("demo", "users", "a", backend.b.Addr, nil))
+
+	p := harness.StartSlinkerd(t, bin, map[string]string{
+		"SLINKERD_DTAB":                      "/svc=>/#/io.l5d.cloudmap/demo",
+		"AWS_ENDPOINT_URL_SERVICEDISCOVERY":  cm.URL(),
+		"AWS_REGION":                         "us-east-1",
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI": creds.URL(),
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN":  "Bearer snap",
+	})
+	req, err := http.NewRequest(http.MethodGet, p.URL()+"/", nil)
+	require.NoError(t, err)
+	req.Host = "users"
+	resp, err := newH1Client(t).Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s\n%s", body, p.Logs())
+	assert.Equal(t, "a", string(body))
+	assert.Equal(t, 1, creds.Fetches(), "credentials from the container endpoint, fetched once")
+	assert.Positive(t, cm.TotalCalls())
 }
 
 // TestLambdaExtensionInitError gives the extension a bad configuration

@@ -11,9 +11,9 @@ import (
 	"context"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/slinkerd/slinkerd/discovery/dtabsource"
+	"github.com/slinkerd/slinkerd/internal/awsconf"
 )
 
 func init() {
@@ -22,10 +22,12 @@ func init() {
 }
 
 // loadConfig is the AWS configuration: Options.AWSConfig's when set, else
-// the SDK's default chain (AWS_REGION, credentials, AWS_ENDPOINT_URL_*).
+// the default one (AWS_REGION, credentials, AWS_ENDPOINT_URL_*): the SDK's
+// standard chain, or in the Lambda layer's build (-tags
+// slinkerd_noawsconfig) the environment's alone.
 func loadConfig(ctx context.Context, f func(context.Context) (aws.Config, error)) (aws.Config, error) {
 	if f != nil {
 		return f(ctx)
 	}
-	return awsconfig.LoadDefaultConfig(ctx)
+	return awsconf.Load(ctx)
 }

@@ -61,7 +61,7 @@ var (
 	only        = flag.String("setups", "", "comma-separated setups to run (default all): direct,slinkerd,haproxy,nginx,caddy")
 	measures    = flag.String("measure", "", "comma-separated measurements (default all): h1,h2c,grpc,latency,startup")
 	slinkerdBin = flag.String("slinkerd", "bin/slinkerd", "slinkerd binary (make build)")
-	lambdaBin   = flag.String("slinkerd-lambda", "bin/slinkerd-lambda", "slinkerd as the Lambda layer builds it, -tags slinkerd_nocloudrun (make bench builds it; skipped if missing)")
+	lambdaBin   = flag.String("slinkerd-lambda", "bin/slinkerd-lambda", "slinkerd as the Lambda layer builds it, with the Makefile's LAYER_TAGS (make bench builds it; skipped if missing)")
 	jsonOut     = flag.String("json", "test/artifacts/bench.json", "result file")
 	proxyCPUs   = flag.String("proxy-cpus", "", "pin each proxy with taskset to this CPU list, e.g. 0,1 (default: no pinning)")
 	loadCPUs    = flag.String("load-cpus", "", "pin the load generators to this CPU list")

@@ -90,9 +90,9 @@ func freeAddrs(n int) ([]string, error) {
 // setups returns every setup in table order: direct first, then
 // slinkerd, then the peers, HAProxy first since ratios are taken to it.
 //
-// slinkerd-lambda is the build the Lambda layer ships (-tags
-// slinkerd_nocloudrun: no Google SDK), which matters for start-up and
-// memory; it is skipped when lambdaBin does not exist.
+// slinkerd-lambda is the build the Lambda layer ships (the Makefile's
+// LAYER_TAGS: no Google SDK, no AWS shared-config chain), which matters
+// for start-up and memory; it is skipped when lambdaBin does not exist.
 func setups(slinkerdBin, lambdaBin string) []*setup {
 	ss := []*setup{
 		{name: "direct", start: startDirect},

@@ -111,6 +111,10 @@ variable the binary reads.
   listed here: ` + "`AWS_REGION`, `AWS_ENDPOINT_URL_SERVICEDISCOVERY`" + `, the rest of the
   AWS SDK chain, ` + "`GCE_METADATA_HOST`" + `, and so on. ` + "`SLINKERD_MODE=auto`" + ` looks at
   ` + "`AWS_LAMBDA_RUNTIME_API`" + ` and ` + "`K_SERVICE`" + `.
+  The Lambda layer's build (` + "`-tags slinkerd_noawsconfig`" + `) reads the AWS ones
+  from the environment only, as Lambda sets them: the region, the access keys
+  or the container credentials endpoint (SnapStart), and the endpoint
+  overrides; no shared config files or profiles.
 
 Types:
 
