@@ -2,52 +2,73 @@ package promexport
 
 import (
 	"math"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/slinkerd/slinkerd/internal/telemetry"
 )
 
-// latencyMetric is a const histogram carrying classic buckets and, when
-// asked, native buckets in the same sample, as client_golang's own
-// histograms do; promhttp writes whichever the negotiated format holds.
-type latencyMetric struct {
-	desc   *prometheus.Desc
-	labels []*dto.LabelPair
-	h      dto.Histogram
+// latencyHistograms are a family's latency histograms, with classic
+// buckets and, when native is set, native buckets in the same sample, as
+// the Prometheus client's own histograms carry them; the encoder writes
+// whichever its format holds. Their values are allocated together, once
+// per family.
+type latencyHistograms struct {
+	native bool
+	hs     []dto.Histogram
+	// Per histogram: its classic buckets, their pointers, and their
+	// cumulative counts followed by the sample count.
+	buckets    []dto.Bucket
+	bucketPtrs []*dto.Bucket
+	counts     []uint64
+	sums       []float64
 }
 
-func newLatencyMetric(desc *prometheus.Desc, s *telemetry.HistogramSnapshot, native bool, created time.Time, labels []string) prometheus.Metric {
-	m := &latencyMetric{desc: desc, labels: prometheus.MakeLabelPairs(desc, labels)}
-	count, sum := s.Count, s.Sum.Seconds()
-	m.h.SampleCount, m.h.SampleSum = &count, &sum
-	m.h.CreatedTimestamp = timestamppb.New(created)
+// newLatencyHistograms allocates n histograms.
+func newLatencyHistograms(n int, native bool) *latencyHistograms {
+	nb := len(telemetry.ClassicBuckets.Index)
+	return &latencyHistograms{
+		native:     native,
+		hs:         make([]dto.Histogram, n),
+		buckets:    make([]dto.Bucket, n*nb),
+		bucketPtrs: make([]*dto.Bucket, n*nb),
+		counts:     make([]uint64, n*(nb+1)),
+		sums:       make([]float64, n),
+	}
+}
 
-	buckets := make([]dto.Bucket, len(telemetry.ClassicBuckets.Index))
-	m.h.Bucket = make([]*dto.Bucket, len(telemetry.ClassicBuckets.Index))
+// fill makes histogram i from s, counting since created.
+func (l *latencyHistograms) fill(i int, s *telemetry.HistogramSnapshot, created *timestamppb.Timestamp) *dto.Histogram {
+	nb := len(telemetry.ClassicBuckets.Index)
+	h := &l.hs[i]
+	counts := l.counts[i*(nb+1) : (i+1)*(nb+1)]
+	counts[nb], l.sums[i] = s.Count, s.Sum.Seconds()
+	h.SampleCount, h.SampleSum = &counts[nb], &l.sums[i]
+	h.CreatedTimestamp = created
+
+	buckets, ptrs := l.buckets[i*nb:(i+1)*nb], l.bucketPtrs[i*nb:(i+1)*nb:(i+1)*nb]
 	var cum uint64
 	next := 0 // internal bucket to add next
 	for k, idx := range telemetry.ClassicBuckets.Index {
 		for ; next < idx; next++ {
 			cum += s.Counts[next]
 		}
-		c := cum
-		buckets[k] = dto.Bucket{CumulativeCount: &c, UpperBound: &telemetry.ClassicBuckets.Le[k]}
-		m.h.Bucket[k] = &buckets[k]
+		counts[k] = cum
+		buckets[k].CumulativeCount, buckets[k].UpperBound = &counts[k], &telemetry.ClassicBuckets.Le[k]
+		ptrs[k] = &buckets[k]
 	}
-	if native {
-		m.addNative(s)
+	h.Bucket = ptrs
+	if l.native {
+		addNative(h, s)
 	}
-	return m
+	return h
 }
 
 // addNative fills the native-histogram fields from the internal buckets.
-func (m *latencyMetric) addNative(s *telemetry.HistogramSnapshot) {
+func addNative(h *dto.Histogram, s *telemetry.HistogramSnapshot) {
 	schema, zt, zero := int32(telemetry.NativeSchema), float64(telemetry.NativeZeroThreshold), s.Counts[0]
-	m.h.Schema, m.h.ZeroThreshold, m.h.ZeroCount = &schema, &zt, &zero
+	h.Schema, h.ZeroThreshold, h.ZeroCount = &schema, &zt, &zero
 	var (
 		spans             []*dto.BucketSpan
 		deltas            []int64
@@ -93,7 +114,7 @@ func (m *latencyMetric) addNative(s *telemetry.HistogramSnapshot) {
 		// No buckets: an empty span marks the histogram as native.
 		spans = []*dto.BucketSpan{{Offset: new(int32(0)), Length: new(uint32(0))}}
 	}
-	m.h.PositiveSpan, m.h.PositiveDelta = spans, deltas
+	h.PositiveSpan, h.PositiveDelta = spans, deltas
 }
 
 // nativeIndex returns the schema-4 bucket of v > 0 seconds: the i with
@@ -101,15 +122,3 @@ func (m *latencyMetric) addNative(s *telemetry.HistogramSnapshot) {
 func nativeIndex(v float64) int {
 	return int(math.Ceil(math.Log2(v) * (1 << telemetry.NativeSchema)))
 }
-
-// Desc returns the family's description.
-func (m *latencyMetric) Desc() *prometheus.Desc { return m.desc }
-
-// Write fills out with the histogram.
-func (m *latencyMetric) Write(out *dto.Metric) error {
-	out.Label = m.labels
-	out.Histogram = &m.h
-	return nil
-}
-
-var _ prometheus.Metric = (*latencyMetric)(nil)
