@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -435,4 +437,25 @@ func TestExtensionThawDropsDeadPooledConnections(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestExtensionGCPercent: the extension runs the collector at
+// ExtensionGCPercent unless GOGC says otherwise.
+func TestExtensionGCPercent(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(orig) })
+	run := func() {
+		// No Runtime API: Run fails at once, after setting the collector.
+		err := lambdaext.Run(context.Background(), lambdaext.Options{Log: slog.New(slog.DiscardHandler)})
+		require.Error(t, err)
+	}
+
+	t.Setenv("GOGC", "") // restored after the test
+	require.NoError(t, os.Unsetenv("GOGC"))
+	run()
+	assert.Equal(t, lambdaext.ExtensionGCPercent, debug.SetGCPercent(100), "GOGC unset")
+
+	t.Setenv("GOGC", "100")
+	run()
+	assert.Equal(t, 100, debug.SetGCPercent(100), "GOGC set: left as the runtime read it")
 }
