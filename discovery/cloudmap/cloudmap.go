@@ -261,6 +261,7 @@ func (n *Namer) api(ctx context.Context) (API, error) {
 func NewClient(cfg aws.Config) *servicediscovery.Client {
 	return servicediscovery.NewFromConfig(cfg, func(o *servicediscovery.Options) {
 		o.Retryer = aws.NopRetryer{}
+		o.HTTPClient = awsconf.SafeRequestBodies(o.HTTPClient)
 		if o.BaseEndpoint != nil && isLocalEndpoint(*o.BaseEndpoint) {
 			o.APIOptions = append(o.APIOptions, disableHostPrefix)
 		}

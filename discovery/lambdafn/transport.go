@@ -16,7 +16,6 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
@@ -122,17 +121,16 @@ func (t *Transport) invoker(ctx context.Context) (Invoker, error) {
 
 // NewClient returns a Lambda client from an AWS configuration, as the
 // Transport uses it: with the SDK's retries off (the proxy's budget
-// decides).
+// decides), and request bodies that cannot cut a response stream
+// (awsconf.SafeRequestBodies).
 func NewClient(cfg aws.Config) *lambda.Client {
 	return lambda.NewFromConfig(cfg, func(o *lambda.Options) {
 		o.Retryer = aws.NopRetryer{}
+		next := awsconf.SafeRequestBodies(o.HTTPClient)
 		if o.BaseEndpoint != nil {
-			next := o.HTTPClient
-			if next == nil {
-				next = awshttp.NewBuildableClient()
-			}
-			o.HTTPClient = emulatorErrors{next: next}
+			next = emulatorErrors{next: next}
 		}
+		o.HTTPClient = next
 	})
 }
 
@@ -146,7 +144,7 @@ func NewClient(cfg aws.Config) *lambda.Client {
 // Lambda endpoint is overridden (AWS_ENDPOINT_URL_LAMBDA, AWS_ENDPOINT_URL
 // or the configuration's BaseEndpoint), where an emulator may answer.
 type emulatorErrors struct {
-	next lambda.HTTPClient
+	next awsconf.HTTPClient
 }
 
 // maxEmulatorBody bounds the answers emulatorErrors reads: Lambda's own

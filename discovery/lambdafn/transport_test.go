@@ -29,11 +29,10 @@ func setup(t *testing.T) (*lambdastream.Server, *lambdafn.Transport) {
 	srv, err := lambdastream.Start()
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Close() })
-	client := lambda.New(lambda.Options{
+	client := lambdafn.NewClient(aws.Config{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(srv.URL()),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		Retryer:      aws.NopRetryer{},
 	})
 	tr, err := lambdafn.New(lambdafn.Config{Client: client})
 	require.NoError(t, err)

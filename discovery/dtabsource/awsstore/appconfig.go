@@ -17,6 +17,7 @@ import (
 
 	"github.com/slinkerd/slinkerd/discovery/dtabsource"
 	"github.com/slinkerd/slinkerd/discovery/internal/awserr"
+	"github.com/slinkerd/slinkerd/internal/awsconf"
 )
 
 // appConfigAPI is the two AppConfig Data calls the source makes.
@@ -67,7 +68,10 @@ func (s *appConfigSource) api(ctx context.Context) (appConfigAPI, error) {
 			s.err = fmt.Errorf("dtabsource: appconfig: load AWS configuration: %w", err)
 			return
 		}
-		s.client = appconfigdata.NewFromConfig(cfg, func(o *appconfigdata.Options) { o.Retryer = aws.NopRetryer{} })
+		s.client = appconfigdata.NewFromConfig(cfg, func(o *appconfigdata.Options) {
+			o.Retryer = aws.NopRetryer{}
+			o.HTTPClient = awsconf.SafeRequestBodies(o.HTTPClient)
+		})
 	})
 	return s.client, s.err
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/slinkerd/slinkerd/discovery/dtabsource"
 	"github.com/slinkerd/slinkerd/discovery/internal/awserr"
+	"github.com/slinkerd/slinkerd/internal/awsconf"
 )
 
 // ssmAPI is the one Parameter Store call the source makes.
@@ -51,7 +52,10 @@ func (s *ssmSource) api(ctx context.Context) (ssmAPI, error) {
 			s.err = fmt.Errorf("dtabsource: ssm: load AWS configuration: %w", err)
 			return
 		}
-		s.client = ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.Retryer = aws.NopRetryer{} })
+		s.client = ssm.NewFromConfig(cfg, func(o *ssm.Options) {
+			o.Retryer = aws.NopRetryer{}
+			o.HTTPClient = awsconf.SafeRequestBodies(o.HTTPClient)
+		})
 	})
 	return s.client, s.err
 }
