@@ -121,8 +121,8 @@ func (t *Transport) invoker(ctx context.Context) (Invoker, error) {
 
 // NewClient returns a Lambda client from an AWS configuration, as the
 // Transport uses it: with the SDK's retries off (the proxy's budget
-// decides), and request bodies that cannot cut a response stream
-// (awsconf.SafeRequestBodies).
+// decides), and with a guard against a race between the SDK and net/http
+// that could close the connection under a response stream.
 func NewClient(cfg aws.Config) *lambda.Client {
 	return lambda.NewFromConfig(cfg, func(o *lambda.Options) {
 		o.Retryer = aws.NopRetryer{}

@@ -10,6 +10,9 @@
 // SSO, STS and sign-in clients, whose package initialisation alone costs
 // about 0.9 ms of every cold start (GODEBUG=inittrace=1), for credential
 // sources Lambda never uses.
+//
+// SafeRequestBodies wraps the service clients' HTTP client against a race
+// between the SDK and net/http that could cut a response stream.
 package awsconf
 
 import (
