@@ -46,6 +46,7 @@ const (
 	envContainerTokenFile = "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"
 	envEndpointURL        = "AWS_ENDPOINT_URL"
 	envIgnoreEndpoints    = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
+	envProfile            = "AWS_PROFILE" // not read: named in the error when set
 )
 
 // ecsCredentialsHost is where a relative container-credentials path is
@@ -109,9 +110,13 @@ func credentialsFromEnvironment(getenv func(string) string) (aws.CredentialsProv
 		}
 	}
 	if endpoint == "" {
-		return nil, errors.New("awsconf: no AWS credentials in the environment: neither " + envAccessKeyID + " and " +
+		msg := "awsconf: no AWS credentials in the environment: neither " + envAccessKeyID + " and " +
 			envSecretAccessKey + " nor " + envContainerFullURI + " or " + envContainerRelURI +
-			" is set (this build reads credentials from the environment only, as Lambda provides them; it was built with -tags slinkerd_noawsconfig)")
+			" is set (this build reads credentials from the environment only, as Lambda provides them; it was built with -tags slinkerd_noawsconfig)"
+		if p := getenv(envProfile); p != "" {
+			msg += "; " + envProfile + "=" + p + " is set, but this build reads no profiles"
+		}
+		return nil, errors.New(msg)
 	}
 	token, tokenFile := getenv(envContainerToken), getenv(envContainerTokenFile)
 	p := endpointcreds.New(endpoint, func(o *endpointcreds.Options) {

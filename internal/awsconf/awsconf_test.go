@@ -155,6 +155,9 @@ func TestFromEnvironmentWithoutCredentials(t *testing.T) {
 		assert.Contains(t, err.Error(), "AWS_ACCESS_KEY_ID")
 		assert.Contains(t, err.Error(), "AWS_CONTAINER_CREDENTIALS_FULL_URI")
 		assert.Contains(t, err.Error(), "slinkerd_noawsconfig")
+		if env["AWS_PROFILE"] != "" {
+			assert.Contains(t, err.Error(), "AWS_PROFILE=prod is set, but this build reads no profiles")
+		}
 	}
 }
 
