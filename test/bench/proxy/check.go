@@ -98,7 +98,10 @@ func check(ctx context.Context, in *instance) {
 // proxied, or limit passes, or its process exits. It returns how long
 // that took from start.
 func waitReady(ctx context.Context, in *instance, start time.Time, limit time.Duration) (time.Duration, error) {
-	addr := in.addrs[protoH1]
+	addr, h2c := in.addrs[protoH1], false
+	if addr == "" { // an HTTP/2-only setup
+		addr, h2c = in.addrs[protoH2C], true
+	}
 	end := start.Add(limit)
 	var last error
 	for time.Now().Before(end) {
@@ -109,7 +112,7 @@ func waitReady(ctx context.Context, in *instance, start time.Time, limit time.Du
 			return 0, fmt.Errorf("%s exited: %v", in.proc.name, in.proc.err)
 		}
 		rctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		last = getOnce(rctx, addr, false)
+		last = getOnce(rctx, addr, h2c)
 		cancel()
 		if last == nil {
 			return time.Since(start), nil

@@ -39,13 +39,16 @@ type env struct {
 type setup struct {
 	// name is the setup's column in the table.
 	name string
-	// binary is the proxy's main executable; "" for direct.
+	// binary is the proxy's main executable; "" for direct and for
+	// setups built from this repository.
 	binary string
 	// missing says why the setup cannot run here ("" when it can).
 	missing string
 	// start launches one instance. Each start writes its own config in
 	// a fresh subdirectory of env.dir.
 	start func(e *env, tag string) (*instance, error)
+	// optIn runs the setup only when -setups names it.
+	optIn bool
 }
 
 // instance is one running setup.
@@ -101,6 +104,9 @@ func setups(slinkerdBin, lambdaBin string) []*setup {
 		{name: "haproxy", binary: "haproxy", start: startHAProxy},
 		{name: "nginx", binary: "nginx", start: startNginx},
 		{name: "caddy", binary: "caddy", start: startCaddy},
+		// bareh2 is the floor of a frame-level HTTP/2 proxy in Go
+		// (test/bench/bareh2), for issue 17's notes: h2c and gRPC only.
+		{name: "bareh2", start: startBareH2, optIn: true},
 	}
 	for _, s := range ss {
 		if strings.HasPrefix(s.name, "slinkerd") {
@@ -123,6 +129,29 @@ func setups(slinkerdBin, lambdaBin string) []*setup {
 		s.binary = p
 	}
 	return ss
+}
+
+// startBareH2 builds test/bench/bareh2 (once per run) and runs it in
+// front of the backend's h2c and gRPC ports.
+func startBareH2(e *env, tag string) (*instance, error) {
+	bin := filepath.Join(e.dir, "bareh2")
+	if _, err := os.Stat(bin); err != nil {
+		out, err := exec.Command("go", "build", "-o", bin, "./test/bench/bareh2").CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("build bareh2: %w: %s", err, out)
+		}
+	}
+	a, err := freeAddrs(2)
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProc("bareh2-"+tag, e.dir, e.cpus, append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", e.workers)), nil, nil,
+		bin, "-listen", a[0]+","+a[1], "-upstream", e.backend.HTTP+","+e.backend.GRPC)
+	if err != nil {
+		return nil, err
+	}
+	return &instance{proc: p, addrs: map[string]string{protoH2C: a[0], protoGRPC: a[1]},
+		unsupported: map[string]string{protoH1: "bareh2 is HTTP/2 only (test/bench/bareproxy is the HTTP/1.1 floor)"}}, nil
 }
 
 func startDirect(e *env, _ string) (*instance, error) {
