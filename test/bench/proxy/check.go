@@ -128,3 +128,54 @@ func truncate(b []byte, n int) []byte {
 	}
 	return b
 }
+
+// The start-up measurement's traffic: warmRequests HTTP/1.1 GETs over
+// warmConns keep-alive connections, after which RSS is read.
+const (
+	warmRequests = 2000
+	warmConns    = 8
+)
+
+// warm sends warmRequests GETs to the proxy at addr over warmConns
+// keep-alive connections, and fails on the first that does not succeed.
+func warm(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	errs := make(chan error, warmConns)
+	for range warmConns {
+		go func() {
+			tr := &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}
+			defer tr.CloseIdleConnections()
+			for range warmRequests / warmConns {
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				req.Host = hostHTTP
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					errs <- fmt.Errorf("warm-up request: %w", err)
+					return
+				}
+				_, err = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				if err == nil && resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("warm-up request: %s", resp.Status)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	var first error
+	for range warmConns {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

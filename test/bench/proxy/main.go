@@ -265,6 +265,14 @@ func (b *bench) startups(ctx context.Context) error {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
 			d, err := waitReady(ctx, in, t0, 10*time.Second)
+			var rss uint64
+			if err == nil && in.addrs[protoH1] != "" {
+				// Memory after a little traffic, as a Lambda extension
+				// has it after its first invocations.
+				if err = warm(ctx, in.addrs[protoH1]); err == nil {
+					rss, _ = memory(in.proc.pid())
+				}
+			}
 			in.stop()
 			if err != nil {
 				if ctx.Err() != nil {
@@ -274,6 +282,9 @@ func (b *bench) startups(ctx context.Context) error {
 				continue
 			}
 			b.res.Startup[s.name] = append(b.res.Startup[s.name], float64(d.Microseconds())/1000)
+			if rss > 0 {
+				b.res.AfterRequestsRSS[s.name] = append(b.res.AfterRequestsRSS[s.name], float64(rss))
+			}
 		}
 	}
 	fmt.Fprintf(os.Stderr, "start-up: %d cold starts per proxy done\n", *startups)

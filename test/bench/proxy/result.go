@@ -30,6 +30,9 @@ type Result struct {
 	Notes map[string][]string `json:"notes,omitempty"`
 	// Startup maps a setup to its cold start-up times in ms.
 	Startup map[string][]float64 `json:"startup_ms"`
+	// AfterRequestsRSS maps a setup to its RSS in bytes after each
+	// start-up's warmRequests requests.
+	AfterRequestsRSS map[string][]float64 `json:"rss_after_requests_bytes"`
 	// BinaryBytes maps a setup to the size of its main binary.
 	BinaryBytes map[string]int64 `json:"binary_bytes"`
 	// Versions maps a setup to its binary's version line.
@@ -118,11 +121,12 @@ type Cell struct {
 
 func newResult(b *bench) *Result {
 	r := &Result{
-		Skipped:     map[string]string{},
-		Notes:       map[string][]string{},
-		Startup:     map[string][]float64{},
-		BinaryBytes: map[string]int64{},
-		Versions:    map[string]string{},
+		Skipped:          map[string]string{},
+		Notes:            map[string][]string{},
+		Startup:          map[string][]float64{},
+		AfterRequestsRSS: map[string][]float64{},
+		BinaryBytes:      map[string]int64{},
+		Versions:         map[string]string{},
 	}
 	r.Meta = Meta{Started: time.Now().UTC(), GoVersion: runtime.Version(), CPUs: numCPU(), LoadAvg: loadAvg(), Flags: map[string]string{}}
 	if k, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
@@ -230,6 +234,10 @@ func (b *bench) metrics() []metric {
 		metric{key: "startup", label: "start-up to 1st proxied req", unit: "ms", fixed: func(r *Result, s string) (float64, bool) {
 			v := r.Startup[s]
 			return median(v), len(v) > 0
+		}},
+		metric{key: "rss_after", label: fmt.Sprintf("RSS after %d requests (%d conns)", warmRequests, warmConns), unit: "MiB", fixed: func(r *Result, s string) (float64, bool) {
+			v := r.AfterRequestsRSS[s]
+			return median(v) / (1 << 20), len(v) > 0
 		}},
 		metric{key: "binary", label: "binary size", unit: "MiB", fixed: func(r *Result, s string) (float64, bool) {
 			v, ok := r.BinaryBytes[s]

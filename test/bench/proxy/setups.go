@@ -95,7 +95,8 @@ func freeAddrs(n int) ([]string, error) {
 //
 // slinkerd-lambda is the build the Lambda layer ships (the Makefile's
 // LAYER_TAGS: no Google SDK, no AWS shared-config chain), which matters
-// for start-up and memory; it is skipped when lambdaBin does not exist.
+// for start-up and memory, run with GOGC=50 as the extension runs; it is
+// skipped when lambdaBin does not exist.
 func setups(slinkerdBin, lambdaBin string) []*setup {
 	ss := []*setup{
 		{name: "direct", start: startDirect},
@@ -110,7 +111,12 @@ func setups(slinkerdBin, lambdaBin string) []*setup {
 	}
 	for _, s := range ss {
 		if strings.HasPrefix(s.name, "slinkerd") {
-			s.start = func(e *env, tag string) (*instance, error) { return startSlinkerd(e, tag, s.binary) }
+			var extra []string
+			if s.name == "slinkerd-lambda" {
+				// As the extension runs (lambdaext.ExtensionGCPercent).
+				extra = append(extra, "GOGC=50")
+			}
+			s.start = func(e *env, tag string) (*instance, error) { return startSlinkerd(e, tag, s.binary, extra...) }
 		}
 		if s.binary == "" {
 			continue
@@ -160,7 +166,7 @@ func startDirect(e *env, _ string) (*instance, error) {
 
 // startSlinkerd runs bin/slinkerd configured the way a user would: one
 // listener for HTTP/1.1, h2c and gRPC, routing by Host through the dtab.
-func startSlinkerd(e *env, tag, binary string) (*instance, error) {
+func startSlinkerd(e *env, tag, binary string, extraEnv ...string) (*instance, error) {
 	addrs, err := freeAddrs(2)
 	if err != nil {
 		return nil, err
@@ -176,6 +182,7 @@ func startSlinkerd(e *env, tag, binary string) (*instance, error) {
 		"SLINKERD_LOG_LEVEL=warn",
 		fmt.Sprintf("GOMAXPROCS=%d", e.workers),
 	)
+	envv = append(envv, extraEnv...)
 	p, err := startProc("slinkerd-"+tag, e.dir, e.cpus, envv, nil, nil, binary)
 	if err != nil {
 		return nil, err
