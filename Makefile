@@ -144,7 +144,7 @@ $(TOOLS)/grpc-interop-server:
 # Google SDK would only cost cold-start time and memory (about 5 ms and
 # 10 MiB; see docs/performance.md). It reads AWS settings from the
 # environment only (slinkerd_noawsconfig), where Lambda puts them: the
-# SDK's shared-config chain costs about 1.5 ms of every cold start.
+# SDK's shared-config chain costs about 1 ms of every cold start.
 # LAYER_TAGS= builds the full binary.
 LAYER_ARCH ?= amd64
 LAYER_DIR  ?= $(BIN)
