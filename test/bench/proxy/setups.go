@@ -49,6 +49,8 @@ type setup struct {
 	start func(e *env, tag string) (*instance, error)
 	// optIn runs the setup only when -setups names it.
 	optIn bool
+	// env is added to a slinkerd setup's environment.
+	env []string
 }
 
 // instance is one running setup.
@@ -101,7 +103,8 @@ func setups(slinkerdBin, lambdaBin string) []*setup {
 	ss := []*setup{
 		{name: "direct", start: startDirect},
 		{name: "slinkerd", binary: slinkerdBin},
-		{name: "slinkerd-lambda", binary: lambdaBin},
+		// As the extension runs (lambdaext.ExtensionGCPercent).
+		{name: "slinkerd-lambda", binary: lambdaBin, env: []string{"GOGC=50"}},
 		{name: "haproxy", binary: "haproxy", start: startHAProxy},
 		{name: "nginx", binary: "nginx", start: startNginx},
 		{name: "caddy", binary: "caddy", start: startCaddy},
@@ -111,12 +114,7 @@ func setups(slinkerdBin, lambdaBin string) []*setup {
 	}
 	for _, s := range ss {
 		if strings.HasPrefix(s.name, "slinkerd") {
-			var extra []string
-			if s.name == "slinkerd-lambda" {
-				// As the extension runs (lambdaext.ExtensionGCPercent).
-				extra = append(extra, "GOGC=50")
-			}
-			s.start = func(e *env, tag string) (*instance, error) { return startSlinkerd(e, tag, s.binary, extra...) }
+			s.start = func(e *env, tag string) (*instance, error) { return startSlinkerd(e, tag, s.binary, s.env...) }
 		}
 		if s.binary == "" {
 			continue
