@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slinkerd/slinkerd/internal/h1client"
+	"github.com/slinkerd/slinkerd/internal/h2client"
 
 	"github.com/slinkerd/slinkerd/core/balance"
 	"github.com/slinkerd/slinkerd/core/clock"
@@ -214,6 +215,9 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 	tr, scheme := t.transports.forEndpoint(pick.Address, rt.inProto)
 
 	direct := tr == t.transports.h1 && rt.h1ok
+	// h2 sends through slinkerd's own HTTP/2 client, which, like the
+	// direct one, takes the endpoint, context and head timeout apart.
+	h2 := !direct && tr == t.transports.h2c && rt.fast && out.Method != http.MethodConnect
 	headTO := t.transports.headTimeout
 	if rt.grpc {
 		headTO = 0
@@ -223,7 +227,7 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 	// timeout and an interim-response flood. The first cause wins.
 	attemptTO := rt.policy.AttemptTimeout
 	var cancel context.CancelCauseFunc
-	if attemptTO > 0 || !direct {
+	if attemptTO > 0 || !direct && !h2 {
 		ctx, cancel = context.WithCancelCause(ctx)
 	}
 	var timer *time.Timer
@@ -237,7 +241,7 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 	}
 	var wrote atomic.Bool
 	var head *headWatch
-	if !direct {
+	if !direct && !h2 {
 		n1xx := 0
 		trace := &httptrace.ClientTrace{
 			WroteHeaders: func() { wrote.Store(true) },
@@ -262,11 +266,12 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 
 	var req *http.Request
 	switch {
-	case direct && n == 0:
-		// Sent on this goroutine, and nothing else reads out: use it as
-		// it is. The direct client takes the endpoint and context apart.
+	case (direct || h2) && n == 0:
+		// Sent on this goroutine (h2: its head is encoded before
+		// RoundTrip returns), and nothing else reads out: use it as it
+		// is. The client takes the endpoint and context apart.
 		req = out
-	case direct:
+	case direct || h2:
 		// A previous attempt may have gone through net/http, whose writer
 		// could still read the headers.
 		r2 := *out
@@ -363,6 +368,14 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 		}
 		resp, written, err = t.transports.direct.RoundTrip(ctx, req, rt.endpoint, info, headTO)
 		wrote.Store(written)
+	} else if h2 {
+		var written bool
+		var info h2client.Informer
+		if rt.w != nil {
+			info = rt
+		}
+		resp, written, err = t.transports.h2.RoundTrip(ctx, req, rt.endpoint, info, headTO)
+		wrote.Store(written)
 	} else {
 		resp, err = tr.RoundTrip(req)
 	}
@@ -374,7 +387,7 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 	}
 	if err == nil {
 		serr := h1client.CheckStatus(resp.StatusCode)
-		if serr == nil && !direct && errors.Is(context.Cause(ctx), h1client.ErrTooManyInformational) {
+		if serr == nil && !direct && !h2 && errors.Is(context.Cause(ctx), h1client.ErrTooManyInformational) {
 			serr = h1client.ErrTooManyInformational // counted while the transport read on
 		}
 		if serr != nil {

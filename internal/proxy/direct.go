@@ -12,15 +12,17 @@ import (
 )
 
 // The direct path forwards the most common requests — HTTP/1.x from the
-// caller, no body or a small one of known length, no upgrade — without
+// caller with no body or a small one of known length and no upgrade, and
+// every HTTP/2 request (gRPC among them) — without
 // httputil.ReverseProxy: the outgoing request shares the caller's header
 // values instead of deep-copying them, needs no context copies or client
 // trace, and the response's headers are handed to the caller's
 // ResponseWriter as they are instead of being copied one by one. The
 // attempts, retries, classification and errors are the same code as the
-// ReverseProxy's path (attemptTransport.send). Everything else — chunked
-// or large bodies, Expect: 100-continue, upgrades, HTTP/2 and gRPC
-// callers — takes the ReverseProxy.
+// ReverseProxy's path (attemptTransport.send). Everything else from
+// HTTP/1.x callers — chunked or large bodies, Expect: 100-continue,
+// upgrades — takes the ReverseProxy, as does everything when the fast
+// path is off.
 
 // isHopHeader says whether the canonical key k is a hop-by-hop header
 // (RFC 9110 §7.6.1), which is not forwarded, as in httputil.ReverseProxy.

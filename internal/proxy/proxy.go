@@ -93,10 +93,12 @@ type Config struct {
 	// are exempt (their streams may idle; their deadlines bound them).
 	// Zero means no limit.
 	BodyReadTimeout time.Duration
-	// DisableFastPath sends every request through net/http's client and
+	// DisableFastPath sends every request through net/http's clients and
 	// httputil.ReverseProxy, instead of sending HTTP/1.x requests without
 	// a body, or with a small one, through slinkerd's own HTTP/1.1 client
-	// on the calling goroutine. Off (the fast path is used) by default.
+	// on the calling goroutine, and requests to h2c endpoints through its
+	// own HTTP/2 client (internal/h2client). Off (the fast path is used)
+	// by default.
 	DisableFastPath bool
 	// BackendTLS configures TLS to https endpoints. Nil means the system
 	// roots and the endpoint's host as SNI.
@@ -310,13 +312,23 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The synchronous client can send this request (and the ReverseProxy's
 	// copy of it: same body, length and upgrade) to an HTTP/1.1 endpoint;
 	// from an HTTP/1 caller, it then takes the direct path.
-	rt.h1ok = !p.cfg.DisableFastPath && h1client.Eligible(r)
+	rt.fast = !p.cfg.DisableFastPath
+	rt.h1ok = rt.fast && h1client.Eligible(r)
 	if rt.h1ok && r.ProtoMajor == 1 {
 		p.serveDirect(w, r, ctx, rt)
 		// Everything that read rt ran on this goroutine and is done (the
 		// attempts, the response body, the observer's event): it goes
 		// back to the pool. A panic (an aborted response) skips this.
 		rt.release()
+		return
+	}
+	if rt.fast && r.ProtoMajor == 2 {
+		// HTTP/2 callers take the direct path too. rt is not pooled
+		// afterwards: an attempt's HTTP/2 client writes the request body
+		// on a goroutine of its own, which may still read rt's replay
+		// buffer and request when the response has been passed on.
+		rt.reqBody = h2Body
+		p.serveDirect(w, r, ctx, rt)
 		return
 	}
 	if r.ProtoMajor == 1 {

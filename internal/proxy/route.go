@@ -25,6 +25,7 @@ type route struct {
 	start         time.Time
 	inProto       int  // caller's HTTP major version
 	h1ok          bool // h1Eligible: the synchronous HTTP/1.1 client may send it
+	fast          bool // !DisableFastPath: h2c endpoints get slinkerd's own HTTP/2 client
 	grpc          bool
 	body          *callerBody // nil when the request has no body
 	// reqBody is the HTTP/2 server's own request body, unwrapped: closing

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/slinkerd/slinkerd/internal/h1client"
+	"github.com/slinkerd/slinkerd/internal/h2client"
 
 	"github.com/slinkerd/slinkerd/core/name"
 )
@@ -51,6 +52,8 @@ type Transports struct {
 	h1, h2c, tls *http.Transport
 	// direct sends the requests h1Eligible accepts to h1 endpoints.
 	direct *h1client.Client
+	// h2 sends to h2c endpoints on the fast path, in h2c's place.
+	h2 *h2client.Client
 	// headTimeout is ResponseHeaderTimeout; 0 when there is none.
 	headTimeout time.Duration
 	// byKind is TransportConfig.ByKind.
@@ -116,7 +119,9 @@ func NewTransports(cfg TransportConfig) *Transports {
 	tl.ForceAttemptHTTP2 = true
 	direct := h1client.New(h1client.Config{Dial: dialer.DialContext, IdleTimeout: cfg.IdleConnTimeout,
 		MaxIdle: cfg.MaxIdleConnsPerHost, MaxHeader: cfg.MaxResponseHeaderBytes})
-	return &Transports{h1: h1, h2c: h2c, tls: tl, direct: direct, headTimeout: cfg.ResponseHeaderTimeout, byKind: cfg.ByKind}
+	h2 := h2client.New(h2client.Config{Dial: dialer.DialContext, IdleTimeout: cfg.IdleConnTimeout,
+		MaxHeaderListSize: uint32(min(cfg.MaxResponseHeaderBytes, 1<<31)), PingTimeout: 15 * time.Second, ReadIdleTimeout: 30 * time.Second})
+	return &Transports{h1: h1, h2c: h2c, tls: tl, direct: direct, h2: h2, headTimeout: cfg.ResponseHeaderTimeout, byKind: cfg.ByKind}
 }
 
 // CloseIdle closes idle pooled connections, e.g. after a Lambda thaw.
@@ -125,6 +130,7 @@ func (t *Transports) CloseIdle() {
 	t.h2c.CloseIdleConnections()
 	t.tls.CloseIdleConnections()
 	t.direct.CloseIdle()
+	t.h2.CloseIdle()
 }
 
 // forEndpoint chooses the pool (or the RoundTripper of its kind) and

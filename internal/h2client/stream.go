@@ -1,0 +1,691 @@
+package h2client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// stream is one request and its response. Its state is guarded by its
+// connection's mu.
+type stream struct {
+	cc   *conn
+	id   uint32
+	req  *http.Request
+	cond sync.Cond // the response head, body bytes, the end; L is &cc.mu
+
+	sendWindow int32 // what the endpoint lets us send on it
+	recvAvail  int32 // receive window left
+	readUnack  int32 // bytes read by the body's reader, not yet given back
+
+	interim    []interim // 1xx answers for the RoundTrip goroutine to pass on
+	n1xx       int
+	resp       *http.Response
+	bodyless   bool  // the response has no body (HEAD, 204, 304)
+	length     int64 // declared content-length, or -1
+	got        int64 // DATA bytes received
+	buf        []byte
+	off        int
+	remoteDone bool // END_STREAM received
+	localDone  bool // END_STREAM or RST_STREAM sent
+	reset      bool // RST_STREAM sent or received
+	closed     bool // the response body was closed
+	err        error
+	// unprocessed: the endpoint did not process the request (REFUSED_STREAM,
+	// above a GOAWAY's last stream ID).
+	unprocessed bool
+
+	stop      func() bool // ends the context watch
+	headTimer *time.Timer
+
+	// body is the request body, closed once: by its writer when it is
+	// sent, or when the stream ends first (a Read in progress then ends).
+	body     io.ReadCloser
+	bodyDone atomic.Bool
+}
+
+// closeBody closes the request body, once.
+func (s *stream) closeBody() {
+	if s.bodyDone.CompareAndSwap(false, true) {
+		_ = s.body.Close()
+	}
+}
+
+// endBody closes the request body, if its writer still runs, on another
+// goroutine: the stream ended first. As in x/net's transport, the close
+// ends a Read in progress, and must not block the caller here.
+func (s *stream) endBody() {
+	if s.body != nil && !s.bodyDone.Load() {
+		go s.closeBody()
+	}
+}
+
+type interim struct {
+	code int
+	h    http.Header
+}
+
+// failLocked ends the stream with err, waking whoever waits on it.
+func (s *stream) failLocked(err error) {
+	if s.err == nil {
+		s.err = err
+	}
+	s.cond.Broadcast()
+	s.cc.sendCond.Broadcast()
+}
+
+// abort resets the stream from our side with code and fails it with err,
+// unless it has ended already.
+func (s *stream) abort(code http2.ErrCode, err error) {
+	cc := s.cc
+	cc.mu.Lock()
+	live := cc.streams[s.id] == s
+	if live {
+		s.failLocked(err)
+		s.localDone, s.reset = true, true
+		cc.removeLocked(s)
+	} else if s.err == nil && !s.remoteDone {
+		s.failLocked(err)
+	}
+	cc.mu.Unlock()
+	if live {
+		cc.writeRST(s.id, code)
+		s.endBody()
+	}
+}
+
+// endLocalLocked records that END_STREAM was sent, and forgets the
+// stream if its response has ended too.
+func (s *stream) endLocalLocked() {
+	s.localDone = true
+	if s.remoteDone {
+		s.cc.removeLocked(s)
+	}
+}
+
+func (cc *conn) roundTrip(ctx context.Context, req *http.Request, info Informer, headTimeout time.Duration) (*http.Response, bool, error) {
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	if err := checkRequest(req); err != nil {
+		cc.unreserve()
+		if hasBody {
+			_ = req.Body.Close()
+		}
+		return nil, false, err
+	}
+	s := &stream{cc: cc, req: req, recvAvail: cc.h.c.cfg.StreamWindow, length: -1}
+	s.cond.L = &cc.mu
+	if hasBody {
+		s.body = req.Body
+	}
+	trailers := len(req.Trailer) > 0
+
+	// Open the stream: its ID is taken under the write lock, so IDs go out
+	// in the order they are taken (RFC 9113 §5.1.1).
+	cc.lockWrite()
+	cc.mu.Lock()
+	cc.reserved--
+	if cc.err != nil || cc.goingAway || cc.nextID > maxStreamID {
+		cc.goingAway = true
+		cc.mu.Unlock()
+		cc.wmu.Unlock()
+		if hasBody {
+			// RoundTrip tries again with the same body.
+			return nil, false, errConnUnusable
+		}
+		return nil, false, errConnUnusable
+	}
+	s.id = cc.nextID
+	cc.nextID += 2
+	s.sendWindow = cc.initWindow
+	cc.streams[s.id] = s
+	if cc.idleTimer != nil && len(cc.streams) == 1 {
+		cc.idleTimer.Stop()
+	}
+	maxFrame, maxHeaders := cc.maxFrame, cc.maxHeaders
+	endStream := !hasBody && !trailers
+	if endStream {
+		s.localDone = true
+	}
+	cc.mu.Unlock()
+	err := cc.encodeRequestHeaders(req, maxHeaders)
+	if err == nil {
+		err = cc.writeHeaderBlock(s.id, endStream, maxFrame)
+	} else {
+		// Nothing was written: reset our half-built state.
+		cc.hbuf.Reset()
+		cc.wmu.Unlock()
+		cc.mu.Lock()
+		cc.removeLocked(s)
+		cc.mu.Unlock()
+		if hasBody {
+			_ = req.Body.Close()
+		}
+		return nil, false, err
+	}
+	if err = cc.unlockWrite(err); err != nil {
+		if hasBody {
+			_ = req.Body.Close()
+		}
+		return nil, true, connError(cc.h.addr, err)
+	}
+
+	s.stop = watchCtx(ctx, func() { s.abort(http2.ErrCodeCancel, context.Cause(ctx)) })
+	if hasBody {
+		go s.writeBody(trailers, headTimeout)
+	} else if headTimeout > 0 {
+		s.armHead(headTimeout)
+	}
+	return s.awaitHead(info)
+}
+
+// unreserve gives back a reserved stream that will not be opened.
+func (cc *conn) unreserve() {
+	cc.mu.Lock()
+	cc.reserved--
+	cc.mu.Unlock()
+}
+
+// armHead starts the response-head timeout.
+func (s *stream) armHead(d time.Duration) {
+	t := time.AfterFunc(d, func() {
+		s.abort(http2.ErrCodeCancel, fmt.Errorf("%w: no response head within %s", ErrResponseHeaderTimeout, d))
+	})
+	s.cc.mu.Lock()
+	if s.resp != nil || s.err != nil {
+		t.Stop()
+	} else {
+		s.headTimer = t
+	}
+	s.cc.mu.Unlock()
+}
+
+// awaitHead waits for the response head, passing interim responses on.
+func (s *stream) awaitHead(info Informer) (*http.Response, bool, error) {
+	cc := s.cc
+	cc.mu.Lock()
+	for {
+		for len(s.interim) > 0 && s.err == nil {
+			in := s.interim[0]
+			s.interim = s.interim[1:]
+			if info == nil {
+				continue
+			}
+			cc.mu.Unlock()
+			err := info.Informational(in.code, in.h)
+			if err != nil {
+				s.abort(http2.ErrCodeCancel, err)
+			}
+			cc.mu.Lock()
+		}
+		if s.err != nil || s.resp != nil {
+			break
+		}
+		s.cond.Wait()
+	}
+	if s.headTimer != nil {
+		s.headTimer.Stop()
+	}
+	if s.err != nil && s.resp == nil || s.err != nil && s.bodyless {
+		err, unprocessed := s.err, s.unprocessed
+		cc.mu.Unlock()
+		s.stop()
+		s.abort(http2.ErrCodeCancel, err)
+		return nil, !unprocessed, err
+	}
+	resp := s.resp
+	if s.bodyless || (s.remoteDone && s.off == len(s.buf) && s.err == nil) {
+		// Nothing to read: the exchange is over.
+		if !s.bodyless {
+			resp.Body = http.NoBody
+		}
+		cc.mu.Unlock()
+		s.stop()
+		if !s.remoteDone {
+			s.abort(http2.ErrCodeCancel, errBodyClosed)
+		}
+		return resp, true, nil
+	}
+	resp.Body = s
+	cc.mu.Unlock()
+	return resp, true, nil
+}
+
+// errBodyClosed is a Read of a response body after its Close.
+var errBodyClosed = errors.New("http2: response body closed")
+
+// Read reads the response body; io.EOF at its end, with the trailer set.
+func (s *stream) Read(p []byte) (int, error) {
+	cc := s.cc
+	cc.mu.Lock()
+	for s.off == len(s.buf) && !s.remoteDone && s.err == nil && !s.closed {
+		s.cond.Wait()
+	}
+	if s.closed {
+		cc.mu.Unlock()
+		return 0, errBodyClosed
+	}
+	if s.off < len(s.buf) {
+		n := copy(p, s.buf[s.off:])
+		s.off += n
+		if s.off == len(s.buf) {
+			s.buf, s.off = s.buf[:0], 0
+		}
+		var back int32
+		if !s.remoteDone && s.err == nil {
+			s.readUnack += int32(n)
+			if s.readUnack >= cc.h.c.cfg.StreamWindow/4 {
+				back, s.readUnack = s.readUnack, 0
+				s.recvAvail += back
+			}
+		}
+		cc.mu.Unlock()
+		if back > 0 {
+			cc.writeWindowUpdate(s.id, back)
+		}
+		return n, nil
+	}
+	err := s.err
+	cc.mu.Unlock()
+	if err == nil {
+		err = io.EOF
+	}
+	s.stop()
+	return 0, err
+}
+
+// Close ends the response body; a stream still running is reset.
+func (s *stream) Close() error {
+	cc := s.cc
+	cc.mu.Lock()
+	if s.closed {
+		cc.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.buf = nil
+	done := s.remoteDone || s.err != nil
+	s.cond.Broadcast()
+	cc.mu.Unlock()
+	s.stop()
+	if !done {
+		s.abort(http2.ErrCodeCancel, errBodyClosed)
+	}
+	return nil
+}
+
+// writeBody sends the request body, and the trailer if any, then starts
+// the head timeout.
+func (s *stream) writeBody(trailers bool, headTimeout time.Duration) {
+	defer s.closeBody()
+	cc, body := s.cc, s.body
+	bp := bodyBuffers.Get().(*[]byte)
+	defer bodyBuffers.Put(bp)
+	buf := *bp
+	for {
+		n, rerr := body.Read(buf)
+		if rerr != nil && rerr != io.EOF {
+			s.abort(http2.ErrCodeCancel, &bodyReadError{rerr})
+			return
+		}
+		last := rerr == io.EOF
+		data := buf[:n]
+		for len(data) > 0 || (last && !trailers) {
+			k, maxFrame, ok := s.awaitSendWindow(len(data))
+			if !ok {
+				return
+			}
+			k = min(k, int(maxFrame))
+			end := last && !trailers && k == len(data)
+			cc.lockWrite()
+			err := cc.fr.WriteData(s.id, end, data[:k])
+			if end {
+				cc.mu.Lock()
+				s.endLocalLocked()
+				cc.mu.Unlock()
+			}
+			if cc.unlockWrite(err) != nil {
+				return
+			}
+			data = data[k:]
+			if end {
+				break
+			}
+		}
+		if last {
+			break
+		}
+	}
+	if trailers {
+		cc.lockWrite()
+		cc.mu.Lock()
+		maxFrame, maxHeaders := cc.maxFrame, cc.maxHeaders
+		cc.mu.Unlock()
+		err := cc.encodeTrailer(s.req.Trailer, maxHeaders)
+		if err != nil {
+			cc.hbuf.Reset()
+			cc.wmu.Unlock()
+			s.abort(http2.ErrCodeCancel, err)
+			return
+		}
+		err = cc.writeHeaderBlock(s.id, true, maxFrame)
+		cc.mu.Lock()
+		s.endLocalLocked()
+		cc.mu.Unlock()
+		if cc.unlockWrite(err) != nil {
+			return
+		}
+	}
+	if headTimeout > 0 {
+		s.armHead(headTimeout)
+	}
+}
+
+// bodyReadError is a failure to read the request body.
+type bodyReadError struct{ err error }
+
+func (e *bodyReadError) Error() string { return "reading the request body: " + e.err.Error() }
+func (e *bodyReadError) Unwrap() error { return e.err }
+
+var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+
+// awaitSendWindow waits until n bytes (or as many as 0 when n is 0) may
+// be sent on the stream, and takes up to n of them from its window and
+// the connection's. ok is false when the stream has ended.
+func (s *stream) awaitSendWindow(n int) (k int, maxFrame uint32, ok bool) {
+	cc := s.cc
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	for {
+		if s.err != nil || s.reset || cc.streams[s.id] != s {
+			return 0, 0, false
+		}
+		if n == 0 {
+			return 0, cc.maxFrame, true
+		}
+		if s.sendWindow > 0 && cc.sendWindow > 0 {
+			k = min(n, int(s.sendWindow), int(cc.sendWindow), int(cc.maxFrame))
+			s.sendWindow -= int32(k)
+			cc.sendWindow -= int32(k)
+			return k, cc.maxFrame, true
+		}
+		cc.sendCond.Wait()
+	}
+}
+
+// onHeadersLocked takes a response head, an interim response or the
+// trailer.
+func (s *stream) onHeadersLocked(f *http2.MetaHeadersFrame) error {
+	if f.Truncated {
+		return fmt.Errorf("endpoint's response header list is over the proxy's limit (%d bytes)", s.cc.h.c.cfg.MaxHeaderListSize)
+	}
+	if s.remoteDone {
+		return errors.New("endpoint sent HEADERS after END_STREAM")
+	}
+	if s.resp != nil {
+		// The trailer.
+		if !f.StreamEnded() {
+			return errors.New("endpoint sent a second HEADERS without END_STREAM")
+		}
+		if len(f.PseudoFields()) > 0 {
+			return errors.New("endpoint sent pseudo-header fields in a trailer")
+		}
+		if s.resp.Trailer == nil {
+			s.resp.Trailer = make(http.Header)
+		}
+		for _, hf := range f.RegularFields() {
+			k := s.cc.canonical(hf.Name)
+			s.resp.Trailer[k] = append(s.resp.Trailer[k], hf.Value)
+		}
+		return s.endRemoteLocked()
+	}
+	status := f.PseudoValue("status")
+	code, err := strconv.Atoi(status)
+	if len(status) != 3 || err != nil || code < 100 {
+		return fmt.Errorf("endpoint sent a malformed :status %q", status)
+	}
+	for _, hf := range f.PseudoFields() {
+		if hf.Name != ":status" {
+			return fmt.Errorf("endpoint sent the request pseudo-header %s in a response", hf.Name)
+		}
+	}
+	regular := f.RegularFields()
+	for _, hf := range regular {
+		if connectionHeader(hf.Name) {
+			return fmt.Errorf("endpoint sent the connection-specific header %q (RFC 9113 §8.2.2)", hf.Name)
+		}
+	}
+	if code < 200 {
+		if code == http.StatusSwitchingProtocols {
+			return errors.New("endpoint sent 101 Switching Protocols over HTTP/2")
+		}
+		if f.StreamEnded() {
+			return errors.New("endpoint ended the stream with an interim response")
+		}
+		if s.n1xx++; s.n1xx > MaxInformational {
+			return ErrTooManyInformational
+		}
+		s.interim = append(s.interim, interim{code: code, h: s.cc.header(regular)})
+		s.cond.Broadcast()
+		return nil
+	}
+	h := s.cc.header(regular)
+	resp := &http.Response{
+		Status:        status + " " + http.StatusText(code),
+		StatusCode:    code,
+		Proto:         "HTTP/2.0",
+		ProtoMajor:    2,
+		Header:        h,
+		ContentLength: -1,
+		Request:       s.req,
+	}
+	if cl := h["Content-Length"]; len(cl) > 0 {
+		n, ok := parseContentLength(cl)
+		if !ok {
+			return fmt.Errorf("endpoint sent a malformed Content-Length %q", cl)
+		}
+		resp.ContentLength, s.length = n, n
+	}
+	if vv := h["Trailer"]; len(vv) > 0 {
+		resp.Trailer = make(http.Header)
+		for _, v := range vv {
+			for k := range strings.SplitSeq(v, ",") {
+				if k = http.CanonicalHeaderKey(strings.TrimSpace(k)); k != "" {
+					resp.Trailer[k] = nil
+				}
+			}
+		}
+	}
+	if s.req.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified {
+		s.bodyless = true
+		resp.Body = http.NoBody
+		if code == http.StatusNoContent {
+			resp.ContentLength = 0
+		}
+	}
+	s.resp = resp
+	if f.StreamEnded() {
+		if s.length > 0 && !s.bodyless {
+			return fmt.Errorf("endpoint ended the stream with no body after Content-Length %d", s.length)
+		}
+		if resp.ContentLength == -1 && !s.bodyless {
+			resp.ContentLength = 0
+		}
+		if err := s.endRemoteLocked(); err != nil {
+			return err
+		}
+	}
+	s.cond.Broadcast()
+	return nil
+}
+
+// endRemoteLocked records the endpoint's END_STREAM.
+func (s *stream) endRemoteLocked() error {
+	s.remoteDone = true
+	if s.localDone {
+		s.cc.removeLocked(s)
+	}
+	s.cond.Broadcast()
+	return nil
+}
+
+// onDataLocked buffers a DATA frame's payload. It returns the stream
+// window to give back at once (padding, bytes nobody will read) and the
+// code to reset the stream with, if it must be.
+func (s *stream) onDataLocked(f *http2.DataFrame) (rst http2.ErrCode, back int32, err error) {
+	n := int32(f.Length)
+	s.recvAvail -= n
+	if s.recvAvail < 0 {
+		return http2.ErrCodeFlowControl, 0, errors.New("endpoint sent DATA beyond the stream's window")
+	}
+	if s.resp == nil {
+		return http2.ErrCodeProtocol, 0, errors.New("endpoint sent DATA before a response head")
+	}
+	if s.remoteDone {
+		return http2.ErrCodeStreamClosed, 0, errors.New("endpoint sent DATA after END_STREAM")
+	}
+	data := f.Data()
+	s.got += int64(len(data))
+	if s.bodyless && len(data) > 0 {
+		return http2.ErrCodeProtocol, 0, fmt.Errorf("endpoint sent a body with a %d response", s.resp.StatusCode)
+	}
+	if s.length >= 0 && (s.got > s.length || f.StreamEnded() && s.got != s.length) {
+		return http2.ErrCodeProtocol, 0, fmt.Errorf("endpoint sent %d body bytes after Content-Length %d", s.got, s.length)
+	}
+	if pad := n - int32(len(data)); pad > 0 {
+		back += pad
+	}
+	if s.closed {
+		back += int32(len(data))
+	} else if len(data) > 0 {
+		s.buf = append(s.buf, data...)
+	}
+	if back > 0 && !f.StreamEnded() {
+		s.recvAvail += back
+	} else {
+		back = 0
+	}
+	if f.StreamEnded() {
+		_ = s.endRemoteLocked()
+	}
+	s.cond.Broadcast()
+	return 0, back, nil
+}
+
+// onResetLocked takes the endpoint's RST_STREAM.
+func (s *stream) onResetLocked(code http2.ErrCode) {
+	s.reset, s.localDone = true, true
+	if code == http2.ErrCodeNo && s.remoteDone {
+		// The response is complete; the endpoint wants no more of the
+		// request (RFC 9113 §8.1).
+		s.cond.Broadcast()
+		s.cc.sendCond.Broadcast()
+		return
+	}
+	err := error(http2.StreamError{StreamID: s.id, Code: code})
+	if code == http2.ErrCodeRefusedStream && s.resp == nil {
+		s.unprocessed = true
+		err = &unprocessedError{err: err}
+	}
+	s.failLocked(fmt.Errorf("endpoint %s reset the stream: %w", s.cc.h.addr, err))
+}
+
+// connectionHeader says whether the lower-case field name is one of the
+// connection-specific ones HTTP/2 forbids (RFC 9113 §8.2.2).
+func connectionHeader(name string) bool {
+	switch name {
+	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+		return true
+	}
+	return false
+}
+
+// parseContentLength parses Content-Length values, which must agree.
+func parseContentLength(vv []string) (int64, bool) {
+	var n int64 = -1
+	for _, v := range vv {
+		v = strings.TrimSpace(v)
+		m, err := strconv.ParseUint(v, 10, 63)
+		if err != nil || v == "" || v[0] == '+' || (n >= 0 && int64(m) != n) {
+			return 0, false
+		}
+		n = int64(m)
+	}
+	return n, true
+}
+
+// header builds an http.Header from decoded fields, with one backing
+// array for the values.
+func (cc *conn) header(fields []hpack.HeaderField) http.Header {
+	h := make(http.Header, len(fields))
+	vals := make([]string, len(fields))
+	for i, hf := range fields {
+		k := cc.canonical(hf.Name)
+		vals[i] = hf.Value
+		if old, ok := h[k]; ok {
+			h[k] = append(old, hf.Value)
+		} else {
+			h[k] = vals[i : i+1 : i+1]
+		}
+	}
+	return h
+}
+
+// canonical returns the canonical header key of a lower-case field name,
+// remembering the names the endpoint uses.
+func (cc *conn) canonical(name string) string {
+	if k, ok := cc.canon[name]; ok {
+		return k
+	}
+	k := http.CanonicalHeaderKey(name)
+	if len(cc.canon) < 512 {
+		cc.canon[name] = k
+	}
+	return k
+}
+
+// checkRequest refuses what cannot be sent over HTTP/2.
+func checkRequest(req *http.Request) error {
+	if req.Method == http.MethodConnect {
+		return errors.New("h2client: CONNECT is not supported")
+	}
+	if !httpguts.ValidHostHeader(authority(req)) {
+		return fmt.Errorf("h2client: invalid Host %q", authority(req))
+	}
+	for k, vv := range req.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return fmt.Errorf("h2client: invalid header field name %q", k)
+		}
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return fmt.Errorf("h2client: invalid value of header field %q", k)
+			}
+		}
+	}
+	return nil
+}
+
+func authority(req *http.Request) string {
+	if req.Host != "" {
+		return req.Host
+	}
+	return req.URL.Host
+}
+
+// watchCtx runs f when ctx ends, until the returned stop is called.
+func watchCtx(ctx context.Context, f func()) func() bool {
+	if ctx.Done() == nil {
+		return func() bool { return true }
+	}
+	return context.AfterFunc(ctx, f)
+}
