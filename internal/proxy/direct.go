@@ -59,7 +59,9 @@ func (p *Proxy) serveDirect(w http.ResponseWriter, r *http.Request, ctx context.
 		Host:       r.Host,
 		RemoteAddr: r.RemoteAddr,
 	}
-	if h1client.HasBody(r) {
+	if h1client.HasBody(r) && r.ContentLength != 0 {
+		// (Go's HTTP/2 server gives a request that ended with its HEADERS
+		// a body of length 0; the ReverseProxy sends none either.)
 		out.Body, out.ContentLength = r.Body, r.ContentLength
 	}
 	// The caller's headers, sharing their values, less hop-by-hop ones

@@ -323,12 +323,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rt.fast && r.ProtoMajor == 2 {
-		// HTTP/2 callers take the direct path too. rt is not pooled
-		// afterwards: an attempt's HTTP/2 client writes the request body
-		// on a goroutine of its own, which may still read rt's replay
-		// buffer and request when the response has been passed on.
+		// HTTP/2 callers take the direct path too. With a body, rt is not
+		// pooled afterwards: an attempt's HTTP/2 client writes the body on
+		// a goroutine of its own, which may still read rt's replay buffer
+		// and request when the response has been passed on.
 		rt.reqBody = h2Body
 		p.serveDirect(w, r, ctx, rt)
+		if rt.out.Body == nil {
+			rt.release()
+		}
 		return
 	}
 	if r.ProtoMajor == 1 {
