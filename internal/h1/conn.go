@@ -156,7 +156,7 @@ func (c *conn) serve() {
 		c.headArmed = false // armHead sets it before the head's first blocking read
 		if first {
 			if c.isH2Preface() {
-				handedOff = c.handOff()
+				handedOff = c.handOff(c.s.cfg.HTTP2)
 				return
 			}
 		}
@@ -178,7 +178,7 @@ func (c *conn) serve() {
 		// Upgrades, and any Expect (net/http sends 100 Continue, or 417
 		// for an expectation it does not know), go to the fallback.
 		if c.head.Upgrade || c.head.Expect100 || len(c.head.Header["Expect"]) > 0 {
-			handedOff = c.handOff()
+			handedOff = c.handOff(nil)
 			return
 		}
 		if _, err := c.br.Discard(n); err != nil {
@@ -320,16 +320,20 @@ func (c *conn) closeWriteAndLinger() {
 	_, _ = io.Copy(io.Discard, io.LimitReader(c.nc, 256<<10))
 }
 
-// handOff gives the connection to Fallback with what was read replayed.
-func (c *conn) handOff() bool {
+// handOff gives the connection to to, or when it is nil to Fallback,
+// with what was read replayed.
+func (c *conn) handOff(to func(net.Conn)) bool {
 	c.setReadDeadline(time.Time{})
-	if c.s.cfg.Fallback == nil {
+	if to == nil {
+		to = c.s.cfg.Fallback
+	}
+	if to == nil {
 		return false
 	}
 	buffered, _ := c.br.Peek(c.br.Buffered())
 	rc := &replayConn{Conn: c.nc, buf: bytes.Clone(buffered)}
 	c.release()
-	c.s.cfg.Fallback(rc)
+	to(rc)
 	return true
 }
 

@@ -30,6 +30,9 @@ type Config struct {
 	// Fallback takes a connection the loop hands off: its reads replay
 	// the bytes already read first. Nil closes such connections.
 	Fallback func(net.Conn)
+	// HTTP2, if not nil, takes the connections that open with the HTTP/2
+	// client preface instead of Fallback (the preface replayed first).
+	HTTP2 func(net.Conn)
 	// ReadHeaderTimeout bounds reading a request head once its first
 	// byte came. Defaults to 10s (when 0); negative means no limit.
 	ReadHeaderTimeout time.Duration

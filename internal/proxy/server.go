@@ -14,6 +14,7 @@ import (
 
 	"github.com/slinkerd/slinkerd/internal/h1"
 	"github.com/slinkerd/slinkerd/internal/h1client"
+	"github.com/slinkerd/slinkerd/internal/h2"
 )
 
 // ServerConfig configures the listener side of the proxy.
@@ -63,6 +64,7 @@ type Server struct {
 	// (h2c and h2 after ALPN, upgrades, Expect) to srv through handed;
 	// on cleartext, guarded as srv's own connections would be.
 	loop    *h1.Server
+	h2      *h2.Server // h2c callers on the own loop's listener; nil on TLS
 	raw     net.Listener
 	handed  *connQueue
 	tlsCfg  *tls.Config // the loop's TLS: it does the handshakes
@@ -159,9 +161,39 @@ func Listen(cfg ServerConfig, h http.Handler) (*Server, error) {
 				cs(c, st)
 			}
 		}
+		if !s.tls {
+			// h2c with prior knowledge: slinkerd's own HTTP/2 server. (TLS
+			// connections that chose h2 by ALPN still go to net/http's.)
+			h2cs := cfg.ConnState
+			if h2cs != nil {
+				// The loop reported StateNew of the connections it hands over.
+				h2cs = func(c net.Conn, st http.ConnState) {
+					if st != http.StateNew {
+						cfg.ConnState(c, st)
+					}
+				}
+			}
+			s.h2 = h2.NewServer(h2.Config{
+				Handler:              h,
+				MaxConcurrentStreams: uint32(cfg.MaxConcurrentStreams),
+				MaxHeaderListSize:    uint32(cfg.MaxHeaderBytes),
+				// Bound what one connection can make us buffer.
+				MaxReceiveBufferPerConnection: 4 << 20,
+				MaxReceiveBufferPerStream:     1 << 20,
+				ReadHeaderTimeout:             cfg.ReadHeaderTimeout,
+				IdleTimeout:                   cfg.IdleTimeout,
+				ConnState:                     h2cs,
+				Logger:                        cfg.Logger,
+			})
+		}
+		var toH2 func(net.Conn)
+		if s.h2 != nil {
+			toH2 = func(c net.Conn) { go func() { _ = s.h2.ServeConn(c) }() }
+		}
 		s.loop = h1.NewServer(h1.Config{
 			Handler:           h,
 			Fallback:          s.handed.put,
+			HTTP2:             toH2,
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 			IdleTimeout:       cfg.IdleTimeout,
 			MaxHeaderBytes:    cfg.MaxHeaderBytes,
@@ -296,11 +328,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	_ = s.raw.Close()
 	loopErr := make(chan error, 1)
 	go func() { loopErr <- s.loop.Shutdown(ctx) }()
+	h2Err := make(chan error, 1)
+	go func() {
+		if s.h2 == nil {
+			h2Err <- nil
+			return
+		}
+		h2Err <- s.h2.Shutdown(ctx)
+	}()
 	err := s.srv.Shutdown(ctx)
 	if err != nil {
 		_ = s.srv.Close()
 	}
-	return errors.Join(err, <-loopErr)
+	return errors.Join(err, <-loopErr, <-h2Err)
 }
 
 // callerWriter returns the ResponseWriter to answer r with: w itself, or

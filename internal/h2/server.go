@@ -1,0 +1,194 @@
+// Package h2 is slinkerd's own HTTP/2 server for prior-knowledge h2c
+// connections, the HTTP/2 sibling of internal/h1. It is shaped like
+// grpc-go's transport rather than x/net/http2's server: per connection,
+// one reader goroutine (the one that calls ServeConn) reads frames with
+// x/net/http2's Framer and owns the stream table, and one writer goroutine
+// drains a queue of frames and flushes only when the queue is empty, so
+// frames written together leave in one write. Streams are structs; the
+// only goroutine per stream is the one running the http.Handler, as in
+// net/http and grpc-go.
+//
+// Flow control is per stream: a request body is buffered up to the stream
+// window we offer, and WINDOW_UPDATE goes back as the handler reads, so a
+// slow handler slows only its own stream. A response Write blocks while
+// the peer's stream or connection window is empty.
+//
+// The hardening rules (rapid reset, control-frame, CONTINUATION and
+// empty-DATA floods, header-list and HPACK limits, stream counts) are
+// counters, documented where they are enforced in conn.go.
+package h2
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Handler answers the requests. Required.
+	Handler http.Handler
+	// MaxConcurrentStreams is the SETTINGS_MAX_CONCURRENT_STREAMS we
+	// announce; a stream past it is refused with RST_STREAM
+	// REFUSED_STREAM. Handlers still running after their stream was reset
+	// count too: a request that arrives while that many run waits for
+	// one to end, and more than 4× that many waiting ends the connection
+	// with GOAWAY ENHANCE_YOUR_CALM (as x/net/http2). Defaults to 250.
+	MaxConcurrentStreams uint32
+	// MaxHeaderListSize is the SETTINGS_MAX_HEADER_LIST_SIZE we announce,
+	// in decoded bytes (RFC 9113 §6.5.2); a larger request head gets a
+	// 431 answer, as net/http. The encoded header block, CONTINUATION
+	// frames included, is bounded to 4× this plus 16 KiB before decoding
+	// finishes. Defaults to 64 KiB.
+	MaxHeaderListSize uint32
+	// MaxReceiveBufferPerStream is the stream flow-control window we
+	// offer, and so the most request body buffered per stream. Defaults
+	// to 1 MiB.
+	MaxReceiveBufferPerStream int32
+	// MaxReceiveBufferPerConnection is the connection flow-control window
+	// we offer. Defaults to 4 MiB.
+	MaxReceiveBufferPerConnection int32
+	// ReadHeaderTimeout bounds the wait for the client preface and the
+	// peer's first SETTINGS. Defaults to 10s (when 0); negative means no
+	// limit.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a connection with GOAWAY once it has had no
+	// stream for that long. Defaults to 60s (when 0); negative means no
+	// limit.
+	IdleTimeout time.Duration
+	// ConnState, if not nil, is told of each connection's state changes,
+	// as http.Server.ConnState: StateActive when a stream opens on an
+	// idle connection, StateIdle when its last stream ends.
+	ConnState func(net.Conn, http.ConnState)
+	// Logger receives handler panics at error level and connection
+	// errors at debug level. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Server serves HTTP/2 on connections given to ServeConn.
+type Server struct {
+	cfg Config
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	shutdown atomic.Bool
+	done     chan struct{} // closed when the last connection ends after Shutdown
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxConcurrentStreams          = 250
+	DefaultMaxHeaderListSize             = 64 << 10
+	DefaultMaxReceiveBufferPerStream     = 1 << 20
+	DefaultMaxReceiveBufferPerConnection = 4 << 20
+)
+
+// NewServer returns a Server for cfg.
+func NewServer(cfg Config) *Server {
+	if cfg.MaxConcurrentStreams == 0 {
+		cfg.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+	if cfg.MaxHeaderListSize == 0 {
+		cfg.MaxHeaderListSize = DefaultMaxHeaderListSize
+	}
+	if cfg.MaxReceiveBufferPerStream <= 0 {
+		cfg.MaxReceiveBufferPerStream = DefaultMaxReceiveBufferPerStream
+	}
+	if cfg.MaxReceiveBufferPerConnection <= 0 {
+		cfg.MaxReceiveBufferPerConnection = DefaultMaxReceiveBufferPerConnection
+	}
+	if cfg.MaxReceiveBufferPerConnection < initialWindow {
+		cfg.MaxReceiveBufferPerConnection = initialWindow // the connection starts with that much
+	}
+	if cfg.ReadHeaderTimeout == 0 {
+		cfg.ReadHeaderTimeout = 10 * time.Second
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Server{cfg: cfg, conns: make(map[*conn]struct{})}
+}
+
+// ErrServerClosed is returned by ServeConn after Shutdown or Close.
+var ErrServerClosed = errors.New("h2: server closed")
+
+// ServeConn serves nc, whose first bytes are the client preface (HTTP/2
+// with prior knowledge), until it closes or the server shuts down. It
+// closes nc. It returns nil when the peer or a GOAWAY ended the
+// connection cleanly, else what ended it.
+func (s *Server) ServeConn(nc net.Conn) error {
+	c := newConn(s, nc)
+	if !s.track(c, true) {
+		_ = nc.Close()
+		return ErrServerClosed
+	}
+	defer s.track(c, false)
+	if s.cfg.ConnState != nil {
+		s.cfg.ConnState(nc, http.StateNew)
+	}
+	return c.serve()
+}
+
+func (s *Server) track(c *conn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.shutdown.Load() {
+			return false
+		}
+		s.conns[c] = struct{}{}
+		return true
+	}
+	delete(s.conns, c)
+	if s.shutdown.Load() && len(s.conns) == 0 && s.done != nil {
+		close(s.done)
+		s.done = nil
+	}
+	return true
+}
+
+// Shutdown sends GOAWAY (naming the last stream it took) on every
+// connection, lets the streams in flight finish, closes each connection
+// as its last stream ends, and waits for all of them until ctx is done;
+// then it closes what is left and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown.Store(true)
+	if len(s.conns) == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	done := make(chan struct{})
+	s.done = done
+	for c := range s.conns {
+		c.goAway()
+	}
+	s.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		_ = s.Close()
+		return ctx.Err()
+	}
+}
+
+// Close closes every connection at once; their handlers see their
+// requests' contexts cancelled.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.shutdown.Store(true)
+	for c := range s.conns {
+		_ = c.nc.Close()
+	}
+	s.mu.Unlock()
+	return nil
+}

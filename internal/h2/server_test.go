@@ -1,0 +1,296 @@
+package h2
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/net/http2"
+)
+
+func TestRequestAndResponse(t *testing.T) {
+	type seen struct {
+		proto, method, host, uri, path, query, remote string
+		cl                                            int64
+		header                                        http.Header
+	}
+	got := make(chan seen, 1)
+	ts := startServer(t, Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.Proto, r.Method, r.Host, r.RequestURI, r.URL.Path, r.URL.RawQuery, r.RemoteAddr, r.ContentLength, r.Header.Clone()}
+		w.Header().Set("X-Answer", "42")
+		w.Header().Set("Connection", "close") // connection-specific: dropped
+		_, _ = io.WriteString(w, "hello")
+	})})
+	c := h2cClient(t)
+	req, _ := http.NewRequest("GET", "http://"+ts.addr+"/a/b?x=1", nil)
+	req.Header.Set("X-Test", "v")
+	req.AddCookie(&http.Cookie{Name: "a", Value: "1"})
+	req.AddCookie(&http.Cookie{Name: "b", Value: "2"})
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, "HTTP/2.0", resp.Proto)
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "hello", string(body))
+	assert.Equal(t, "42", resp.Header.Get("X-Answer"))
+	assert.Empty(t, resp.Header.Get("Connection"))
+	assert.Equal(t, int64(5), resp.ContentLength, "a small finished body gets a content-length")
+	assert.NotEmpty(t, resp.Header.Get("Date"), "date is added, as net/http")
+	s := <-got
+	assert.Equal(t, "HTTP/2.0", s.proto)
+	assert.Equal(t, "GET", s.method)
+	assert.Equal(t, ts.addr, s.host)
+	assert.Equal(t, "/a/b?x=1", s.uri)
+	assert.Equal(t, "/a/b", s.path)
+	assert.Equal(t, "x=1", s.query)
+	assert.NotEmpty(t, s.remote)
+	assert.Equal(t, int64(0), s.cl)
+	assert.Equal(t, "v", s.header.Get("X-Test"))
+	assert.Equal(t, "a=1; b=2", s.header.Get("Cookie"))
+}
+
+// A body much larger than every window goes both ways intact: flow
+// control works in both directions.
+func TestLargeBodiesEcho(t *testing.T) {
+	ts := startServer(t, Config{
+		MaxReceiveBufferPerStream:     70000,
+		MaxReceiveBufferPerConnection: 100000,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(w, r.Body)
+		})})
+	c := h2cClient(t)
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
+	for i := range payload {
+		payload[i] ^= byte(i >> 12)
+	}
+	want := sha256.Sum256(payload)
+	done := make(chan struct{})
+	for range 3 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			resp, err := c.Post("http://"+ts.addr+"/echo", "application/octet-stream", bytes.NewReader(payload))
+			if !assert.NoError(t, err) {
+				return
+			}
+			defer resp.Body.Close()
+			h := sha256.New()
+			n, err := io.Copy(h, resp.Body)
+			assert.NoError(t, err)
+			assert.Equal(t, int64(len(payload)), n)
+			assert.Equal(t, want[:], h.Sum(nil))
+		}()
+	}
+	for range 3 {
+		<-done
+	}
+}
+
+func TestTrailersBothWays(t *testing.T) {
+	ts := startServer(t, Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Trailer", "X-Declared")
+		w.WriteHeader(200)
+		_, _ = io.WriteString(w, "body")
+		w.Header().Set("X-Declared", "d:"+r.Trailer.Get("X-Req-Trailer"))
+		w.Header().Set(http.TrailerPrefix+"X-Late", "late")
+	})})
+	c := h2cClient(t)
+	req, _ := http.NewRequest("POST", "http://"+ts.addr+"/", io.NopCloser(strings.NewReader("abc")))
+	req.Trailer = http.Header{"X-Req-Trailer": nil}
+	req.Trailer.Set("X-Req-Trailer", "rt")
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, "body", string(body))
+	assert.Equal(t, "d:rt", resp.Trailer.Get("X-Declared"))
+	assert.Equal(t, "late", resp.Trailer.Get("X-Late"))
+}
+
+func TestTrailersOnly(t *testing.T) {
+	ts := startServer(t, Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(http.TrailerPrefix+"Grpc-Status", "5")
+	})})
+	resp, err := h2cClient(t).Get("http://" + ts.addr + "/")
+	require.NoError(t, err)
+	_, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, "5", resp.Trailer.Get("Grpc-Status"))
+}
+
+func TestInformationalAndFlush(t *testing.T) {
+	next := make(chan struct{})
+	ts := startServer(t, Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		_, _ = io.WriteString(w, "first")
+		require.NoError(t, http.NewResponseController(w).Flush())
+		<-next
+		_, _ = io.WriteString(w, "second")
+	})})
+	var hints []string
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+		hints = append(hints, h["Link"]...)
+		return nil
+	}}
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", "http://"+ts.addr+"/", nil)
+	resp, err := h2cClient(t).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	buf := make([]byte, 5)
+	_, err = io.ReadFull(resp.Body, buf)
+	require.NoError(t, err)
+	assert.Equal(t, "first", string(buf), "Flush sent the first part before the handler went on")
+	close(next)
+	rest, _ := io.ReadAll(resp.Body)
+	assert.Equal(t, "second", string(rest))
+	assert.Equal(t, []string{"</style.css>; rel=preload"}, hints)
+	assert.Equal(t, int64(-1), resp.ContentLength)
+}
+
+func TestResponseControllerMethods(t *testing.T) {
+	errs := make(chan []error, 1)
+	ts := startServer(t, Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		errs <- []error{rc.EnableFullDuplex(), rc.SetReadDeadline(time.Time{}), rc.SetWriteDeadline(time.Now().Add(time.Second)), rc.Flush()}
+	})})
+	resp, err := h2cClient(t).Get("http://" + ts.addr + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	e := <-errs
+	assert.NoError(t, e[0])
+	assert.NoError(t, e[1])
+	assert.ErrorIs(t, e[2], http.ErrNotSupported)
+	assert.NoError(t, e[3])
+}
+
+func TestHeadAndNoContent(t *testing.T) {
+	ts := startServer(t, Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/204" {
+			w.WriteHeader(204)
+			_, err := io.WriteString(w, "x")
+			assert.ErrorIs(t, err, http.ErrBodyNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Length", "10")
+		_, _ = io.WriteString(w, "0123456789")
+	})})
+	c := h2cClient(t)
+	resp, err := c.Head("http://" + ts.addr + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, int64(10), resp.ContentLength)
+	resp, err = c.Get("http://" + ts.addr + "/204")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 204, resp.StatusCode)
+}
+
+// A handler that panics resets its stream; ErrAbortHandler is not logged.
+func TestHandlerPanic(t *testing.T) {
+	logs := &lockedWriter{w: new(bytes.Buffer)}
+	ts := startServer(t, Config{Logger: slog.New(slog.NewTextHandler(logs, nil)), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/abort" {
+			panic(http.ErrAbortHandler)
+		}
+		panic("boom")
+	})})
+	r := dialRaw(t, ts.addr)
+	require.NoError(t, r.request(1, true, "/abort"))
+	rs := r.waitFor("RST_STREAM 1", isRST(1)).(*http2.RSTStreamFrame)
+	assert.Equal(t, http2.ErrCodeInternal, rs.ErrCode)
+	require.NoError(t, r.request(3, true, "/boom"))
+	rs = r.waitFor("RST_STREAM 3", isRST(3)).(*http2.RSTStreamFrame)
+	assert.Equal(t, http2.ErrCodeInternal, rs.ErrCode)
+	assert.Equal(t, 1, strings.Count(logs.String(), "panic serving request"), logs.String())
+}
+
+// The request context ends when the peer resets the stream.
+func TestContextCancelledOnReset(t *testing.T) {
+	started, ended := make(chan struct{}), make(chan error, 1)
+	ts := startServer(t, Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-r.Context().Done()
+		ended <- context.Cause(r.Context())
+	})})
+	r := dialRaw(t, ts.addr)
+	require.NoError(t, r.request(1, true, "/"))
+	<-started
+	require.NoError(t, r.fr.WriteRSTStream(1, http2.ErrCodeCancel))
+	select {
+	case err := <-ended:
+		assert.ErrorContains(t, err, "reset")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler's context was not cancelled")
+	}
+}
+
+// A handler that returns before reading a body the client is still
+// sending ends the stream, then resets it with NO_ERROR, as net/http.
+func TestUnreadBodyResetNoError(t *testing.T) {
+	ts := startServer(t, Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "early")
+	})})
+	r := dialRaw(t, ts.addr)
+	require.NoError(t, r.request(1, false, "/", ":method", "POST"))
+	var sawEnd bool
+	rs := r.waitFor("RST_STREAM 1", func(f http2.Frame) bool {
+		if d, ok := f.(*http2.DataFrame); ok && d.StreamEnded() {
+			sawEnd = true
+		}
+		return isRST(1)(f)
+	}).(*http2.RSTStreamFrame)
+	assert.True(t, sawEnd)
+	assert.Equal(t, http2.ErrCodeNo, rs.ErrCode)
+}
+
+func TestShutdownLetsStreamsFinish(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	ts := startServer(t, Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		_, _ = io.WriteString(w, "done")
+	})})
+	r := dialRaw(t, ts.addr)
+	require.NoError(t, r.request(1, true, "/"))
+	<-started
+	shut := make(chan error, 1)
+	go func() { shut <- ts.Shutdown(ctxTimeout(t, 10*time.Second)) }()
+	ga := r.waitFor("GOAWAY", func(f http2.Frame) bool { _, ok := f.(*http2.GoAwayFrame); return ok }).(*http2.GoAwayFrame)
+	assert.Equal(t, uint32(1), ga.LastStreamID)
+	assert.Equal(t, http2.ErrCodeNo, ga.ErrCode)
+	close(release)
+	r.waitFor("END_STREAM on 1", func(f http2.Frame) bool {
+		d, ok := f.(*http2.DataFrame)
+		return ok && d.StreamID == 1 && d.StreamEnded()
+	})
+	assert.Nil(t, r.goAwayOrClose(), "the connection closes after its last stream")
+	select {
+	case err := <-shut:
+		assert.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+}
+
+func TestIdleTimeoutSendsGoAway(t *testing.T) {
+	ts := startServer(t, Config{IdleTimeout: 50 * time.Millisecond, Handler: http.NotFoundHandler()})
+	r := dialRaw(t, ts.addr)
+	require.NoError(t, r.request(1, true, "/"))
+	ga := r.goAwayOrClose()
+	require.NotNil(t, ga)
+	assert.Equal(t, http2.ErrCodeNo, ga.ErrCode)
+	assert.Equal(t, uint32(1), ga.LastStreamID)
+}

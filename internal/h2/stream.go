@@ -1,0 +1,363 @@
+package h2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/http2"
+)
+
+// stream is one request and its response. Fields marked "reader" belong
+// to the connection's reader goroutine; sendWindow and wErr are guarded
+// by the writer's mutex.
+type stream struct {
+	c  *conn
+	id uint32
+
+	// reader
+	remoteClosed bool
+	declLen      int64 // content-length, -1 none
+	received     int64
+
+	inflow atomic.Int64 // what the peer may still send on this stream
+	// flushedAt is 1 + the count of socket reads when the stream's last
+	// frame was flushed; 0 until then.
+	flushedAt atomic.Uint64
+
+	req    *http.Request
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	body   reqBody
+	rw     response
+	marked bool // markDone ran
+
+	sendWindow int64 // the peer's window for this stream
+	wErr       error // set once the stream is reset or the connection closed
+}
+
+// errBodyClosed is what a Read of a request body after Close returns.
+var errBodyClosed = errors.New("h2: read on closed request body")
+
+// validPseudoPath reports whether v is a valid :path (RFC 9113 §8.3.1).
+func validPseudoPath(v string) bool {
+	return (len(v) > 0 && v[0] == '/') || v == "*"
+}
+
+func validTrailer(key string) bool { return httpguts.ValidTrailerHeader(key) }
+
+// newStream builds a stream and its request from a request HEADERS
+// frame, or returns the stream error code that refuses it.
+func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
+	method := f.PseudoValue("method")
+	path := f.PseudoValue("path")
+	scheme := f.PseudoValue("scheme")
+	authority := f.PseudoValue("authority")
+	if f.PseudoValue("status") != "" || f.PseudoValue("protocol") != "" {
+		return nil, http2.ErrCodeProtocol
+	}
+	isConnect := method == http.MethodConnect
+	if isConnect {
+		if path != "" || scheme != "" || authority == "" {
+			return nil, http2.ErrCodeProtocol
+		}
+	} else if method == "" || scheme == "" || !validPseudoPath(path) || (path == "*" && method != http.MethodOptions) {
+		return nil, http2.ErrCodeProtocol
+	}
+	if !httpguts.ValidHostHeader(authority) && authority != "" {
+		return nil, http2.ErrCodeProtocol
+	}
+	st := &stream{c: c, id: f.StreamID, declLen: -1}
+	header := make(http.Header, len(f.Fields))
+	var cookies []string
+	for _, hf := range f.RegularFields() {
+		switch hf.Name {
+		case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
+			return nil, http2.ErrCodeProtocol // connection-specific (RFC 9113 §8.2.2)
+		case "te":
+			if hf.Value != "trailers" {
+				return nil, http2.ErrCodeProtocol
+			}
+		case "cookie":
+			cookies = append(cookies, hf.Value)
+			continue
+		case "content-length":
+			n, err := strconv.ParseUint(hf.Value, 10, 63)
+			if err != nil || (st.declLen >= 0 && int64(n) != st.declLen) {
+				return nil, http2.ErrCodeProtocol
+			}
+			st.declLen = int64(n)
+		}
+		key := http.CanonicalHeaderKey(hf.Name)
+		header[key] = append(header[key], hf.Value)
+	}
+	if len(cookies) > 0 {
+		header["Cookie"] = []string{strings.Join(cookies, "; ")}
+	}
+	if authority == "" {
+		authority = header.Get("Host")
+	}
+	end := f.StreamEnded()
+	if end && st.declLen > 0 {
+		return nil, http2.ErrCodeProtocol
+	}
+
+	var u *url.URL
+	requestURI := path
+	if isConnect {
+		u = &url.URL{Host: authority}
+		requestURI = authority
+	} else {
+		var err error
+		if u, err = url.ParseRequestURI(path); err != nil {
+			return nil, http2.ErrCodeProtocol
+		}
+	}
+	var trailer http.Header
+	for _, v := range header["Trailer"] {
+		for key := range strings.SplitSeq(v, ",") {
+			key = http.CanonicalHeaderKey(strings.TrimSpace(key))
+			switch key {
+			case "", "Transfer-Encoding", "Trailer", "Content-Length":
+				// Bogus, as net/http.
+			default:
+				if trailer == nil {
+					trailer = make(http.Header)
+				}
+				trailer[key] = nil
+			}
+		}
+	}
+	delete(header, "Trailer")
+
+	st.ctx, st.cancel = context.WithCancelCause(c.baseCtx)
+	st.inflow.Store(int64(c.s.cfg.MaxReceiveBufferPerStream))
+	c.w.mu.Lock()
+	st.sendWindow = c.w.initSend
+	c.w.mu.Unlock()
+	st.body.st = st
+	st.body.cond.L = &st.body.mu
+	req := &http.Request{
+		Method:     method,
+		URL:        u,
+		Proto:      "HTTP/2.0",
+		ProtoMajor: 2,
+		Header:     header,
+		Host:       authority,
+		RemoteAddr: c.remote,
+		RequestURI: requestURI,
+		Trailer:    trailer,
+	}
+	if end {
+		st.remoteClosed = true
+		st.body.eof = true
+		req.Body = http.NoBody
+	} else {
+		req.Body = &st.body
+		req.ContentLength = st.declLen
+	}
+	st.req = req.WithContext(st.ctx)
+	st.rw.init(st)
+	return st, http2.ErrCodeNo
+}
+
+// abort ends the stream from the reader's side: its context is cancelled
+// with err as cause, its body fails and its writes stop.
+func (st *stream) abort(err error) {
+	if st.cancel != nil {
+		st.cancel(err)
+	}
+	st.body.fail(err)
+	w := &st.c.w
+	w.mu.Lock()
+	if st.wErr == nil {
+		st.wErr = err
+	}
+	w.cond.Broadcast()
+	w.mu.Unlock()
+}
+
+// endRemote records the peer's END_STREAM, with trailers if any.
+func (st *stream) endRemote(tr http.Header) {
+	st.remoteClosed = true
+	b := &st.body
+	b.mu.Lock()
+	if st.req != nil && st.req.Trailer != nil {
+		for k, vv := range tr {
+			st.req.Trailer[k] = vv
+		}
+	}
+	b.eof = true
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}
+
+// serve runs the handler and completes the stream.
+func (st *stream) serve() {
+	if st.ctx.Err() != nil {
+		// Reset while it waited for a handler slot.
+		st.c.markDone(st)
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			if p != http.ErrAbortHandler {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				st.c.s.cfg.Logger.Error("h2: panic serving request", "remote", st.c.remote, "stream", st.id, "panic", fmt.Sprint(p), "stack", string(buf))
+			}
+			st.c.markDone(st)
+			st.push(outFrame{kind: kRST, streamID: st.id, code: http2.ErrCodeInternal})
+		}
+		st.cancel(context.Canceled)
+		st.body.Close()
+	}()
+	st.c.s.cfg.Handler.ServeHTTP(&st.rw, st.req)
+	st.rw.finish()
+}
+
+// push queues f for st unless the stream was reset; false if not queued.
+func (st *stream) push(f outFrame) bool {
+	w := &st.c.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if st.wErr != nil && (f.kind != kRST || st.wErr != errStreamDone) {
+		return false // reset, or ended (only a RST_STREAM may follow END_STREAM)
+	}
+	if f.kind == kRST {
+		st.wErr = errStreamDone
+		f.st = st
+	}
+	return w.pushLocked(f)
+}
+
+// errStreamDone is what writes after the stream ended return.
+var errStreamDone = errors.New("h2: stream closed")
+
+// reqBody is a request body: the bytes the reader received and the
+// handler has not read yet, at most the stream window.
+type reqBody struct {
+	st      *stream
+	mu      sync.Mutex
+	cond    sync.Cond
+	buf     []byte
+	off     int
+	eof     bool  // END_STREAM received
+	err     error // reset or connection closed
+	closed  bool  // closed by the handler
+	unacked int64 // read and not yet announced with WINDOW_UPDATE
+}
+
+// put appends p (reader); false if the handler closed the body.
+func (b *reqBody) put(p []byte) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || b.err != nil {
+		return false
+	}
+	if len(b.buf)+len(p) > cap(b.buf) && b.off > 0 {
+		n := copy(b.buf, b.buf[b.off:])
+		b.buf, b.off = b.buf[:n], 0
+	}
+	b.buf = append(b.buf, p...)
+	b.cond.Broadcast()
+	return true
+}
+
+func (b *reqBody) fail(err error) {
+	b.mu.Lock()
+	if b.err == nil {
+		b.err = err
+	}
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}
+
+// Read reads the request body; what it takes is given back to the peer
+// with WINDOW_UPDATE once a quarter of a window is due.
+func (b *reqBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	for len(b.buf) == b.off && !b.eof && b.err == nil && !b.closed {
+		b.cond.Wait()
+	}
+	if b.closed {
+		b.mu.Unlock()
+		return 0, errBodyClosed
+	}
+	if len(b.buf) == b.off {
+		err := b.err
+		if b.eof {
+			err = io.EOF
+		}
+		b.mu.Unlock()
+		return 0, err
+	}
+	n := copy(p, b.buf[b.off:])
+	b.off += n
+	if b.off == len(b.buf) {
+		b.buf, b.off = b.buf[:0], 0
+	}
+	b.unacked += int64(n)
+	var upd int64
+	st := b.st
+	if !b.eof && b.err == nil && b.unacked >= int64(st.c.s.cfg.MaxReceiveBufferPerStream)/4 {
+		upd, b.unacked = b.unacked, 0
+	}
+	b.mu.Unlock()
+	c := st.c
+	c.credit(int64(n))
+	if upd > 0 {
+		st.inflow.Add(upd)
+		st.push(outFrame{kind: kWindowUpdate, streamID: st.id, n: uint32(upd)})
+	}
+	return n, nil
+}
+
+// Close drops what is buffered and what still arrives, giving the
+// connection window back.
+func (b *reqBody) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	drop := len(b.buf) - b.off
+	b.buf, b.off = nil, 0
+	b.cond.Broadcast()
+	b.mu.Unlock()
+	if drop > 0 {
+		b.st.c.credit(int64(drop))
+	}
+	return nil
+}
+
+// remoteDone says whether the peer has ended its side (handler).
+func (b *reqBody) remoteDone() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.eof
+}
+
+// markDone tells the reader st's handler has ended (before its last frame
+// is queued, so that the peer never sees the end of a stream the reader
+// still counts).
+func (c *conn) markDone(st *stream) {
+	if st.marked {
+		return
+	}
+	st.marked = true
+	c.mu.Lock()
+	c.active--
+	c.done = append(c.done, st)
+	c.mu.Unlock()
+}
