@@ -688,7 +688,7 @@ func (c *conn) start(st *stream) error {
 	if c.running < max {
 		c.running++
 		c.mu.Unlock()
-		go c.runHandlers(st)
+		c.s.run(st)
 		return nil
 	}
 	c.pending = append(c.pending, st)

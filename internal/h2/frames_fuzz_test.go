@@ -102,6 +102,8 @@ func FuzzServerFrames(f *testing.F) {
 			t.Fatal("the server did not stop after the peer closed")
 		}
 		<-read
+		// Idle handler workers belong to the server, not the connection.
+		_ = s.Close()
 		if leaks := leakcheck.Leaked(5*time.Second, serverMarks...); leaks != "" {
 			t.Fatalf("goroutines left:\n%s", leaks)
 		}

@@ -78,7 +78,48 @@ type Server struct {
 	conns    map[*conn]struct{}
 	shutdown atomic.Bool
 	done     chan struct{} // closed when the last connection ends after Shutdown
+
+	// Handler workers: a stream's handler runs on an idle worker when
+	// one waits on work, else on a new one. A worker that has run a
+	// handler keeps its grown stack for the next (a new goroutine per
+	// stream grows its stack on every request: grpc-go's stream workers
+	// avoid the same cost), and ends after workerIdle without work, or
+	// when the server closes (quit).
+	work     chan *stream
+	quit     chan struct{}
+	quitOnce sync.Once
 }
+
+// workerIdle is how long an idle handler worker waits for a stream.
+const workerIdle = 10 * time.Second
+
+// run runs st's handler, and then queued ones, on a worker.
+func (s *Server) run(st *stream) {
+	select {
+	case s.work <- st:
+	default:
+		go s.worker(st)
+	}
+}
+
+func (s *Server) worker(st *stream) {
+	t := time.NewTimer(workerIdle)
+	defer t.Stop()
+	for {
+		st.c.runHandlers(st)
+		t.Reset(workerIdle)
+		select {
+		case st = <-s.work:
+		case <-t.C:
+			return
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+// stopWorkers lets the idle handler workers end.
+func (s *Server) stopWorkers() { s.quitOnce.Do(func() { close(s.quit) }) }
 
 // Defaults of Config.
 const (
@@ -114,7 +155,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, conns: make(map[*conn]struct{})}
+	return &Server{cfg: cfg, conns: make(map[*conn]struct{}), work: make(chan *stream), quit: make(chan struct{})}
 }
 
 // ErrServerClosed is returned by ServeConn after Shutdown or Close.
@@ -160,6 +201,7 @@ func (s *Server) track(c *conn, add bool) bool {
 // as its last stream ends, and waits for all of them until ctx is done;
 // then it closes what is left and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.stopWorkers()
 	s.mu.Lock()
 	s.shutdown.Store(true)
 	if len(s.conns) == 0 {
@@ -184,6 +226,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes every connection at once; their handlers see their
 // requests' contexts cancelled.
 func (s *Server) Close() error {
+	defer s.stopWorkers()
 	s.mu.Lock()
 	s.shutdown.Store(true)
 	for c := range s.conns {

@@ -3,6 +3,7 @@ package h2
 import (
 	"bufio"
 	"errors"
+	"runtime"
 	"sync"
 
 	"golang.org/x/net/http2"
@@ -178,6 +179,7 @@ func (w *writer) encodeLocked(fields func(enc *hpack.Encoder)) []byte {
 // run is the writer goroutine.
 func (w *writer) run() {
 	defer close(w.c.writerDone)
+	yielded := false // the writer has yielded once since its last flush
 	for {
 		w.mu.Lock()
 		for len(w.q) == 0 && !w.closed && !w.finish {
@@ -232,7 +234,21 @@ func (w *writer) run() {
 		}
 		empty := len(w.q) == 0
 		w.mu.Unlock()
+		if err == nil && empty && !yielded && w.bw.Buffered() < yieldBelow {
+			// As grpc-go's loopy writer: with little buffered, let the
+			// handlers that are about to queue frames run first, and
+			// send theirs in the same write.
+			yielded = true
+			runtime.Gosched()
+			w.mu.Lock()
+			empty = len(w.q) == 0
+			w.mu.Unlock()
+			if !empty {
+				continue
+			}
+		}
 		if err == nil && empty {
+			yielded = false
 			err = w.bw.Flush()
 			if err == nil && len(w.flushing) > 0 {
 				at := w.c.rd.reads.Load() + 1
@@ -251,6 +267,10 @@ func (w *writer) run() {
 		}
 	}
 }
+
+// yieldBelow is the buffered size under which the writer yields once
+// before it flushes a drained queue.
+const yieldBelow = 16 << 10
 
 func (w *writer) write(f *outFrame) error {
 	fr := w.fr

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,11 +26,12 @@ type conn struct {
 
 	// Writing: wmu guards bw, fr's writes, enc and hbuf. wwait counts the
 	// writers waiting for wmu; the last one out flushes.
-	wwait atomic.Int32
-	wmu   sync.Mutex
-	enc   *hpack.Encoder
-	hbuf  bytes.Buffer
-	lower map[string]string // canonical header key -> lower case; under wmu
+	wwait   atomic.Int32
+	wmu     sync.Mutex
+	flushes uint64 // flushes done; under wmu
+	enc     *hpack.Encoder
+	hbuf    bytes.Buffer
+	lower   map[string]string // canonical header key -> lower case; under wmu
 
 	// canon maps the lower-case field names the endpoint sends to
 	// canonical header keys; the reader's alone.
@@ -156,8 +158,23 @@ func (cc *conn) lockWrite() {
 // unlockWrite flushes unless another writer waits (it will flush), and
 // releases the lock. A failed write or flush ends the connection.
 func (cc *conn) unlockWrite(err error) error {
-	if err == nil && cc.wwait.Load() == 0 {
+	if err == nil && cc.wwait.Load() == 0 && cc.bw.Buffered() < yieldBelow {
+		// As grpc-go's loopy writer: with little buffered, let the
+		// goroutines about to write (other streams' requests) run first,
+		// and send their frames in the same write, which one of them
+		// flushes, or this one after.
+		gen := cc.flushes
+		cc.wmu.Unlock()
+		runtime.Gosched()
+		cc.lockWrite()
+		if cc.flushes != gen {
+			cc.wmu.Unlock()
+			return nil
+		}
+	}
+	if err == nil && cc.wwait.Load() == 0 && cc.bw.Buffered() > 0 {
 		err = cc.bw.Flush()
+		cc.flushes++
 	}
 	cc.wmu.Unlock()
 	if err != nil {
@@ -165,6 +182,10 @@ func (cc *conn) unlockWrite(err error) error {
 	}
 	return err
 }
+
+// yieldBelow is the buffered size under which a writer yields once
+// before it flushes.
+const yieldBelow = 16 << 10
 
 // writeRST resets a stream.
 func (cc *conn) writeRST(id uint32, code http2.ErrCode) {
