@@ -140,13 +140,17 @@ type ProxyConfig struct {
 	// means no limit. Go duration. Defaults to 60s (nginx's
 	// proxy_read_timeout).
 	ResponseHeaderTimeout time.Duration `env:"RESPONSE_HEADER_TIMEOUT" envDefault:"60s" min:"0s"`
-	// FastPath selects the data path for HTTP/1.x: on serves cleartext
-	// HTTP/1.x callers with slinkerd's own connection loop (internal/h1) and
+	// FastPath selects the data path: on serves cleartext HTTP/1.x
+	// callers with slinkerd's own connection loop (internal/h1) and h2c
+	// callers with its own frame-level HTTP/2 server (internal/h2),
 	// sends requests without a body, or with a small one of known
-	// length, through slinkerd's own HTTP/1.1 client on the calling
-	// goroutine; off uses Go's net/http server and client for
-	// everything. Both hold the same safety rules (docs/security.md);
-	// off is for comparing them. Defaults to on.
+	// length, to HTTP/1.1 endpoints through its own HTTP/1.1 client on
+	// the calling goroutine, and every request to an h2c endpoint
+	// through its own HTTP/2 client (internal/h2client); off uses Go's
+	// net/http server and clients for everything. TLS callers that
+	// choose h2 and https endpoints use net/http either way. Both hold
+	// the same safety rules (docs/security.md); off is for comparing
+	// them. Defaults to on.
 	FastPath FastPath `env:"FAST_PATH" envDefault:"on" oneof:"on off"`
 	// BackendCAFile is the path of a PEM file of CA certificates that the
 	// proxy trusts, in addition to the system roots, when it calls https

@@ -111,16 +111,17 @@ const (
 // Enabled reports whether the setting is on (anything but "off").
 func (o OnOff) Enabled() bool { return o != Off }
 
-// FastPath says whether slinkerd's own HTTP/1.1 data path is used
-// (SLINKERD_FAST_PATH).
+// FastPath says whether slinkerd's own HTTP/1.1 and HTTP/2 data path is
+// used (SLINKERD_FAST_PATH).
 type FastPath string
 
 // The fast path settings.
 const (
-	// FastPathOn sends bodiless and small HTTP/1.x requests through
-	// slinkerd's own HTTP/1.1 client.
+	// FastPathOn serves cleartext HTTP/1.x and h2c callers with
+	// slinkerd's own servers, and sends through its own HTTP/1.1 and
+	// h2c clients.
 	FastPathOn FastPath = "on"
-	// FastPathOff sends every request through net/http.
+	// FastPathOff serves and sends every request with net/http.
 	FastPathOff FastPath = "off"
 )
 
