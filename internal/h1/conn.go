@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/slinkerd/slinkerd/internal/reqctx"
 )
 
 // Connection states, for Shutdown.
@@ -52,7 +54,7 @@ type conn struct {
 	// values holds what every request's context carries (the local
 	// address); cur is the running request's context, which abort ends.
 	values context.Context
-	cur    atomic.Pointer[reqContext]
+	cur    atomic.Pointer[reqctx.Context]
 
 	tmpl http.Request // the request every one starts from (TLS state)
 	req  http.Request
@@ -90,7 +92,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 // connection ends.
 func (c *conn) abort() {
 	if ctx := c.cur.Load(); ctx != nil {
-		ctx.cancel()
+		ctx.Cancel()
 	}
 }
 
@@ -360,9 +362,9 @@ func (c *conn) serveRequest() (bool, error) {
 	// (or, before that, when the connection does). What waits on it —
 	// spans, child contexts, AfterFuncs — must not wait for the caller
 	// to hang up, nor pile up on a kept-alive connection.
-	ctx := newReqContext(c.values)
+	ctx := reqctx.New(c.values)
 	c.cur.Store(ctx)
-	defer ctx.cancel()
+	defer ctx.Cancel()
 	*r = *c.tmpl.WithContext(ctx)
 	r.Method = h.Method
 	r.RequestURI = h.Target

@@ -78,8 +78,7 @@ type conn struct {
 	fr         *http2.Framer // read side
 	w          writer
 	writerDone chan struct{}
-	baseCtx    context.Context
-	cancelAll  context.CancelFunc
+	values     context.Context // the requests' contexts' values
 
 	// reader
 	settingsSeen int // the peer's SETTINGS frames, ACKs aside
@@ -112,7 +111,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	if ra := nc.RemoteAddr(); ra != nil {
 		c.remote = ra.String()
 	}
-	c.baseCtx, c.cancelAll = context.WithCancel(context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr()))
+	c.values = context.WithValue(context.Background(), http.LocalAddrContextKey, nc.LocalAddr())
 	c.rd.c = c
 	c.br = bufio.NewReaderSize(&c.rd, 16<<10)
 	c.fr = http2.NewFramer(nil, c.br)
@@ -290,7 +289,6 @@ func (c *conn) teardown(err error) {
 	} else {
 		c.w.finishAfter()
 	}
-	c.cancelAll()
 	for _, st := range c.streams {
 		st.abort(errConnClosed)
 	}

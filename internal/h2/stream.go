@@ -1,7 +1,6 @@
 package h2
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/slinkerd/slinkerd/internal/reqctx"
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 )
@@ -35,8 +35,7 @@ type stream struct {
 	flushedAt atomic.Uint64
 
 	req    *http.Request
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	ctx    *reqctx.Context
 	body   reqBody
 	rw     response
 	marked bool // markDone ran
@@ -139,7 +138,7 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 	}
 	delete(header, "Trailer")
 
-	st.ctx, st.cancel = context.WithCancelCause(c.baseCtx)
+	st.ctx = reqctx.New(c.values)
 	st.inflow.Store(int64(c.s.cfg.MaxReceiveBufferPerStream))
 	c.w.mu.Lock()
 	st.sendWindow = c.w.initSend
@@ -170,11 +169,11 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 	return st, http2.ErrCodeNo
 }
 
-// abort ends the stream from the reader's side: its context is cancelled
-// with err as cause, its body fails and its writes stop.
+// abort ends the stream from the reader's side: its context is cancelled,
+// its body fails with err and its writes stop.
 func (st *stream) abort(err error) {
-	if st.cancel != nil {
-		st.cancel(err)
+	if st.ctx != nil {
+		st.ctx.Cancel()
 	}
 	st.body.fail(err)
 	w := &st.c.w
@@ -218,7 +217,7 @@ func (st *stream) serve() {
 			st.c.markDone(st)
 			st.push(outFrame{kind: kRST, streamID: st.id, code: http2.ErrCodeInternal})
 		}
-		st.cancel(context.Canceled)
+		st.ctx.Cancel()
 		st.body.Close()
 	}()
 	st.c.s.cfg.Handler.ServeHTTP(&st.rw, st.req)

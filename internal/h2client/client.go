@@ -126,6 +126,7 @@ func (c *Client) RoundTrip(ctx context.Context, req *http.Request, addr string, 
 		return nil, false, err
 	}
 	h := c.host(addr)
+	goaways := 0
 	for {
 		cc, err := h.get(ctx)
 		if err != nil {
@@ -135,9 +136,23 @@ func (c *Client) RoundTrip(ctx context.Context, req *http.Request, addr string, 
 		if err != nil && errors.Is(err, errConnUnusable) {
 			continue // it closed or went away before the stream was opened
 		}
+		if err != nil && !written && (req.Body == nil || req.Body == http.NoBody) && goaways < maxGoAwayRetries && ctx.Err() == nil {
+			if _, ok := errors.AsType[http2.GoAwayError](err); ok {
+				// The endpoint is going away and did not process it: with no
+				// body to replay, send it again on another connection, as
+				// net/http's transport does, rather than spend the proxy's
+				// retry budget on a graceful shutdown.
+				goaways++
+				continue
+			}
+		}
 		return resp, written, err
 	}
 }
+
+// maxGoAwayRetries bounds how many times RoundTrip sends a bodiless
+// request again after GOAWAYs that left it unprocessed.
+const maxGoAwayRetries = 3
 
 // CloseIdle closes the connections that have no stream open.
 func (c *Client) CloseIdle() {

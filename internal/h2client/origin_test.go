@@ -84,6 +84,8 @@ type rawConn struct {
 	enc *hpack.Encoder
 	hb  bytes.Buffer
 	mu  sync.Mutex // writes
+
+	pending map[uint32]*request // requests read in part; readRequest's
 }
 
 func newRawConn(nc net.Conn) *rawConn {
@@ -123,14 +125,18 @@ type request struct {
 }
 
 // readRequest reads frames until a request's HEADERS, answering SETTINGS
-// and PING, and, if wholeBody, until its END_STREAM.
+// and PING, and, if wholeBody, until its END_STREAM; requests whose frames
+// interleave are kept apart until each is whole.
 func (rc *rawConn) readRequest(wholeBody bool) (*request, error) {
-	var req *request
+	if rc.pending == nil {
+		rc.pending = map[uint32]*request{}
+	}
 	for {
 		f, err := rc.fr.ReadFrame()
 		if err != nil {
 			return nil, err
 		}
+		var req *request
 		switch f := f.(type) {
 		case *http2.SettingsFrame:
 			if !f.IsAck() {
@@ -149,13 +155,15 @@ func (rc *rawConn) readRequest(wholeBody bool) (*request, error) {
 					req.header.Add(hf.Name, hf.Value)
 				}
 			}
+			rc.pending[req.id] = req
 		case *http2.DataFrame:
-			if req != nil && f.StreamID == req.id {
+			if req = rc.pending[f.StreamID]; req != nil {
 				req.body = append(req.body, f.Data()...)
 				req.ended = f.StreamEnded()
 			}
 		}
 		if req != nil && (!wholeBody || req.ended) {
+			delete(rc.pending, req.id)
 			return req, nil
 		}
 	}

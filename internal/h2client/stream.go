@@ -46,7 +46,8 @@ type stream struct {
 	// above a GOAWAY's last stream ID).
 	unprocessed bool
 
-	stop      func() bool // ends the context watch
+	hook      cancelHooker // the context's hook, when watch set it
+	afterStop func() bool  // ends the context.AfterFunc watch, when watch set one
 	headTimer *time.Timer
 
 	// body is the request body, closed once: by its writer when it is
@@ -137,12 +138,15 @@ func (cc *conn) roundTrip(ctx context.Context, req *http.Request, info Informer,
 	cc.reserved--
 	if cc.err != nil || cc.goingAway || cc.nextID > maxStreamID {
 		cc.goingAway = true
+		drained := cc.err == nil && len(cc.streams) == 0 && cc.reserved == 0
 		cc.mu.Unlock()
 		cc.wmu.Unlock()
-		if hasBody {
-			// RoundTrip tries again with the same body.
-			return nil, false, errConnUnusable
+		if drained {
+			// Nothing more will use it (removeLocked does the same when
+			// a stream ends).
+			go cc.fail(errDrained)
 		}
+		// RoundTrip tries another connection, with the same body.
 		return nil, false, errConnUnusable
 	}
 	s.id = cc.nextID
@@ -180,7 +184,7 @@ func (cc *conn) roundTrip(ctx context.Context, req *http.Request, info Informer,
 		return nil, true, connError(cc.h.addr, err)
 	}
 
-	s.stop = watchCtx(ctx, func() { s.abort(http2.ErrCodeCancel, context.Cause(ctx)) })
+	s.watch(ctx)
 	if hasBody {
 		go s.writeBody(trailers, headTimeout)
 	} else if headTimeout > 0 {
@@ -682,10 +686,42 @@ func authority(req *http.Request) string {
 	return req.URL.Host
 }
 
-// watchCtx runs f when ctx ends, until the returned stop is called.
-func watchCtx(ctx context.Context, f func()) func() bool {
+// cancelHooker is a context with one synchronous on-end hook: the
+// request context of slinkerd's own servers (internal/reqctx). Setting it
+// costs no allocation, where context.AfterFunc costs several.
+type cancelHooker interface {
+	// SetCancelHook sets f to run when the context ends; false means it
+	// ended already or has a hook.
+	SetCancelHook(f func()) bool
+	// ClearCancelHook removes the hook; false means it ran.
+	ClearCancelHook() bool
+}
+
+// watch resets the stream when ctx ends, until stop: through the
+// context's hook when it has a free one, else context.AfterFunc.
+func (s *stream) watch(ctx context.Context) {
 	if ctx.Done() == nil {
-		return func() bool { return true }
+		return
 	}
-	return context.AfterFunc(ctx, f)
+	if h, ok := ctx.(cancelHooker); ok {
+		// The hook runs on the goroutine that ends the context (a server's
+		// reader): the reset, which writes, goes on its own.
+		if h.SetCancelHook(func() { go s.abort(http2.ErrCodeCancel, context.Canceled) }) {
+			s.hook = h
+			return
+		}
+	}
+	s.afterStop = context.AfterFunc(ctx, func() { s.abort(http2.ErrCodeCancel, context.Cause(ctx)) })
+}
+
+// stop ends the context watch; it reports whether that kept the reset
+// from running.
+func (s *stream) stop() bool {
+	switch {
+	case s.hook != nil:
+		return s.hook.ClearCancelHook()
+	case s.afterStop != nil:
+		return s.afterStop()
+	}
+	return true
 }

@@ -1,4 +1,9 @@
-package h1
+// Package reqctx is the request context of slinkerd's own servers
+// (internal/h1, internal/h2): a context that costs one allocation per
+// request, with one synchronous on-end hook that slinkerd's clients
+// (internal/h1client, internal/h2client) set instead of registering a
+// context.AfterFunc.
+package reqctx
 
 import (
 	"context"
@@ -6,24 +11,22 @@ import (
 	"time"
 )
 
-// reqContext is a request's context. Like net/http's, it ends when the
+// Context is a request's context. Like net/http's, it ends when the
 // handler returns or when the caller goes away (context.Canceled), and it
 // carries the connection's values (http.LocalAddrContextKey). It is built
 // to cost one allocation per request where context.WithCancel and a
 // context.AfterFunc on it cost seven:
 //
-//   - it is nobody's child: the loop ends it itself (conn.abort when the
-//     caller is gone, end when the handler returns), so it registers
-//     nowhere;
+//   - it is nobody's child: the server ends it itself (Cancel, when the
+//     caller is gone or the handler returns), so it registers nowhere;
 //   - its Done channel is made only when someone asks for it;
-//   - it has one on-end hook (SetCancelHook), which the HTTP/1.1 client
-//     uses to interrupt the exchange's blocking reads and writes without
-//     an AfterFunc registration.
+//   - it has one on-end hook (SetCancelHook), which the clients use to
+//     interrupt an exchange without an AfterFunc registration.
 //
 // Contexts derived from it with the context package work as with any
 // context: it implements AfterFunc, which the context package uses to
 // propagate its end to children without a goroutine each.
-type reqContext struct {
+type Context struct {
 	values context.Context // the connection's values; never ends
 
 	mu      sync.Mutex
@@ -47,18 +50,20 @@ var closedChan = func() chan struct{} {
 	return c
 }()
 
-func newReqContext(values context.Context) *reqContext {
-	return &reqContext{values: values}
+// New returns a live Context that carries the values of values, which
+// never ends it.
+func New(values context.Context) *Context {
+	return &Context{values: values}
 }
 
 // Deadline reports no deadline: a request's context has none of its own.
-func (c *reqContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *Context) Deadline() (time.Time, bool) { return time.Time{}, false }
 
 // Value returns the connection's value for key.
-func (c *reqContext) Value(key any) any { return c.values.Value(key) }
+func (c *Context) Value(key any) any { return c.values.Value(key) }
 
 // Done returns a channel closed when the context ends.
-func (c *reqContext) Done() <-chan struct{} {
+func (c *Context) Done() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.done == nil {
@@ -72,20 +77,20 @@ func (c *reqContext) Done() <-chan struct{} {
 }
 
 // Err returns nil until the context ends, then context.Canceled.
-func (c *reqContext) Err() error {
+func (c *Context) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
 }
 
 // String names the context, as the context package's do.
-func (c *reqContext) String() string { return "h1.requestContext" }
+func (c *Context) String() string { return "reqctx.Context" }
 
 // AfterFunc runs f on its own goroutine once the context ends (at once if
 // it has), as context.AfterFunc does; the context package calls it for
 // every child context derived from this one. stop unregisters f and
 // reports whether that kept f from running.
-func (c *reqContext) AfterFunc(f func()) (stop func() bool) {
+func (c *Context) AfterFunc(f func()) (stop func() bool) {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
@@ -113,7 +118,7 @@ func (c *reqContext) AfterFunc(f func()) (stop func() bool) {
 // ends. f must not block. It reports false, and sets nothing, if the
 // context has ended or a hook is set already: the caller then falls back
 // to context.AfterFunc. The HTTP/1.1 client (internal/h1client) uses it.
-func (c *reqContext) SetCancelHook(f func()) bool {
+func (c *Context) SetCancelHook(f func()) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil || c.hook != nil {
@@ -125,7 +130,7 @@ func (c *reqContext) SetCancelHook(f func()) bool {
 
 // ClearCancelHook removes the hook. It reports whether that kept it from
 // running, as an AfterFunc's stop does.
-func (c *reqContext) ClearCancelHook() bool {
+func (c *Context) ClearCancelHook() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	had := c.hook != nil
@@ -133,9 +138,9 @@ func (c *reqContext) ClearCancelHook() bool {
 	return had
 }
 
-// cancel ends the context with context.Canceled: it closes Done, runs the
+// Cancel ends the context with context.Canceled: it closes Done, runs the
 // hook, and starts the AfterFuncs. Later calls do nothing.
-func (c *reqContext) cancel() {
+func (c *Context) Cancel() {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
