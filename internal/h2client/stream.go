@@ -700,9 +700,7 @@ type cancelHooker interface {
 // watch resets the stream when ctx ends, until stop: through the
 // context's hook when it has a free one, else context.AfterFunc.
 func (s *stream) watch(ctx context.Context) {
-	if ctx.Done() == nil {
-		return
-	}
+	// The hook first: asking a request context for Done makes its channel.
 	if h, ok := ctx.(cancelHooker); ok {
 		// The hook runs on the goroutine that ends the context (a server's
 		// reader): the reset, which writes, goes on its own.
@@ -710,6 +708,9 @@ func (s *stream) watch(ctx context.Context) {
 			s.hook = h
 			return
 		}
+	}
+	if ctx.Done() == nil {
+		return // it never ends
 	}
 	s.afterStop = context.AfterFunc(ctx, func() { s.abort(http2.ErrCodeCancel, context.Cause(ctx)) })
 }
