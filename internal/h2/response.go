@@ -132,16 +132,17 @@ func (w *response) FlushError() error {
 	return nil
 }
 
-// SetReadDeadline is not supported per stream: a zero time (no deadline)
-// is accepted, others return http.ErrNotSupported.
+// SetReadDeadline sets the stream's read deadline, as net/http's HTTP/2
+// server does: once it has passed, a Read of the request body that finds
+// nothing buffered fails with os.ErrDeadlineExceeded. The zero time clears
+// it.
 func (w *response) SetReadDeadline(t time.Time) error {
-	if t.IsZero() {
-		return nil
-	}
-	return http.ErrNotSupported
+	w.st.body.setDeadline(t)
+	return nil
 }
 
-// SetWriteDeadline is as SetReadDeadline.
+// SetWriteDeadline is not supported per stream: a zero time (no deadline)
+// is accepted, others return http.ErrNotSupported.
 func (w *response) SetWriteDeadline(t time.Time) error {
 	if t.IsZero() {
 		return nil

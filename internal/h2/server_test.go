@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -293,4 +296,43 @@ func TestIdleTimeoutSendsGoAway(t *testing.T) {
 	require.NotNil(t, ga)
 	assert.Equal(t, http2.ErrCodeNo, ga.ErrCode)
 	assert.Equal(t, uint32(1), ga.LastStreamID)
+}
+
+// A handler's read deadline ends a Read of a body that stalls, with
+// os.ErrDeadlineExceeded, as on net/http's HTTP/2 server; the bytes
+// that came before it are read first, and a cleared deadline lets the
+// body be read to its end.
+func TestReadDeadline(t *testing.T) {
+	got := make(chan string, 2)
+	ts := startServer(t, Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if err := rc.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+			got <- "SetReadDeadline: " + err.Error()
+			return
+		}
+		b, err := io.ReadAll(r.Body)
+		got <- fmt.Sprintf("%q %v", b, errors.Is(err, os.ErrDeadlineExceeded))
+		if err := rc.SetReadDeadline(time.Time{}); err != nil {
+			got <- "SetReadDeadline: " + err.Error()
+			return
+		}
+		b, err = io.ReadAll(r.Body)
+		got <- fmt.Sprintf("%q %v", b, err)
+	})})
+	r := dialRaw(t, ts.addr)
+	require.NoError(t, r.request(1, false, "/", ":method", "POST"))
+	require.NoError(t, r.fr.WriteData(1, false, []byte("early")))
+	select {
+	case s := <-got:
+		assert.Equal(t, `"early" true`, s)
+	case <-ctxTimeout(t, 10*time.Second).Done():
+		t.Fatal("the read deadline did not end the Read")
+	}
+	require.NoError(t, r.fr.WriteData(1, true, []byte("late")))
+	select {
+	case s := <-got:
+		assert.Equal(t, `"late" <nil>`, s)
+	case <-ctxTimeout(t, 10*time.Second).Done():
+		t.Fatal("the body did not end after the deadline was cleared")
+	}
 }

@@ -6,11 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/slinkerd/slinkerd/internal/reqctx"
 	"golang.org/x/net/http/httpguts"
@@ -254,6 +256,43 @@ type reqBody struct {
 	err     error // reset or connection closed
 	closed  bool  // closed by the handler
 	unacked int64 // read and not yet announced with WINDOW_UPDATE
+
+	// The handler's read deadline (response.SetReadDeadline): once it has
+	// passed, a Read that finds nothing buffered fails with
+	// os.ErrDeadlineExceeded, as on net/http's HTTP/2 server.
+	timedOut bool
+	timer    *time.Timer
+	gen      uint64 // deadlines set; an expiry of an older one does nothing
+}
+
+// setDeadline sets the read deadline; the zero time clears it.
+func (b *reqBody) setDeadline(t time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.gen++
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	b.timedOut = false
+	if t.IsZero() {
+		return
+	}
+	d := time.Until(t)
+	if d <= 0 {
+		b.timedOut = true
+		b.cond.Broadcast()
+		return
+	}
+	gen := b.gen
+	b.timer = time.AfterFunc(d, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.gen == gen {
+			b.timedOut = true
+			b.cond.Broadcast()
+		}
+	})
 }
 
 // put appends p (reader); false if the handler closed the body.
@@ -285,7 +324,7 @@ func (b *reqBody) fail(err error) {
 // with WINDOW_UPDATE once a quarter of a window is due.
 func (b *reqBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
-	for len(b.buf) == b.off && !b.eof && b.err == nil && !b.closed {
+	for len(b.buf) == b.off && !b.eof && b.err == nil && !b.closed && !b.timedOut {
 		b.cond.Wait()
 	}
 	if b.closed {
@@ -296,6 +335,8 @@ func (b *reqBody) Read(p []byte) (int, error) {
 		err := b.err
 		if b.eof {
 			err = io.EOF
+		} else if err == nil {
+			err = os.ErrDeadlineExceeded
 		}
 		b.mu.Unlock()
 		return 0, err

@@ -431,6 +431,36 @@ func TestBadInputSlowClients(t *testing.T) {
 		assert.Error(t, out.BodyErr, "the backend saw the body cut short")
 	})
 
+	t.Run("stalled body over h2c", func(t *testing.T) {
+		t.Parallel()
+		protos := new(http.Protocols)
+		protos.SetUnencryptedHTTP2(true)
+		tr := &http.Transport{Protocols: protos}
+		defer tr.CloseIdleConnections()
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		go func() { _, _ = io.WriteString(pw, "0123456789") }() // then nothing
+		req, err := http.NewRequest(http.MethodPost, "http://"+p.ProxyAddr+"/hang-body", pr)
+		require.NoError(t, err)
+		req.Host = "web"
+		req.Header.Set("X-Case", "stalled-h2")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		resp, err := tr.RoundTrip(req.WithContext(ctx))
+		require.NoError(t, err, "the proxy answers a stalled body")
+		took := time.Since(start)
+		t.Logf("answered after %s: %d %s", took.Round(time.Millisecond), resp.StatusCode, resp.Header.Get("l5d-err"))
+		_ = resp.Body.Close()
+		assert.Equal(t, 408, resp.StatusCode)
+		assert.GreaterOrEqual(t, took, 800*time.Millisecond)
+		assert.Less(t, took, 3*time.Second, "SLINKERD_BODY_READ_TIMEOUT is 1s")
+		// The upstream request was cancelled too.
+		assert.Equal(t, "stalled-h2", recv(t, be.started, 5*time.Second, "the backend got the request"))
+		out := recv(t, be.ended, 5*time.Second, "the backend's request ended")
+		assert.Error(t, out.BodyErr, "the backend saw the body cut short")
+	})
+
 	t.Run("slow but steady body", func(t *testing.T) {
 		t.Parallel()
 		conn, err := net.Dial("tcp", p.ProxyAddr)
