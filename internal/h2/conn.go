@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slinkerd/slinkerd/internal/h2meta"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -75,7 +76,8 @@ type conn struct {
 	remote     string
 	br         *bufio.Reader
 	rd         connReader
-	fr         *http2.Framer // read side
+	fr         *http2.Framer  // read side
+	meta       *h2meta.Reader // header blocks; the reader's
 	w          writer
 	writerDone chan struct{}
 	values     context.Context // the requests' contexts' values
@@ -115,8 +117,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.rd.c = c
 	c.br = bufio.NewReaderSize(&c.rd, 16<<10)
 	c.fr = http2.NewFramer(nil, c.br)
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	c.fr.MaxHeaderListSize = s.cfg.MaxHeaderListSize
+	c.meta = h2meta.NewReader(s.cfg.MaxHeaderListSize)
 	c.fr.SetMaxReadFrameSize(maxFrameSize)
 	c.w.init(c)
 	c.inflow.Store(initialWindow)
@@ -218,6 +219,9 @@ func (c *conn) serve() (err error) {
 		}
 		c.rd.budget = blockBudget
 		f, err := c.fr.ReadFrame()
+		if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
+			f, err = c.meta.Read(c.fr, hf) // its CONTINUATIONs under the same budget
+		}
 		c.rd.budget = -1
 		c.drainDone(frameRead)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slinkerd/slinkerd/internal/h2meta"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -26,15 +27,18 @@ type conn struct {
 
 	// Writing: wmu guards bw, fr's writes, enc and hbuf. wwait counts the
 	// writers waiting for wmu; the last one out flushes.
-	wwait   atomic.Int32
-	wmu     sync.Mutex
-	flushes uint64 // flushes done; under wmu
-	enc     *hpack.Encoder
-	hbuf    bytes.Buffer
-	lower   map[string]string // canonical header key -> lower case; under wmu
+	wwait atomic.Int32
+	wmu   sync.Mutex
+	enc   *hpack.Encoder
+	hbuf  bytes.Buffer
+	lower map[string]string // canonical header key -> lower case; under wmu
+	// field's state while a request head is sized, then encoded; under wmu.
+	listSize int
+	encoding bool
 
-	// canon maps the lower-case field names the endpoint sends to
-	// canonical header keys; the reader's alone.
+	// meta decodes header blocks; canon maps the lower-case field names
+	// the endpoint sends to canonical header keys. The reader's alone.
+	meta  *h2meta.Reader
 	canon map[string]string
 
 	reads atomic.Uint64 // frames read, for the health check
@@ -89,8 +93,7 @@ func newConn(h *host, nc net.Conn) (*conn, error) {
 	}
 	cc.sendCond.L = &cc.mu
 	cc.fr = http2.NewFramer(cc.bw, cc.br)
-	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	cc.fr.MaxHeaderListSize = cfg.MaxHeaderListSize
+	cc.meta = h2meta.NewReader(cfg.MaxHeaderListSize)
 	cc.fr.SetReuseFrames()
 	cc.enc = hpack.NewEncoder(&cc.hbuf)
 
@@ -155,26 +158,25 @@ func (cc *conn) lockWrite() {
 	cc.wwait.Add(-1)
 }
 
-// unlockWrite flushes unless another writer waits (it will flush), and
-// releases the lock. A failed write or flush ends the connection.
+// unlockWrite flushes what is buffered unless another writer waits for
+// the lock, and releases it. A failed write or flush ends the connection.
+//
+// The rule that nothing stays buffered: a writer leaves without flushing
+// only while another waits for the lock, and every holder of the lock
+// leaves through here (lockWrite's callers all call unlockWrite), so the
+// last one out finds no waiter and flushes everything, its own frames
+// and those of the writers before it.
 func (cc *conn) unlockWrite(err error) error {
 	if err == nil && cc.wwait.Load() == 0 && cc.bw.Buffered() < yieldBelow {
 		// As grpc-go's loopy writer: with little buffered, let the
 		// goroutines about to write (other streams' requests) run first,
-		// and send their frames in the same write, which one of them
-		// flushes, or this one after.
-		gen := cc.flushes
+		// and send their frames in the same write.
 		cc.wmu.Unlock()
 		runtime.Gosched()
 		cc.lockWrite()
-		if cc.flushes != gen {
-			cc.wmu.Unlock()
-			return nil
-		}
 	}
 	if err == nil && cc.wwait.Load() == 0 && cc.bw.Buffered() > 0 {
 		err = cc.bw.Flush()
-		cc.flushes++
 	}
 	cc.wmu.Unlock()
 	if err != nil {
@@ -309,6 +311,9 @@ func (cc *conn) healthCheck() {
 func (cc *conn) readLoop() {
 	for {
 		f, err := cc.fr.ReadFrame()
+		if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
+			f, err = cc.meta.Read(cc.fr, hf)
+		}
 		if err != nil {
 			var se http2.StreamError
 			if errors.As(err, &se) {
