@@ -605,3 +605,38 @@ func TestDialFailure(t *testing.T) {
 	assert.True(t, retry.Requeueable(err, written))
 	assert.True(t, errors.Is(err, errConnUnusable) == false)
 }
+
+// Many requests written at once by as many goroutines all reach the
+// endpoint: a writer leaves its frames unflushed only for another writer
+// to flush, so none stays in the buffer (the endpoint answers only once
+// it has them all).
+func TestConcurrentWritersLeaveNothingBuffered(t *testing.T) {
+	const n = 200
+	o := newOrigin(t, func(rc *rawConn) {
+		var reqs []*request
+		for len(reqs) < n {
+			r, err := rc.readRequest(true)
+			if err != nil {
+				return
+			}
+			reqs = append(reqs, r)
+		}
+		for _, r := range reqs {
+			_ = rc.respond(r.id, "ok")
+		}
+		_, _ = io.Copy(io.Discard, rc.br)
+	}, http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: n})
+	c := newTestClient(t, Config{})
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			resp, _, err := c.RoundTrip(ctx, get(t, "/"), o.addr(), nil, 0)
+			if !assert.NoError(t, err, "every request reaches the endpoint") {
+				return
+			}
+			_, _ = readAll(t, resp)
+		})
+	}
+	wg.Wait()
+}

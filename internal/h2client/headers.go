@@ -14,19 +14,36 @@ import (
 
 // encodeRequestHeaders encodes req's header block into hbuf; the caller
 // holds wmu. maxList is the endpoint's SETTINGS_MAX_HEADER_LIST_SIZE (0:
-// none).
+// none). The list's size is checked before anything is encoded: the
+// encoder's dynamic table must change only for a block that is sent.
 func (cc *conn) encodeRequestHeaders(req *http.Request, maxList uint32) error {
 	cc.hbuf.Reset()
-	path := req.URL.RequestURI()
-	size := 0
-	field := func(k, v string) {
-		size += len(k) + len(v) + 32
-		_ = cc.enc.WriteField(hpack.HeaderField{Name: k, Value: v})
+	cc.listSize, cc.encoding = 0, false
+	cc.requestFields(req)
+	if maxList > 0 && cc.listSize > int(maxList) {
+		return fmt.Errorf("h2client: request header list of %d bytes is over the endpoint's limit of %d", cc.listSize, maxList)
 	}
-	field(":method", req.Method)
-	field(":scheme", "http")
-	field(":authority", authority(req))
-	field(":path", path)
+	cc.encoding = true
+	cc.requestFields(req)
+	return nil
+}
+
+// field counts a field's size (RFC 9113 §6.5.2) or, when encoding,
+// encodes it.
+func (cc *conn) field(k, v string) {
+	if !cc.encoding {
+		cc.listSize += len(k) + len(v) + 32
+		return
+	}
+	_ = cc.enc.WriteField(hpack.HeaderField{Name: k, Value: v})
+}
+
+// requestFields passes req's fields to field, in the order they are sent.
+func (cc *conn) requestFields(req *http.Request) {
+	cc.field(":method", req.Method)
+	cc.field(":scheme", "http")
+	cc.field(":authority", authority(req))
+	cc.field(":path", req.URL.RequestURI())
 	for k, vv := range req.Header {
 		switch k {
 		case "Host", "Content-Length", "Connection", "Proxy-Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade":
@@ -34,13 +51,13 @@ func (cc *conn) encodeRequestHeaders(req *http.Request, maxList uint32) error {
 		case "Te":
 			// Only "trailers" may be sent (RFC 9113 §8.2.2).
 			if httpguts.HeaderValuesContainsToken(vv, "trailers") {
-				field("te", "trailers")
+				cc.field("te", "trailers")
 			}
 			continue
 		}
 		lk := cc.lowerKey(k)
 		for _, v := range vv {
-			field(lk, v)
+			cc.field(lk, v)
 		}
 	}
 	if len(req.Trailer) > 0 {
@@ -49,21 +66,17 @@ func (cc *conn) encodeRequestHeaders(req *http.Request, maxList uint32) error {
 			keys = append(keys, cc.lowerKey(k))
 		}
 		slices.Sort(keys)
-		field("trailer", strings.Join(keys, ","))
+		cc.field("trailer", strings.Join(keys, ","))
 	}
 	// As net/http: a body with a zero ContentLength is of unknown length,
 	// and no body at all is worth "content-length: 0" only for methods
 	// that usually have one.
 	switch hasBody := req.Body != nil && req.Body != http.NoBody; {
 	case req.ContentLength > 0:
-		field("content-length", strconv.FormatInt(req.ContentLength, 10))
+		cc.field("content-length", strconv.FormatInt(req.ContentLength, 10))
 	case !hasBody && bodyMethod(req.Method):
-		field("content-length", "0")
+		cc.field("content-length", "0")
 	}
-	if maxList > 0 && size > int(maxList) {
-		return fmt.Errorf("h2client: request header list of %d bytes is over the endpoint's limit of %d", size, maxList)
-	}
-	return nil
 }
 
 // bodyMethod says whether a zero-length body is worth a content-length:
@@ -72,7 +85,8 @@ func bodyMethod(m string) bool {
 	return m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch
 }
 
-// encodeTrailer encodes a request trailer into hbuf; the caller holds wmu.
+// encodeTrailer encodes a request trailer into hbuf; the caller holds
+// wmu. It checks the fields and the size first, as encodeRequestHeaders.
 func (cc *conn) encodeTrailer(tr http.Header, maxList uint32) error {
 	cc.hbuf.Reset()
 	size := 0
@@ -80,17 +94,21 @@ func (cc *conn) encodeTrailer(tr http.Header, maxList uint32) error {
 		if !httpguts.ValidHeaderFieldName(k) {
 			return fmt.Errorf("h2client: invalid trailer field name %q", k)
 		}
-		lk := cc.lowerKey(k)
 		for _, v := range vv {
 			if !httpguts.ValidHeaderFieldValue(v) {
 				return fmt.Errorf("h2client: invalid value of trailer field %q", k)
 			}
-			size += len(lk) + len(v) + 32
-			_ = cc.enc.WriteField(hpack.HeaderField{Name: lk, Value: v})
+			size += len(k) + len(v) + 32
 		}
 	}
 	if maxList > 0 && size > int(maxList) {
 		return fmt.Errorf("h2client: request trailer of %d bytes is over the endpoint's limit of %d", size, maxList)
+	}
+	for k, vv := range tr {
+		lk := cc.lowerKey(k)
+		for _, v := range vv {
+			_ = cc.enc.WriteField(hpack.HeaderField{Name: lk, Value: v})
+		}
 	}
 	return nil
 }

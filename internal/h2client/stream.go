@@ -140,7 +140,7 @@ func (cc *conn) roundTrip(ctx context.Context, req *http.Request, info Informer,
 		cc.goingAway = true
 		drained := cc.err == nil && len(cc.streams) == 0 && cc.reserved == 0
 		cc.mu.Unlock()
-		cc.wmu.Unlock()
+		_ = cc.unlockWrite(nil) // (flushes what writers before left for it)
 		if drained {
 			// Nothing more will use it (removeLocked does the same when
 			// a stream ends).
@@ -166,9 +166,9 @@ func (cc *conn) roundTrip(ctx context.Context, req *http.Request, info Informer,
 	if err == nil {
 		err = cc.writeHeaderBlock(s.id, endStream, maxFrame)
 	} else {
-		// Nothing was written: reset our half-built state.
+		// Nothing was encoded or written: forget the stream.
 		cc.hbuf.Reset()
-		cc.wmu.Unlock()
+		_ = cc.unlockWrite(nil)
 		cc.mu.Lock()
 		cc.removeLocked(s)
 		cc.mu.Unlock()
@@ -378,7 +378,7 @@ func (s *stream) writeBody(trailers bool, headTimeout time.Duration) {
 		err := cc.encodeTrailer(s.req.Trailer, maxHeaders)
 		if err != nil {
 			cc.hbuf.Reset()
-			cc.wmu.Unlock()
+			_ = cc.unlockWrite(nil)
 			s.abort(http2.ErrCodeCancel, err)
 			return
 		}

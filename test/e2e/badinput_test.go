@@ -943,6 +943,11 @@ func TestBadInputHTTP2Floods(t *testing.T) {
 			}
 			return n
 		}
+		defer func() {
+			if t.Failed() {
+				t.Logf("at the end: %d requests at the backend (at most %d), %d streams refused", inflight.Load(), maxInflight.Load(), countRefused())
+			}
+		}()
 		waitFor(t, 10*time.Second, "250 requests reach the backend and 50 are refused", func() bool {
 			return inflight.Load() >= 250 && countRefused() >= streams-250
 		})
