@@ -97,15 +97,10 @@ func h2GoesAway(seed uint64, tag string) bool {
 // reader and one writer per connection, the writer interleaving the DATA
 // of every open stream in chunks of 1 to 7 bytes.
 type h2Origin struct {
+	*rawServer
 	seed uint64
-	port int
-	ln   net.Listener
-	done chan struct{} // closed at cleanup
-	wg   sync.WaitGroup
 
 	mu         sync.Mutex
-	conns      map[net.Conn]bool
-	nConns     int
 	requests   int        // request heads read
 	goAways    int        // GOAWAYs sent
 	recent     [64]string // tags of recent requests, for late frames
@@ -114,62 +109,14 @@ type h2Origin struct {
 
 func startH2Origin(t testing.TB, seed uint64) *h2Origin {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("h2 origin listen: %v", err)
-	}
-	o := &h2Origin{seed: seed, port: ln.Addr().(*net.TCPAddr).Port, ln: ln, done: make(chan struct{}), conns: map[net.Conn]bool{}}
-	o.wg.Add(1)
-	go o.accept()
-	t.Cleanup(o.stop)
+	o := &h2Origin{seed: seed}
+	o.rawServer = startRawServer(t, "h2 origin", o.serve)
 	return o
-}
-
-func (o *h2Origin) stop() {
-	close(o.done)
-	_ = o.ln.Close()
-	o.mu.Lock()
-	for c := range o.conns {
-		_ = c.Close()
-	}
-	o.mu.Unlock()
-	o.wg.Wait()
-}
-
-func (o *h2Origin) accept() {
-	defer o.wg.Done()
-	for {
-		nc, err := o.ln.Accept()
-		if err != nil {
-			return
-		}
-		o.mu.Lock()
-		select {
-		case <-o.done:
-			o.mu.Unlock()
-			_ = nc.Close()
-			return
-		default:
-		}
-		o.conns[nc] = true
-		o.nConns++
-		n := o.nConns
-		o.wg.Add(1)
-		o.mu.Unlock()
-		go o.serve(nc, n)
-	}
 }
 
 // serve runs one connection: the handshake, a reader, and the writer on
 // this goroutine.
 func (o *h2Origin) serve(nc net.Conn, n int) {
-	defer o.wg.Done()
-	defer func() {
-		_ = nc.Close()
-		o.mu.Lock()
-		delete(o.conns, nc)
-		o.mu.Unlock()
-	}()
 	c := &h2OriginConn{o: o, nc: nc, rng: rand.New(rand.NewPCG(o.seed, uint64(n))), bw: bufio.NewWriter(nc),
 		streams: map[uint32]*h2OriginStream{}, wake: make(chan struct{}, 1), gone: make(chan struct{})}
 	br := bufio.NewReader(nc)
@@ -623,7 +570,7 @@ func TestCrossTalkHTTP2(t *testing.T) {
 		o.mu.Lock()
 		originViolations := append([]string(nil), o.violations...)
 		t.Logf("%s: %d own answers, %d errors (%d 5xx, %d transport errors, %d cancelled by the caller), %d other, %d answers meant for another request, %d requests the origin read with another's tag; the origin read %d request heads on %d connections and sent %d GOAWAYs",
-			name, n.own, n.errors, n.status5xx, n.transport, n.cancelled, n.other, len(n.violations), len(originViolations), o.requests, o.nConns, o.goAways)
+			name, n.own, n.errors, n.status5xx, n.transport, n.cancelled, n.other, len(n.violations), len(originViolations), o.requests, o.connections(), o.goAways)
 		o.mu.Unlock()
 		all := append(n.violations, originViolations...)
 		for i, v := range all {

@@ -180,81 +180,107 @@ type seenReq struct {
 // reader is br). It returns false to close the connection.
 type script func(c net.Conn, br *bufio.Reader, r *seenReq) bool
 
-// origin is a raw-TCP HTTP/1.1 server on 127.0.0.1 whose answers are
-// written by a script, and which records every request head it reads.
-type origin struct {
-	addr string
+// rawServer accepts connections on 127.0.0.1 and runs serve on each, on a
+// goroutine of its own, until cleanup, when it closes its listener and
+// every connection and waits for its goroutines. serve is given the
+// connection's number (1 for the first) and closes nothing itself.
+type rawServer struct {
 	port int
 	ln   net.Listener
-	run  script
-	done chan struct{} // closed at cleanup: scripts that wait give up
+	done chan struct{} // closed at cleanup: servers that wait give up
 
-	mu    sync.Mutex
-	heads []string
-	conns map[net.Conn]bool
-	wg    sync.WaitGroup
+	connsMu  sync.Mutex
+	conns    map[net.Conn]bool
+	accepted int
+	wg       sync.WaitGroup
 }
 
-// startOrigin serves run on 127.0.0.1 until cleanup, when it closes its
-// listener and every connection and waits for its goroutines.
-func startOrigin(t testing.TB, run script) *origin {
+func startRawServer(t testing.TB, what string, serve func(c net.Conn, n int)) *rawServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("origin listen: %v", err)
+		t.Fatalf("%s listen: %v", what, err)
 	}
-	o := &origin{addr: ln.Addr().String(), port: ln.Addr().(*net.TCPAddr).Port, ln: ln, run: run,
-		done: make(chan struct{}), conns: map[net.Conn]bool{}}
-	o.wg.Add(1)
-	go o.accept()
-	t.Cleanup(o.stop)
-	return o
+	s := &rawServer{port: ln.Addr().(*net.TCPAddr).Port, ln: ln, done: make(chan struct{}), conns: map[net.Conn]bool{}}
+	s.wg.Add(1)
+	go s.accept(serve)
+	t.Cleanup(s.stop)
+	return s
 }
 
-func (o *origin) stop() {
-	close(o.done)
-	_ = o.ln.Close()
-	o.mu.Lock()
-	for c := range o.conns {
+func (s *rawServer) stop() {
+	close(s.done)
+	_ = s.ln.Close()
+	s.connsMu.Lock()
+	for c := range s.conns {
 		_ = c.Close()
 	}
-	o.mu.Unlock()
-	o.wg.Wait()
+	s.connsMu.Unlock()
+	s.wg.Wait()
 }
 
-func (o *origin) accept() {
-	defer o.wg.Done()
+func (s *rawServer) accept(serve func(c net.Conn, n int)) {
+	defer s.wg.Done()
 	for {
-		c, err := o.ln.Accept()
+		c, err := s.ln.Accept()
 		if err != nil {
 			return
 		}
-		o.mu.Lock()
+		s.connsMu.Lock()
 		select {
-		case <-o.done:
-			o.mu.Unlock()
+		case <-s.done:
+			s.connsMu.Unlock()
 			_ = c.Close()
 			return
 		default:
 		}
-		o.conns[c] = true
-		o.wg.Add(1)
-		o.mu.Unlock()
-		go o.serve(c)
+		s.conns[c] = true
+		s.accepted++
+		n := s.accepted
+		s.wg.Add(1)
+		s.connsMu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				_ = c.Close()
+				s.connsMu.Lock()
+				delete(s.conns, c)
+				s.connsMu.Unlock()
+			}()
+			serve(c, n)
+		}()
 	}
+}
+
+// connections reports how many connections the server has accepted.
+func (s *rawServer) connections() int {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	return s.accepted
+}
+
+// origin is a raw-TCP HTTP/1.1 server on 127.0.0.1 whose answers are
+// written by a script, and which records every request head it reads.
+type origin struct {
+	*rawServer
+	run script
+
+	mu    sync.Mutex
+	heads []string
+}
+
+// startOrigin serves run on 127.0.0.1 until cleanup.
+func startOrigin(t testing.TB, run script) *origin {
+	t.Helper()
+	o := &origin{run: run}
+	o.rawServer = startRawServer(t, "origin", func(c net.Conn, _ int) { o.serve(c) })
+	return o
 }
 
 // serve reads requests on c and hands each to the script. A request's
 // body is read before the script runs, unless the request expects
 // 100-continue (the script then decides).
 func (o *origin) serve(c net.Conn) {
-	defer o.wg.Done()
-	defer func() {
-		_ = c.Close()
-		o.mu.Lock()
-		delete(o.conns, c)
-		o.mu.Unlock()
-	}()
 	br := bufio.NewReader(c)
 	for {
 		head, err := readHead(br)

@@ -277,7 +277,7 @@ func testOrigins(t *testing.T, env map[string]string, out *originOutcome) {
 				}
 			}
 			checkFollowUps(t, p, name, 4)
-			waitPendingZero(t, p, origins[name].addr)
+			waitPendingZero(t, p, fmt.Sprintf("127.0.0.1:%d", origins[name].port))
 		})
 	}
 }
