@@ -127,7 +127,7 @@ func (c *conn) serve() {
 		if !c.state.CompareAndSwap(stateActive, stateIdle) && !first {
 			return // closed by Shutdown
 		}
-		if c.s.shutdown.Load() {
+		if c.s.conns.ShuttingDown() {
 			return
 		}
 		if !first && cfg.ConnState != nil {

@@ -18,9 +18,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/slinkerd/slinkerd/internal/conntrack"
 )
 
 // Config configures a Server.
@@ -63,10 +63,7 @@ type Config struct {
 type Server struct {
 	cfg Config
 
-	mu       sync.Mutex
-	conns    map[*conn]struct{}
-	shutdown atomic.Bool
-	done     chan struct{} // closed when the last connection ends after Shutdown
+	conns conntrack.Set[*conn]
 }
 
 // NewServer returns a Server for cfg.
@@ -89,7 +86,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, conns: make(map[*conn]struct{})}
+	return &Server{cfg: cfg}
 }
 
 // ErrServerClosed is returned by ServeConn after Shutdown.
@@ -99,7 +96,7 @@ var ErrServerClosed = errors.New("h1: server closed")
 // down. It closes nc unless it hands it off.
 func (s *Server) ServeConn(nc net.Conn) error {
 	c := newConn(s, nc)
-	if !s.track(c, true) {
+	if !s.conns.Add(c) {
 		_ = nc.Close()
 		return ErrServerClosed
 	}
@@ -107,26 +104,8 @@ func (s *Server) ServeConn(nc net.Conn) error {
 		s.cfg.ConnState(nc, http.StateNew)
 	}
 	c.serve()
-	s.track(c, false)
+	s.conns.Remove(c)
 	return nil
-}
-
-func (s *Server) track(c *conn, add bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if add {
-		if s.shutdown.Load() {
-			return false
-		}
-		s.conns[c] = struct{}{}
-		return true
-	}
-	delete(s.conns, c)
-	if s.shutdown.Load() && len(s.conns) == 0 && s.done != nil {
-		close(s.done)
-		s.done = nil
-	}
-	return true
 }
 
 // Shutdown stops taking new connections, closes the idle ones, lets each
@@ -134,19 +113,10 @@ func (s *Server) track(c *conn, add bool) bool {
 // all of them until ctx is done; then it closes what is left and returns
 // ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.shutdown.Store(true)
-	if len(s.conns) == 0 {
-		s.mu.Unlock()
+	done := s.conns.Shutdown(func(c *conn) { c.closeIfIdle() })
+	if done == nil {
 		return nil
 	}
-	done := make(chan struct{})
-	s.done = done
-	for c := range s.conns {
-		c.closeIfIdle()
-	}
-	s.mu.Unlock()
-
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -160,21 +130,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			// A connection that was active when Shutdown began closes
 			// itself after its response; one that turned idle in between
 			// is closed here.
-			s.mu.Lock()
-			for c := range s.conns {
-				c.closeIfIdle()
-			}
-			s.mu.Unlock()
+			s.conns.Each(func(c *conn) { c.closeIfIdle() })
 		}
 	}
 }
 
 // Close closes every connection at once.
 func (s *Server) Close() {
-	s.mu.Lock()
-	s.shutdown.Store(true)
-	for c := range s.conns {
-		_ = c.nc.Close()
-	}
-	s.mu.Unlock()
+	s.conns.Close(func(c *conn) { _ = c.nc.Close() })
 }

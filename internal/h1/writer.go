@@ -237,7 +237,7 @@ func (w *response) commit(final bool) {
 	if httpguts.HeaderValuesContainsToken(h["Connection"], "close") {
 		w.closeAfter = true
 	}
-	if w.c.s.shutdown.Load() {
+	if w.c.s.conns.ShuttingDown() {
 		w.closeAfter = true
 	}
 	w.statusLine(w.status)

@@ -25,8 +25,9 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/slinkerd/slinkerd/internal/conntrack"
 )
 
 // Config configures a Server.
@@ -74,10 +75,7 @@ type Config struct {
 type Server struct {
 	cfg Config
 
-	mu       sync.Mutex
-	conns    map[*conn]struct{}
-	shutdown atomic.Bool
-	done     chan struct{} // closed when the last connection ends after Shutdown
+	conns conntrack.Set[*conn]
 
 	// Handler workers: a stream's handler runs on an idle worker when
 	// one waits on work, else on a new one. A worker that has run a
@@ -155,7 +153,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, conns: make(map[*conn]struct{}), work: make(chan *stream), quit: make(chan struct{})}
+	return &Server{cfg: cfg, work: make(chan *stream), quit: make(chan struct{})}
 }
 
 // ErrServerClosed is returned by ServeConn after Shutdown or Close.
@@ -167,33 +165,15 @@ var ErrServerClosed = errors.New("h2: server closed")
 // connection cleanly, else what ended it.
 func (s *Server) ServeConn(nc net.Conn) error {
 	c := newConn(s, nc)
-	if !s.track(c, true) {
+	if !s.conns.Add(c) {
 		_ = nc.Close()
 		return ErrServerClosed
 	}
-	defer s.track(c, false)
+	defer s.conns.Remove(c)
 	if s.cfg.ConnState != nil {
 		s.cfg.ConnState(nc, http.StateNew)
 	}
 	return c.serve()
-}
-
-func (s *Server) track(c *conn, add bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if add {
-		if s.shutdown.Load() {
-			return false
-		}
-		s.conns[c] = struct{}{}
-		return true
-	}
-	delete(s.conns, c)
-	if s.shutdown.Load() && len(s.conns) == 0 && s.done != nil {
-		close(s.done)
-		s.done = nil
-	}
-	return true
 }
 
 // Shutdown sends GOAWAY (naming the last stream it took) on every
@@ -202,18 +182,10 @@ func (s *Server) track(c *conn, add bool) bool {
 // then it closes what is left and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	defer s.stopWorkers()
-	s.mu.Lock()
-	s.shutdown.Store(true)
-	if len(s.conns) == 0 {
-		s.mu.Unlock()
+	done := s.conns.Shutdown(func(c *conn) { c.goAway() })
+	if done == nil {
 		return nil
 	}
-	done := make(chan struct{})
-	s.done = done
-	for c := range s.conns {
-		c.goAway()
-	}
-	s.mu.Unlock()
 	select {
 	case <-done:
 		return nil
@@ -227,11 +199,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // requests' contexts cancelled.
 func (s *Server) Close() error {
 	defer s.stopWorkers()
-	s.mu.Lock()
-	s.shutdown.Store(true)
-	for c := range s.conns {
-		_ = c.nc.Close()
-	}
-	s.mu.Unlock()
+	s.conns.Close(func(c *conn) { _ = c.nc.Close() })
 	return nil
 }
