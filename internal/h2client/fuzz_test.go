@@ -85,6 +85,29 @@ func seedFrames() [][]byte {
 	}
 }
 
+// goTransportDeadlocks says whether script has a WINDOW_UPDATE that
+// overflows a stream's window: net/http's HTTP/2 client (Go 1.26)
+// deadlocks on it, its read loop taking the connection's lock twice
+// (processWindowUpdate, then abortStream), so it cannot be the oracle for
+// such scripts. slinkerd's client resets the stream (TestFuzzOrigin's
+// corpus has one).
+func goTransportDeadlocks(script []byte) bool {
+	fr := http2.NewFramer(nil, bytes.NewReader(script))
+	fr.AllowIllegalReads = true
+	sums := map[uint32]int64{}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return false
+		}
+		if wu, ok := f.(*http2.WindowUpdateFrame); ok && wu.StreamID != 0 {
+			if sums[wu.StreamID] += int64(wu.Increment); sums[wu.StreamID]+65535 > 1<<31-1 {
+				return true
+			}
+		}
+	}
+}
+
 // outcome is what a client made of an answer: the response, or that it
 // failed.
 type outcome struct {
@@ -137,6 +160,9 @@ func FuzzOrigin(f *testing.F) {
 			t.Fatal("the client did not return within the deadline")
 		}
 
+		if goTransportDeadlocks(script) {
+			return
+		}
 		protos := new(http.Protocols)
 		protos.SetUnencryptedHTTP2(true)
 		tr := &http.Transport{Protocols: protos, DialContext: fuzzOrigin(script), ResponseHeaderTimeout: time.Second}
