@@ -264,6 +264,9 @@ func (w *response) sendHeaders(status int, end, interim bool) error {
 	if !wr.pushLocked(f) {
 		return errConnClosed
 	}
+	if !interim {
+		st.finalSent = true
+	}
 	if end {
 		st.wErr = errStreamDone
 	}

@@ -336,3 +336,37 @@ func TestReadDeadline(t *testing.T) {
 		t.Fatal("the body did not end after the deadline was cleared")
 	}
 }
+
+// "Expect: 100-continue" gets a 100 when the handler first reads the
+// body, as on net/http's server, and none when the handler answers
+// without reading it.
+func TestExpectContinue(t *testing.T) {
+	ts := startServer(t, Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/refuse" {
+			w.WriteHeader(http.StatusExpectationFailed)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		_, _ = w.Write(b)
+	})})
+	r := dialRaw(t, ts.addr)
+	require.NoError(t, r.request(1, false, "/", ":method", "POST", "expect", "100-continue"))
+	h := r.waitFor("a 100 on stream 1", func(f http2.Frame) bool {
+		_, ok := f.(*http2.MetaHeadersFrame)
+		return ok && f.Header().StreamID == 1
+	}).(*http2.MetaHeadersFrame)
+	assert.Equal(t, "100", h.PseudoValue("status"))
+	require.NoError(t, r.fr.WriteData(1, true, []byte("body")))
+	h = r.waitFor("the answer on stream 1", func(f http2.Frame) bool {
+		_, ok := f.(*http2.MetaHeadersFrame)
+		return ok && f.Header().StreamID == 1
+	}).(*http2.MetaHeadersFrame)
+	assert.Equal(t, "200", h.PseudoValue("status"))
+
+	require.NoError(t, r.request(3, false, "/refuse", ":method", "POST", "expect", "100-continue"))
+	h = r.waitFor("the answer on stream 3", func(f http2.Frame) bool {
+		_, ok := f.(*http2.MetaHeadersFrame)
+		return ok && f.Header().StreamID == 3
+	}).(*http2.MetaHeadersFrame)
+	assert.Equal(t, "417", h.PseudoValue("status"), "no 100 before an answer that did not read the body")
+}

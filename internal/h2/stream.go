@@ -17,6 +17,7 @@ import (
 	"github.com/slinkerd/slinkerd/internal/reqctx"
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // stream is one request and its response. Fields marked "reader" belong
@@ -44,6 +45,7 @@ type stream struct {
 
 	sendWindow int64 // the peer's window for this stream
 	wErr       error // set once the stream is reset or the connection closed
+	finalSent  bool  // the final response head is queued; under the writer's mutex
 }
 
 // errBodyClosed is what a Read of a request body after Close returns.
@@ -146,6 +148,9 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 	st.sendWindow = c.w.initSend
 	c.w.mu.Unlock()
 	st.body.st = st
+	// As net/http: "Expect: 100-continue" gets a 100 when the handler
+	// first reads the body, unless its answer went out first.
+	st.body.needsContinue = !end && httpguts.HeaderValuesContainsToken(header["Expect"], "100-continue")
 	st.body.cond.L = &st.body.mu
 	req := &http.Request{
 		Method:     method,
@@ -263,6 +268,8 @@ type reqBody struct {
 	timedOut bool
 	timer    *time.Timer
 	gen      uint64 // deadlines set; an expiry of an older one does nothing
+
+	needsContinue bool // a 100 Continue is owed at the first Read
 }
 
 // setDeadline sets the read deadline; the zero time clears it.
@@ -324,6 +331,12 @@ func (b *reqBody) fail(err error) {
 // with WINDOW_UPDATE once a quarter of a window is due.
 func (b *reqBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
+	if b.needsContinue {
+		b.needsContinue = false
+		b.mu.Unlock() // (the writer's lock is never taken under the body's)
+		b.st.sendContinue()
+		b.mu.Lock()
+	}
 	for len(b.buf) == b.off && !b.eof && b.err == nil && !b.closed && !b.timedOut {
 		b.cond.Wait()
 	}
@@ -400,4 +413,19 @@ func (c *conn) markDone(st *stream) {
 	c.active--
 	c.done = append(c.done, st)
 	c.mu.Unlock()
+}
+
+// sendContinue queues a 100 Continue head, unless the final head is
+// queued already or the stream has ended.
+func (st *stream) sendContinue() {
+	wr := &st.c.w
+	wr.mu.Lock()
+	defer wr.mu.Unlock()
+	if st.wErr != nil || st.finalSent || wr.closed || wr.finish {
+		return
+	}
+	block := wr.encodeLocked(func(enc *hpack.Encoder) {
+		_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "100"})
+	})
+	wr.pushLocked(outFrame{kind: kHeaders, streamID: st.id, buf: block})
 }
