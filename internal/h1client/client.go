@@ -632,9 +632,9 @@ func writeField(w *bufio.Writer, k, v string) {
 	_, _ = w.WriteString("\r\n")
 }
 
-// cancelHooker is a context with one synchronous on-end hook: internal/h1's
-// request context. Setting it costs no allocation, where
-// context.AfterFunc costs several.
+// cancelHooker is a context with one synchronous on-end hook: the request
+// context of slinkerd's own servers (internal/reqctx). Setting it costs no
+// allocation, where context.AfterFunc costs several.
 type cancelHooker interface {
 	// SetCancelHook sets f to run when the context ends; false means it
 	// ended already or has a hook.
