@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/slinkerd/slinkerd/test/internal/harness"
 )
 
 const (
@@ -129,30 +131,40 @@ type crossCounts struct {
 	violations []string // a response carrying another request's tag
 }
 
+// startCrossProxy starts slinkerd with the name x served by the origins
+// on ports (an io.l5d.fs file), on the data path env selects, keeping
+// every endpoint in the balancer however often it fails: the cross-talk
+// tests are about whose answer arrives, not about accrual.
+func startCrossProxy(t *testing.T, env map[string]string, ports ...int) *harness.Proc {
+	t.Helper()
+	dir := t.TempDir()
+	var lines strings.Builder
+	for _, port := range ports {
+		fmt.Fprintf(&lines, "127.0.0.1 %d\n", port)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "x"), []byte(lines.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{
+		"SLINKERD_DTAB":                         "/svc=>/#/io.l5d.fs",
+		"SLINKERD_FS_DIR":                       dir,
+		"SLINKERD_ACCRUAL_CONSECUTIVE_FAILURES": "1000000",
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	return startSlinkerd(t, vars)
+}
+
 func TestCrossTalk(t *testing.T) {
 	seed := crossSeed(t)
 	t.Logf("seed %d (ADVERSARIAL_SEED replays a run); %d callers x %d requests", seed, crossClients, crossRequests)
 	forEachPath(t, func(t *testing.T, env map[string]string) {
-		dir := t.TempDir()
-		var lines strings.Builder
-		for range crossOrigins {
-			o := startOrigin(t, chaosScript(seed))
-			fmt.Fprintf(&lines, "127.0.0.1 %d\n", o.port)
+		ports := make([]int, crossOrigins)
+		for i := range ports {
+			ports[i] = startOrigin(t, chaosScript(seed)).port
 		}
-		if err := os.WriteFile(filepath.Join(dir, "x"), []byte(lines.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		vars := map[string]string{
-			"SLINKERD_DTAB":   "/svc=>/#/io.l5d.fs",
-			"SLINKERD_FS_DIR": dir,
-			// Keep every endpoint in the balancer however often it fails:
-			// the test is about whose answer arrives, not about accrual.
-			"SLINKERD_ACCRUAL_CONSECUTIVE_FAILURES": "1000000",
-		}
-		for k, v := range env {
-			vars[k] = v
-		}
-		p := startSlinkerd(t, vars)
+		p := startCrossProxy(t, env, ports...)
 
 		n := crossCounts{seed: seed}
 		var wg sync.WaitGroup

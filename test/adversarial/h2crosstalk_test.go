@@ -21,8 +21,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -531,21 +529,7 @@ func TestCrossTalkHTTP2(t *testing.T) {
 		seed, h2CrossConns, h2CrossStreams, h2CrossRequests)
 	forEachPath(t, func(t *testing.T, env map[string]string) {
 		o := startH2Origin(t, seed)
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "x"), []byte(fmt.Sprintf("127.0.0.1 %d\n", o.port)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		vars := map[string]string{
-			"SLINKERD_DTAB":   "/svc=>/#/io.l5d.fs",
-			"SLINKERD_FS_DIR": dir,
-			// As TestCrossTalk: the test is about whose answer arrives,
-			// not about accrual.
-			"SLINKERD_ACCRUAL_CONSECUTIVE_FAILURES": "1000000",
-		}
-		for k, v := range env {
-			vars[k] = v
-		}
-		p := startSlinkerd(t, vars)
+		p := startCrossProxy(t, env, o.port)
 
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 		defer cancel()
