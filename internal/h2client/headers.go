@@ -131,13 +131,20 @@ func (cc *conn) writeHeaderBlock(id uint32, endStream bool, maxFrame uint32) err
 
 // lowerKey returns a header key in lower case, remembering the keys it
 // has lowered; the caller holds wmu.
-func (cc *conn) lowerKey(k string) string {
-	if lk, ok := cc.lower[k]; ok {
-		return lk
+func (cc *conn) lowerKey(k string) string { return remembered(cc.lower, k, strings.ToLower) }
+
+// remembered returns f(k), from m when it is there; it keeps up to
+// maxRemembered results in m (the keys a connection's peers use).
+func remembered(m map[string]string, k string, f func(string) string) string {
+	if v, ok := m[k]; ok {
+		return v
 	}
-	lk := strings.ToLower(k)
-	if len(cc.lower) < 512 {
-		cc.lower[k] = lk
+	v := f(k)
+	if len(m) < maxRemembered {
+		m[k] = v
 	}
-	return lk
+	return v
 }
+
+// maxRemembered bounds each of a connection's header-name caches.
+const maxRemembered = 512

@@ -646,16 +646,9 @@ func (cc *conn) header(fields []hpack.HeaderField) http.Header {
 }
 
 // canonical returns the canonical header key of a lower-case field name,
-// remembering the names the endpoint uses.
+// remembering the names the endpoint uses; the reader's alone.
 func (cc *conn) canonical(name string) string {
-	if k, ok := cc.canon[name]; ok {
-		return k
-	}
-	k := http.CanonicalHeaderKey(name)
-	if len(cc.canon) < 512 {
-		cc.canon[name] = k
-	}
-	return k
+	return remembered(cc.canon, name, http.CanonicalHeaderKey)
 }
 
 // checkRequest refuses what cannot be sent over HTTP/2.
