@@ -36,7 +36,7 @@ build: ## build bin/slinkerd (static; BUILD_TAGS=slinkerd_nocloudrun,… to leav
 
 # The e2e tests of the HTTP/1 data path, run a second time on net/http's
 # server and client (SLINKERD_FAST_PATH=off) as a differential of the two.
-E2E_DATA_PATH_TESTS := ^(TestHTTP1|TestBadInput.*|TestHeaders|TestDtabOverride|TestLoopDetection|TestTLSListener|TestErrors|TestRetry.*|TestRequeuePOSTToRefusedEndpoint|TestAttemptTimeoutRetriesHungBackend|TestTotalTimeoutPropagates|TestStreamingUploadNotBufferedWithRetries|TestWebSocket|TestGracefulShutdown|TestWeightedUnionRoutesAroundEmptyBranch|TestMetricsTraceHeadersPassThrough|TestSecurityDtabOverride|TestSecurityL5DHeaders|TestH2C|TestGRPC|TestGRPCInterop|TestH2spec)$$
+E2E_DATA_PATH_TESTS := ^(TestHTTP1|TestBadInput.*|TestHeaders|TestRequestTargetForwarded|TestDtabOverride|TestLoopDetection|TestTLSListener|TestErrors|TestRetry.*|TestRequeuePOSTToRefusedEndpoint|TestAttemptTimeoutRetriesHungBackend|TestTotalTimeoutPropagates|TestStreamingUploadNotBufferedWithRetries|TestWebSocket|TestGracefulShutdown|TestWeightedUnionRoutesAroundEmptyBranch|TestMetricsTraceHeadersPassThrough|TestSecurityDtabOverride|TestSecurityL5DHeaders|TestH2C|TestGRPC|TestGRPCInterop|TestH2spec)$$
 
 test: build ## run every test (unit, e2e, conformance); needs the tools from `make tools`
 	$(GO) test -count=1 -timeout 9m ./...

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/slinkerd/slinkerd/internal/reqctx"
+	"github.com/slinkerd/slinkerd/internal/target"
 )
 
 // Connection states, for Shutdown.
@@ -455,41 +456,10 @@ func (c *conn) runHandler(r *http.Request) (ok bool) {
 	return true
 }
 
-// parseTarget fills c.url from the request-target: origin-form without
-// escapes or fragments directly (no allocation), anything else through
-// url.ParseRequestURI, as net/http.
-func (c *conn) parseTarget(t string) error {
-	if len(t) > 0 && t[0] == '/' {
-		simple := true
-		q := -1
-		for i := 0; i < len(t); i++ {
-			switch t[i] {
-			case '%', '#':
-				simple = false
-			case '?':
-				if q < 0 {
-					q = i
-				}
-			}
-		}
-		if simple {
-			c.url = url.URL{Path: t}
-			if q >= 0 {
-				c.url.Path, c.url.RawQuery = t[:q], t[q+1:]
-				if c.url.RawQuery == "" {
-					c.url.ForceQuery = true
-				}
-			}
-			return nil
-		}
-	}
-	u, err := url.ParseRequestURI(t)
-	if err != nil {
-		return err
-	}
-	c.url = *u
-	return nil
-}
+// parseTarget fills c.url from the request-target as net/http's server
+// does (url.ParseRequestURI), without allocating for a plain origin-form
+// target (internal/target).
+func (c *conn) parseTarget(t string) error { return target.Parse(&c.url, t) }
 
 // replayConn is a handed-off connection: its reads return the bytes the
 // loop had read but not consumed, then the connection's.

@@ -352,3 +352,20 @@ func TestLoopRequestContextEndsWithHandler(t *testing.T) {
 		}
 	}
 }
+
+// The request's URL gives the target back as sent, as net/http's server's
+// does (url.ParseRequestURI): a path with characters net/url would escape
+// keeps them in RawPath, so a proxy forwards the path it was given.
+func TestLoopURLKeepsTheTarget(t *testing.T) {
+	addr, _, _ := serveLoop(t, http.HandlerFunc(echoPath), nil)
+	c, br := dial(t, addr)
+	for _, target := range []string{"/a/b?x=1", "/a(b)", "/a!b'c*", "/a[0]", "/f%2Fb", "/a?q=(1)", "/x?"} {
+		_, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", target)
+		require.NoError(t, err)
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, "GET "+target+` host=h body=""`, string(body), "target %s", target)
+	}
+}

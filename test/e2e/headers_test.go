@@ -328,3 +328,36 @@ func TestLoopDetection(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestTargetForwarded: the request-target reaches the endpoint as
+// the caller sent it, from HTTP/1 and HTTP/2 callers alike. Characters
+// net/url would escape (parentheses, "!", "*", brackets) stay as they
+// are, as net/http's server and client leave them.
+func TestRequestTargetForwarded(t *testing.T) {
+	t.Parallel()
+	seen := make(chan string, 1)
+	be := startHTTPBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.RequestURI
+	}))
+	p := startSlinkerd(t, map[string]string{"SLINKERD_DTAB": fmt.Sprintf("/svc=>/$/inet/127.0.0.1/%d", be.Port)})
+	targets := []string{"/a/b?x=1", "/a(b)", "/a!b'c*", "/a[0]", "/f%2Fb", "/a?q=(1)", "/x?", "/%7Eu/a%20b"}
+	protos := new(http.Protocols)
+	protos.SetUnencryptedHTTP2(true)
+	h2c := &http.Transport{Protocols: protos}
+	defer h2c.CloseIdleConnections()
+	for _, target := range targets {
+		resp, _ := rawRoundTrip(t, p.ProxyAddr, rawRequest("GET "+target+" HTTP/1.1", "Host: paths", "Connection: close"))
+		require.Equal(t, http.StatusOK, resp.StatusCode, "l5d-err %q", resp.Header.Get("l5d-err"))
+		assert.Equal(t, target, recv(t, seen, 5*time.Second, "the request at the backend"), "HTTP/1 caller")
+
+		req, err := http.NewRequest("GET", "http://"+p.ProxyAddr+target, nil)
+		require.NoError(t, err)
+		req.Host = "paths"
+		resp, err = h2c.RoundTrip(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "l5d-err %q", resp.Header.Get("l5d-err"))
+		assert.Equal(t, target, recv(t, seen, 5*time.Second, "the request at the backend"), "HTTP/2 caller")
+	}
+}
