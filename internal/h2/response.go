@@ -38,8 +38,12 @@ type response struct {
 	err         error
 }
 
-func (w *response) init(st *stream) {
-	*w = response{st: st, header: make(http.Header), cl: -1}
+// init readies w for st, with the header map and body buffer of rs.
+func (w *response) init(st *stream, rs *reqState) {
+	if rs.respHdr == nil {
+		rs.respHdr = make(http.Header)
+	}
+	*w = response{st: st, header: rs.respHdr, pending: rs.pending[:0], cl: -1}
 }
 
 // Header returns the response header map.
@@ -68,7 +72,7 @@ func (w *response) WriteHeader(code int) {
 			w.cl = n
 		}
 	}
-	if code == http.StatusNoContent || code == http.StatusNotModified || w.st.req.Method == http.MethodHead {
+	if code == http.StatusNoContent || code == http.StatusNotModified || w.st.head {
 		w.noBody = true
 	}
 }
@@ -87,7 +91,7 @@ func (w *response) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	if w.noBody {
-		if w.st.req.Method == http.MethodHead {
+		if w.st.head {
 			return len(p), nil
 		}
 		return 0, http.ErrBodyNotAllowed
@@ -169,13 +173,41 @@ func (w *response) commit(final bool) error {
 	}
 	if len(w.pending) > 0 {
 		p := w.pending
-		w.pending = nil
+		w.pending = p[:0] // sendData copies it
 		if err := w.st.sendData(p, final && !w.hasTrailers()); err != nil {
 			w.err = err
 			return err
 		}
 	}
 	return nil
+}
+
+// statusValue is the :status value of status, without allocating for
+// the common ones.
+func statusValue(status int) string {
+	switch status {
+	case 200:
+		return "200"
+	case 204:
+		return "204"
+	case 206:
+		return "206"
+	case 304:
+		return "304"
+	case 400:
+		return "400"
+	case 404:
+		return "404"
+	case 500:
+		return "500"
+	case 502:
+		return "502"
+	case 503:
+		return "503"
+	case 504:
+		return "504"
+	}
+	return strconv.Itoa(status)
 }
 
 func bodyAllowed(status int) bool {
@@ -253,8 +285,7 @@ func (w *response) sendHeaders(status int, end, interim bool) error {
 			w.encodeTrailers(enc)
 			return
 		}
-		var sb [3]byte
-		_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: string(strconv.AppendInt(sb[:0], int64(status), 10))})
+		_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: statusValue(status)})
 		w.encodeFields(enc, interim, status)
 	})
 	f := outFrame{kind: kHeaders, streamID: st.id, end: end, buf: block}
@@ -353,7 +384,7 @@ func (st *stream) sendData(p []byte, end bool) error {
 		if n > 0 {
 			bp := dataPool.Get().(*[]byte)
 			f.buf = (*bp)[:n]
-			f.pooled = true
+			f.pool = bp
 			copy(f.buf, p)
 			st.sendWindow -= n
 			w.connSend -= n

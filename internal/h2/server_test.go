@@ -12,7 +12,9 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"os"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -369,4 +371,73 @@ func TestExpectContinue(t *testing.T) {
 		return ok && f.Header().StreamID == 3
 	}).(*http2.MetaHeadersFrame)
 	assert.Equal(t, "417", h.PseudoValue("status"), "no 100 before an answer that did not read the body")
+}
+
+// Request and response state is reused from one stream to the next
+// (reqState): each handler sees exactly its own request's header fields,
+// path and query, and each response exactly the fields its handler set,
+// however many streams ran before it on other requests' state.
+func TestReusedStateCarriesNothingOver(t *testing.T) {
+	ts := startServer(t, Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Echo the request's own fields, in a stable order, and set a
+		// response field named after the request's index only.
+		keys := make([]string, 0, len(r.Header))
+		for k := range r.Header {
+			if strings.HasPrefix(k, "X-") {
+				keys = append(keys, k+"="+strings.Join(r.Header[k], ","))
+			}
+		}
+		sort.Strings(keys)
+		i := r.URL.Query().Get("i")
+		if len(w.Header()) != 0 {
+			t.Errorf("request %s: response header not empty at start: %v", i, w.Header())
+		}
+		w.Header().Set("X-Only-"+i, i)
+		_, _ = io.WriteString(w, r.URL.Path+"|"+strings.Join(keys, ";"))
+	})})
+	c := h2cClient(t)
+	const n = 200
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/p%d?i=%d", ts.addr, i, i), nil)
+			// Request i carries i%5 fields of its own, one of them twice.
+			var want []string
+			for j := range i % 5 {
+				k := fmt.Sprintf("X-F%d", j)
+				v := fmt.Sprintf("%d-%d", i, j)
+				req.Header.Add(k, v)
+				if j == 1 {
+					req.Header.Add(k, v+"b")
+					v += "," + v + "b"
+				}
+				want = append(want, k+"="+v)
+			}
+			sort.Strings(want)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if got, exp := string(body), fmt.Sprintf("/p%d|%s", i, strings.Join(want, ";")); got != exp {
+				t.Errorf("request %d: handler saw %q, want %q", i, got, exp)
+			}
+			for k := range resp.Header {
+				if strings.HasPrefix(k, "X-Only-") && k != fmt.Sprintf("X-Only-%d", i) {
+					t.Errorf("request %d: response carries %s", i, k)
+				}
+			}
+			if resp.Header.Get(fmt.Sprintf("X-Only-%d", i)) != fmt.Sprint(i) {
+				t.Errorf("request %d: its own response field is missing: %v", i, resp.Header)
+			}
+		}()
+	}
+	wg.Wait()
 }

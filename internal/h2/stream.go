@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/slinkerd/slinkerd/internal/reqctx"
+	"github.com/slinkerd/slinkerd/internal/target"
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -37,7 +38,9 @@ type stream struct {
 	// frame was flushed; 0 until then.
 	flushedAt atomic.Uint64
 
-	req    *http.Request
+	req    *http.Request // rs.req until the handler returns, then nil
+	rs     *reqState
+	head   bool // the method is HEAD
 	ctx    *reqctx.Context
 	body   reqBody
 	rw     response
@@ -46,6 +49,77 @@ type stream struct {
 	sendWindow int64 // the peer's window for this stream
 	wErr       error // set once the stream is reset or the connection closed
 	finalSent  bool  // the final response head is queued; under the writer's mutex
+}
+
+// reqState holds what a stream's request and response are built in: the
+// request, its URL, its header map and the map's values, and the response
+// header map and its small-body buffer. It is reused once the handler has
+// returned, as the HTTP/1 loop reuses its request: nothing keeps a
+// request's or response's header past the handler (the proxy copies what
+// it forwards), and response headers are encoded while the handler runs.
+type reqState struct {
+	req     http.Request
+	url     url.URL
+	header  http.Header
+	vals    []string
+	respHdr http.Header
+	pending []byte
+	body    []byte // the request body's buffer
+}
+
+// reqStateKeep bounds what a pooled reqState keeps: a header map or body
+// buffer grown past it by one large request is dropped.
+const reqStateKeep = 64
+
+// reqBodyKeep is the largest request body buffer a pooled reqState keeps.
+const reqBodyKeep = 64 << 10
+
+var reqStates = sync.Pool{New: func() any { return new(reqState) }}
+
+// getReqState returns a cleared reqState.
+func getReqState() *reqState { return reqStates.Get().(*reqState) }
+
+// put clears rs and returns it to the pool.
+func (rs *reqState) put() {
+	if len(rs.header) > reqStateKeep {
+		rs.header = nil
+	}
+	if len(rs.respHdr) > reqStateKeep {
+		rs.respHdr = nil
+	}
+	clear(rs.header)
+	clear(rs.respHdr)
+	clear(rs.vals) // drop references to the last request's strings
+	if cap(rs.vals) > reqStateKeep {
+		rs.vals = nil
+	}
+	if cap(rs.pending) > bufferBeforeCommit {
+		rs.pending = nil
+	}
+	if cap(rs.body) > reqBodyKeep {
+		rs.body = nil
+	}
+	*rs = reqState{header: rs.header, vals: rs.vals[:0], respHdr: rs.respHdr, pending: rs.pending[:0], body: rs.body[:0]}
+	reqStates.Put(rs)
+}
+
+// release returns st's request state to the pool once its handler has
+// returned; the reader's endRemote then no longer sees the request.
+func (st *stream) release() {
+	rs := st.rs
+	if rs == nil {
+		return
+	}
+	b := &st.body
+	b.mu.Lock()
+	st.req, st.rs = nil, nil
+	if b.closed { // (serve closed it: the reader's put no longer appends)
+		rs.body, b.buf, b.off = b.buf, nil, 0
+	}
+	b.mu.Unlock()
+	rs.pending = st.rw.pending // the buffer, grown or not; sendData copied its bytes
+	st.rw.header, st.rw.pending = nil, nil
+	rs.put()
 }
 
 // errBodyClosed is what a Read of a request body after Close returns.
@@ -79,8 +153,12 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 	if !httpguts.ValidHostHeader(authority) && authority != "" {
 		return nil, http2.ErrCodeProtocol
 	}
-	st := &stream{c: c, id: f.StreamID, declLen: -1}
-	header := make(http.Header, len(f.Fields))
+	st := &stream{c: c, id: f.StreamID, declLen: -1, head: method == http.MethodHead}
+	rs := getReqState()
+	if rs.header == nil {
+		rs.header = make(http.Header, len(f.Fields))
+	}
+	header := rs.header
 	var cookies []string
 	for _, hf := range f.RegularFields() {
 		switch hf.Name {
@@ -101,7 +179,15 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 			st.declLen = int64(n)
 		}
 		key := http.CanonicalHeaderKey(hf.Name)
-		header[key] = append(header[key], hf.Value)
+		if vv, ok := header[key]; ok {
+			header[key] = append(vv, hf.Value)
+			continue
+		}
+		// One backing array for the values, as the HTTP/1 loop's; an
+		// append that grows it leaves the slices made so far valid.
+		rs.vals = append(rs.vals, hf.Value)
+		n := len(rs.vals)
+		header[key] = rs.vals[n-1 : n : n]
 	}
 	if len(cookies) > 0 {
 		header["Cookie"] = []string{strings.Join(cookies, "; ")}
@@ -114,16 +200,14 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 		return nil, http2.ErrCodeProtocol
 	}
 
-	var u *url.URL
+	u := &rs.url
 	requestURI := path
 	if isConnect {
-		u = &url.URL{Host: authority}
+		*u = url.URL{Host: authority}
 		requestURI = authority
-	} else {
-		var err error
-		if u, err = url.ParseRequestURI(path); err != nil {
-			return nil, http2.ErrCodeProtocol
-		}
+	} else if err := target.Parse(u, path); err != nil {
+		rs.put()
+		return nil, http2.ErrCodeProtocol
 	}
 	var trailer http.Header
 	for _, v := range header["Trailer"] {
@@ -148,11 +232,14 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 	st.sendWindow = c.w.initSend
 	c.w.mu.Unlock()
 	st.body.st = st
+	st.body.buf = rs.body
 	// As net/http: "Expect: 100-continue" gets a 100 when the handler
 	// first reads the body, unless its answer went out first.
 	st.body.needsContinue = !end && httpguts.HeaderValuesContainsToken(header["Expect"], "100-continue")
 	st.body.cond.L = &st.body.mu
-	req := &http.Request{
+	st.rs = rs
+	req := &rs.req
+	*req = *(&http.Request{
 		Method:     method,
 		URL:        u,
 		Proto:      "HTTP/2.0",
@@ -162,7 +249,7 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 		RemoteAddr: c.remote,
 		RequestURI: requestURI,
 		Trailer:    trailer,
-	}
+	}).WithContext(st.ctx) // inlined: the copy is req's, not a new allocation
 	if end {
 		st.remoteClosed = true
 		st.body.eof = true
@@ -171,18 +258,16 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 		req.Body = &st.body
 		req.ContentLength = st.declLen
 	}
-	st.req = req.WithContext(st.ctx)
-	st.rw.init(st)
+	st.req = req
+	st.rw.init(st, rs)
 	return st, http2.ErrCodeNo
 }
 
 // abort ends the stream from the reader's side: its context is cancelled,
 // its body fails with err and its writes stop.
 func (st *stream) abort(err error) {
-	if st.ctx != nil {
-		st.ctx.Cancel()
-	}
-	st.body.fail(err)
+	// Writes stop first: a handler the cancel wakes must not get its own
+	// RST_STREAM (NO_ERROR, from finish) out before the reset's.
 	w := &st.c.w
 	w.mu.Lock()
 	if st.wErr == nil {
@@ -190,6 +275,10 @@ func (st *stream) abort(err error) {
 	}
 	w.cond.Broadcast()
 	w.mu.Unlock()
+	if st.ctx != nil {
+		st.ctx.Cancel()
+	}
+	st.body.fail(err)
 }
 
 // endRemote records the peer's END_STREAM, with trailers if any.
@@ -212,6 +301,7 @@ func (st *stream) serve() {
 	if st.ctx.Err() != nil {
 		// Reset while it waited for a handler slot.
 		st.c.markDone(st)
+		st.release()
 		return
 	}
 	defer func() {
@@ -226,6 +316,7 @@ func (st *stream) serve() {
 		}
 		st.ctx.Cancel()
 		st.body.Close()
+		st.release()
 	}()
 	st.c.s.cfg.Handler.ServeHTTP(&st.rw, st.req)
 	st.rw.finish()
@@ -385,7 +476,7 @@ func (b *reqBody) Close() error {
 	}
 	b.closed = true
 	drop := len(b.buf) - b.off
-	b.buf, b.off = nil, 0
+	b.buf, b.off = b.buf[:0], 0 // kept for the next stream (release)
 	b.cond.Broadcast()
 	b.mu.Unlock()
 	if drop > 0 {

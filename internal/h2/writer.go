@@ -34,7 +34,7 @@ type outFrame struct {
 	code     http2.ErrCode
 	ping     [8]byte
 	buf      []byte  // DATA payload or header block, owned by the frame
-	pooled   bool    // buf came from dataPool
+	pool     *[]byte // buf came from dataPool, in this slice (put back as is)
 	st       *stream // set on a stream's last frame, to note when it is flushed
 }
 
@@ -124,9 +124,8 @@ func (w *writer) push(f outFrame) bool {
 
 func (w *writer) pushLocked(f outFrame) bool {
 	if w.closed || w.finish {
-		if f.pooled {
-			b := f.buf[:cap(f.buf)]
-			dataPool.Put(&b)
+		if f.pool != nil {
+			dataPool.Put(f.pool)
 		}
 		return false
 	}
@@ -219,9 +218,8 @@ func (w *writer) run() {
 			if f.control {
 				controls++
 			}
-			if f.pooled {
-				b := f.buf[:cap(f.buf)]
-				dataPool.Put(&b)
+			if f.pool != nil {
+				dataPool.Put(f.pool)
 			}
 			*f = outFrame{}
 		}
