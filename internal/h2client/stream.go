@@ -31,11 +31,15 @@ type stream struct {
 
 	interim    []interim // 1xx answers for the RoundTrip goroutine to pass on
 	n1xx       int
-	resp       *http.Response
-	bodyless   bool  // the response has no body (HEAD, 204, 304)
-	length     int64 // declared content-length, or -1
-	got        int64 // DATA bytes received
+	resp       *http.Response // &respv once the head arrived
+	respv      http.Response
+	vals       [8]string // backs the response's and trailer's header values
+	nvals      int       // of vals, how many the response head used
+	bodyless   bool      // the response has no body (HEAD, 204, 304)
+	length     int64     // declared content-length, or -1
+	got        int64     // DATA bytes received
 	buf        []byte
+	bufp       *[]byte // buf's first array, from bodyBuffers; back to it on Close
 	off        int
 	remoteDone bool // END_STREAM received
 	localDone  bool // END_STREAM or RST_STREAM sent
@@ -318,6 +322,12 @@ func (s *stream) Close() error {
 	}
 	s.closed = true
 	s.buf = nil
+	if s.bufp != nil {
+		// Nothing reads or appends to the buffer once the body is closed
+		// (Read and onDataLocked check closed under the same lock).
+		bodyBuffers.Put(s.bufp)
+		s.bufp = nil
+	}
 	done := s.remoteDone || s.err != nil
 	s.cond.Broadcast()
 	cc.mu.Unlock()
@@ -445,7 +455,8 @@ func (s *stream) onHeadersLocked(f *http2.MetaHeadersFrame) error {
 			return errors.New("endpoint sent pseudo-header fields in a trailer")
 		}
 		if s.resp.Trailer == nil {
-			s.resp.Trailer = make(http.Header)
+			s.resp.Trailer = s.cc.header(f.RegularFields(), s.vals[min(s.nvals, len(s.vals)):])
+			return s.endRemoteLocked()
 		}
 		for _, hf := range f.RegularFields() {
 			k := s.cc.canonical(hf.Name)
@@ -479,13 +490,15 @@ func (s *stream) onHeadersLocked(f *http2.MetaHeadersFrame) error {
 		if s.n1xx++; s.n1xx > MaxInformational {
 			return ErrTooManyInformational
 		}
-		s.interim = append(s.interim, interim{code: code, h: s.cc.header(regular)})
+		s.interim = append(s.interim, interim{code: code, h: s.cc.header(regular, nil)})
 		s.cond.Broadcast()
 		return nil
 	}
-	h := s.cc.header(regular)
-	resp := &http.Response{
-		Status:        status + " " + http.StatusText(code),
+	h := s.cc.header(regular, s.vals[:])
+	s.nvals = len(regular)
+	resp := &s.respv
+	*resp = http.Response{
+		Status:        statusLine(code, status),
 		StatusCode:    code,
 		Proto:         "HTTP/2.0",
 		ProtoMajor:    2,
@@ -572,6 +585,10 @@ func (s *stream) onDataLocked(f *http2.DataFrame) (rst http2.ErrCode, back int32
 	if s.closed {
 		back += int32(len(data))
 	} else if len(data) > 0 {
+		if s.bufp == nil && cap(s.buf) == 0 {
+			s.bufp = bodyBuffers.Get().(*[]byte)
+			s.buf = (*s.bufp)[:0]
+		}
 		s.buf = append(s.buf, data...)
 	}
 	if back > 0 && !f.StreamEnded() {
@@ -630,9 +647,12 @@ func parseContentLength(vv []string) (int64, bool) {
 
 // header builds an http.Header from decoded fields, with one backing
 // array for the values.
-func (cc *conn) header(fields []hpack.HeaderField) http.Header {
+func (cc *conn) header(fields []hpack.HeaderField, spare []string) http.Header {
 	h := make(http.Header, len(fields))
-	vals := make([]string, len(fields))
+	vals := spare
+	if len(fields) > len(vals) {
+		vals = make([]string, len(fields))
+	}
 	for i, hf := range fields {
 		k := cc.canonical(hf.Name)
 		vals[i] = hf.Value
@@ -643,6 +663,25 @@ func (cc *conn) header(fields []hpack.HeaderField) http.Header {
 		}
 	}
 	return h
+}
+
+// statusLines are the Status strings of the codes net/http knows.
+var statusLines = func() (a [600]string) {
+	for code := range a {
+		if t := http.StatusText(code); t != "" {
+			a[code] = strconv.Itoa(code) + " " + t
+		}
+	}
+	return a
+}()
+
+// statusLine is an http.Response's Status for code, whose three digits
+// are status.
+func statusLine(code int, status string) string {
+	if code < len(statusLines) && statusLines[code] != "" {
+		return statusLines[code]
+	}
+	return status + " " + http.StatusText(code)
 }
 
 // canonical returns the canonical header key of a lower-case field name,
