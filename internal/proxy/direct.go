@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/textproto"
@@ -95,7 +96,13 @@ func (p *Proxy) serveDirect(w http.ResponseWriter, r *http.Request, ctx context.
 	for k, vv := range resp.Header {
 		wh[k] = vv
 	}
-	announced := len(resp.Trailer)
+	// Trailers that already arrived are announced to an HTTP/1 caller
+	// (a chunked response's trailer needs its Trailer header); an HTTP/2
+	// caller's server sends them as they are set after the body.
+	announced := 0
+	if r.ProtoMajor == 1 {
+		announced = len(resp.Trailer)
+	}
 	if announced > 0 {
 		keys := make([]string, 0, announced)
 		for k := range resp.Trailer {
@@ -113,10 +120,10 @@ func (p *Proxy) serveDirect(w http.ResponseWriter, r *http.Request, ctx context.
 	}
 	_ = resp.Body.Close()
 	if len(resp.Trailer) > 0 {
-		_ = http.NewResponseController(w).Flush()
+		_ = flush(w)
 		for k, vv := range resp.Trailer {
 			if announced != len(resp.Trailer) {
-				k = http.TrailerPrefix + k
+				k = trailerKey(k)
 			}
 			wh[k] = vv
 		}
@@ -185,18 +192,15 @@ func copyBody(w http.ResponseWriter, resp *http.Response) error {
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	buf := *bp
-	var rc *http.ResponseController
-	if resp.ContentLength == -1 {
-		rc = http.NewResponseController(w)
-	}
+	stream := resp.ContentLength == -1
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
 			if _, err := w.Write(buf[:n]); err != nil {
 				return err
 			}
-			if rc != nil {
-				if err := rc.Flush(); err != nil {
+			if stream {
+				if err := flush(w); err != nil {
 					return err
 				}
 			}
@@ -206,6 +210,39 @@ func copyBody(w http.ResponseWriter, resp *http.Response) error {
 				return nil
 			}
 			return rerr
+		}
+	}
+}
+
+// trailerKey is k with http.TrailerPrefix, without allocating for gRPC's
+// trailers.
+func trailerKey(k string) string {
+	switch k {
+	case "Grpc-Status":
+		return http.TrailerPrefix + "Grpc-Status"
+	case "Grpc-Message":
+		return http.TrailerPrefix + "Grpc-Message"
+	case "Grpc-Status-Details-Bin":
+		return http.TrailerPrefix + "Grpc-Status-Details-Bin"
+	}
+	return http.TrailerPrefix + k
+}
+
+// flush flushes w as http.ResponseController's Flush does, through
+// wrappers that have an Unwrap method, without allocating a controller
+// for every write.
+func flush(w http.ResponseWriter) error {
+	for {
+		switch t := w.(type) {
+		case interface{ FlushError() error }:
+			return t.FlushError()
+		case http.Flusher:
+			t.Flush()
+			return nil
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return fmt.Errorf("flush the response: %w", http.ErrNotSupported)
 		}
 	}
 }
