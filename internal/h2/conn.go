@@ -117,6 +117,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.rd.c = c
 	c.br = bufio.NewReaderSize(&c.rd, 16<<10)
 	c.fr = http2.NewFramer(nil, c.br)
+	c.fr.SetReuseFrames() // a DATA frame's bytes are copied into its stream's body (reqBody.put)
 	c.meta = h2meta.NewReader(s.cfg.MaxHeaderListSize)
 	c.fr.SetMaxReadFrameSize(maxFrameSize)
 	c.w.init(c)
@@ -218,10 +219,7 @@ func (c *conn) serve() (err error) {
 			frameRead++
 		}
 		c.rd.budget = blockBudget
-		f, err := c.fr.ReadFrame()
-		if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
-			f, err = c.meta.Read(c.fr, hf) // its CONTINUATIONs under the same budget
-		}
+		f, err := c.meta.ReadFrame(c.br, c.fr, maxFrameSize) // a block's CONTINUATIONs under the same budget
 		c.rd.budget = -1
 		c.drainDone(frameRead)
 		if err != nil {

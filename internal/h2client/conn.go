@@ -67,6 +67,10 @@ type conn struct {
 // maxStreamID is the last stream ID a client may open.
 const maxStreamID = 1<<31 - 1
 
+// maxReadFrame is the largest frame the client reads: x/net's Framer's
+// default, which it keeps.
+const maxReadFrame = 1<<24 - 1
+
 // settingsTimeout bounds the wait for an endpoint's first SETTINGS.
 const settingsTimeout = 5 * time.Second
 
@@ -310,10 +314,7 @@ func (cc *conn) healthCheck() {
 // readLoop reads the endpoint's frames until the connection fails.
 func (cc *conn) readLoop() {
 	for {
-		f, err := cc.fr.ReadFrame()
-		if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
-			f, err = cc.meta.Read(cc.fr, hf)
-		}
+		f, err := cc.meta.ReadFrame(cc.br, cc.fr, maxReadFrame)
 		if err != nil {
 			var se http2.StreamError
 			if errors.As(err, &se) {

@@ -5,6 +5,8 @@
 package h2meta
 
 import (
+	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -24,6 +26,11 @@ type Reader struct {
 	dec *hpack.Decoder
 	max uint32 // the header list limit (SETTINGS_MAX_HEADER_LIST_SIZE we sent)
 	mh  http2.MetaHeadersFrame
+
+	// The frames ReadFrame parses itself, reused.
+	hf   http2.HeadersFrame
+	ping http2.PingFrame
+	wu   http2.WindowUpdateFrame
 
 	// One block's state, for emit.
 	headersLeft, trailersLeft uint32
@@ -85,11 +92,16 @@ func (m *Reader) emit(hf hpack.HeaderField) {
 // field after an invalid one, or an HPACK failure; a StreamError for an
 // invalid field or pseudo-header.
 func (m *Reader) Read(fr *http2.Framer, hf *http2.HeadersFrame) (*http2.MetaHeadersFrame, error) {
+	return m.read(fr, hf, hf.HeaderBlockFragment())
+}
+
+// read is Read, with the HEADERS frame's fragment given: a frame
+// ReadFrame parsed itself has none of its own.
+func (m *Reader) read(fr *http2.Framer, hf *http2.HeadersFrame, frag []byte) (*http2.MetaHeadersFrame, error) {
 	m.mh = http2.MetaHeadersFrame{HeadersFrame: hf, Fields: m.mh.Fields[:0]}
 	m.headersLeft, m.trailersLeft = m.max, m.max
 	m.sawRegular, m.invalid = false, nil
 	m.dec.SetEmitEnabled(true)
-	frag := hf.HeaderBlockFragment()
 	ended := hf.HeadersEnded()
 	for {
 		// Parse no large amount of header that would be dropped: a
@@ -123,6 +135,92 @@ func (m *Reader) Read(fr *http2.Framer, hf *http2.HeadersFrame) (*http2.MetaHead
 		return nil, http2.StreamError{StreamID: hf.StreamID, Code: http2.ErrCodeProtocol, Cause: err}
 	}
 	return &m.mh, nil
+}
+
+// frameHeaderLen is the length of an HTTP/2 frame header (RFC 9113 §4.1).
+const frameHeaderLen = 9
+
+// ReadFrame reads the next frame from br, the reader fr reads from, and
+// decodes a header block as Read does. The frames a busy connection
+// carries most — a PING, a WINDOW_UPDATE with a non-zero increment, a
+// HEADERS with END_HEADERS and neither padding nor priority — it parses
+// itself into frames it reuses, when they are whole in br's buffer; any
+// other frame, and any that breaks a rule (length, stream, increment),
+// is read by fr, with fr's checks and errors. Frames ReadFrame returns
+// are valid until its next call; maxRead is fr's SetMaxReadFrameSize.
+//
+// Skipping fr is sound because none of these frames can come while fr
+// expects a CONTINUATION (Read reads a block's CONTINUATIONs to its end),
+// and fr keeps no other state between frames.
+func (m *Reader) ReadFrame(br *bufio.Reader, fr *http2.Framer, maxRead uint32) (http2.Frame, error) {
+	if f, ok, err := m.readCommon(br, maxRead); ok || err != nil {
+		return f, err
+	}
+	f, err := fr.ReadFrame()
+	if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
+		return m.Read(fr, hf)
+	}
+	return f, err
+}
+
+// readCommon parses the next frame if it is one ReadFrame takes itself;
+// ok is false (and nothing is consumed) otherwise.
+func (m *Reader) readCommon(br *bufio.Reader, maxRead uint32) (f http2.Frame, ok bool, err error) {
+	if br.Buffered() < frameHeaderLen {
+		if _, err := br.Peek(frameHeaderLen); err != nil {
+			return nil, false, nil // fr reports it
+		}
+	}
+	h, _ := br.Peek(frameHeaderLen)
+	fh := http2.FrameHeader{
+		Length:   uint32(h[0])<<16 | uint32(h[1])<<8 | uint32(h[2]),
+		Type:     http2.FrameType(h[3]),
+		Flags:    http2.Flags(h[4]),
+		StreamID: binary.BigEndian.Uint32(h[5:]) & (1<<31 - 1),
+	}
+	n := frameHeaderLen + int(fh.Length)
+	switch fh.Type {
+	case http2.FramePing:
+		if fh.Length != 8 || fh.StreamID != 0 {
+			return nil, false, nil
+		}
+	case http2.FrameWindowUpdate:
+		if fh.Length != 4 {
+			return nil, false, nil
+		}
+	case http2.FrameHeaders:
+		if fh.StreamID == 0 || fh.Length > maxRead || n > br.Size() ||
+			fh.Flags&(http2.FlagHeadersPadded|http2.FlagHeadersPriority) != 0 || !fh.Flags.Has(http2.FlagHeadersEndHeaders) {
+			return nil, false, nil
+		}
+	default:
+		return nil, false, nil
+	}
+	b, err := br.Peek(n)
+	if err != nil {
+		return nil, false, nil // fr reads what there is, and reports it
+	}
+	p := b[frameHeaderLen:]
+	switch fh.Type {
+	case http2.FramePing:
+		m.ping = http2.PingFrame{FrameHeader: fh}
+		copy(m.ping.Data[:], p)
+		f = &m.ping
+	case http2.FrameWindowUpdate:
+		inc := binary.BigEndian.Uint32(p) & (1<<31 - 1)
+		if inc == 0 {
+			return nil, false, nil // an error, fr's to report
+		}
+		m.wu = http2.WindowUpdateFrame{FrameHeader: fh, Increment: inc}
+		f = &m.wu
+	case http2.FrameHeaders:
+		// Decoded before the bytes are discarded: the block ends in this
+		// frame, so nothing else is read (and br's buffer kept) first.
+		m.hf = http2.HeadersFrame{FrameHeader: fh}
+		f, err = m.read(nil, &m.hf, p)
+	}
+	_, _ = br.Discard(n)
+	return f, true, err
 }
 
 // validWireName says whether a field name is a token with no upper-case

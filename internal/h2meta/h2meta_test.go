@@ -1,6 +1,7 @@
 package h2meta
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -41,6 +42,29 @@ func frames(b []byte, split int, endStream bool) []byte {
 	return out.Bytes()
 }
 
+// controlFrames is the frames ReadFrame parses itself, valid and not,
+// between others: PING, WINDOW_UPDATE (a zero increment on a stream and
+// on the connection), HEADERS with and without padding and priority, a
+// PING of the wrong length and on a stream, DATA, RST_STREAM.
+func controlFrames() []byte {
+	var out bytes.Buffer
+	fr := http2.NewFramer(&out, nil)
+	fr.AllowIllegalWrites = true
+	b := block(":status", "200", "a", "b")
+	_ = fr.WritePing(false, [8]byte{1, 2, 3, 4, 5, 6, 7, 8})
+	_ = fr.WritePing(true, [8]byte{8})
+	_ = fr.WriteWindowUpdate(0, 1000)
+	_ = fr.WriteWindowUpdate(3, 1<<31-1)
+	_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: b, EndHeaders: true, PadLength: 4})
+	_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 5, BlockFragment: b, EndHeaders: true, Priority: http2.PriorityParam{StreamDep: 1, Weight: 9}})
+	_ = fr.WriteData(3, false, []byte("body"))
+	_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 7, BlockFragment: b, EndHeaders: true, EndStream: true})
+	_ = fr.WriteRSTStream(7, http2.ErrCodeCancel)
+	_ = fr.WriteWindowUpdate(3, 0)                               // a stream error
+	_ = fr.WriteRawFrame(http2.FramePing, 0, 1, make([]byte, 8)) // a PING on a stream: a connection error
+	return out.Bytes()
+}
+
 // outcome is what a reader made of a stream of frames: each header
 // block's fields and truncation, then the error that ended it.
 type outcome struct {
@@ -73,22 +97,43 @@ func describeBlock(mh *http2.MetaHeadersFrame) string {
 	return b.String()
 }
 
-// readAll reads frames from data with x/net's own header-block reading
-// (ours false) or with Reader (ours true), until an error.
-func readAll(data []byte, max uint32, ours bool) outcome {
-	fr := http2.NewFramer(nil, bytes.NewReader(data))
+// How readAll reads header blocks.
+const (
+	xnet      = iota // x/net's Framer with ReadMetaHeaders
+	ours             // Framer, then Reader.Read
+	oursFast         // Reader.ReadFrame, over a buffer of 64 KiB
+	oursSmall        // Reader.ReadFrame, over a 16-byte buffer (most HEADERS go to the Framer)
+)
+
+// readAll reads frames from data in one of the ways above, until an
+// error.
+func readAll(data []byte, max uint32, how int) outcome {
+	br := bufio.NewReaderSize(bytes.NewReader(data), 64<<10)
+	if how == oursSmall {
+		br = bufio.NewReaderSize(bytes.NewReader(data), 16)
+	}
+	fr := http2.NewFramer(nil, br)
 	var r *Reader
-	if ours {
-		r = NewReader(max)
-	} else {
+	if how == xnet {
 		fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 		fr.MaxHeaderListSize = max
+	} else {
+		r = NewReader(max)
 	}
 	var o outcome
 	for {
-		f, err := fr.ReadFrame()
-		if hf, ok := f.(*http2.HeadersFrame); ok && err == nil && ours {
-			f, err = r.Read(fr, hf)
+		var f http2.Frame
+		var err error
+		switch how {
+		case xnet:
+			f, err = fr.ReadFrame()
+		case ours:
+			f, err = fr.ReadFrame()
+			if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
+				f, err = r.Read(fr, hf)
+			}
+		default:
+			f, err = r.ReadFrame(br, fr, 16<<10)
 		}
 		if err != nil {
 			var se http2.StreamError
@@ -100,8 +145,27 @@ func readAll(data []byte, max uint32, ours bool) outcome {
 			o.err = errClass(err)
 			return o
 		}
-		if mh, ok := f.(*http2.MetaHeadersFrame); ok {
-			o.blocks = append(o.blocks, describeBlock(mh))
+		switch f := f.(type) {
+		case *http2.MetaHeadersFrame:
+			o.blocks = append(o.blocks, describeBlock(f))
+		case *http2.PingFrame:
+			o.blocks = append(o.blocks, fmt.Sprintf("ping ack=%v %x", f.IsAck(), f.Data))
+		case *http2.WindowUpdateFrame:
+			o.blocks = append(o.blocks, fmt.Sprintf("window update %d +%d", f.StreamID, f.Increment))
+		default:
+			h := f.Header()
+			o.blocks = append(o.blocks, fmt.Sprintf("%v stream %d flags %v length %d", h.Type, h.StreamID, h.Flags, h.Length))
+		}
+	}
+}
+
+// compareReads fails t unless every way of reading data agrees with
+// x/net's.
+func compareReads(t *testing.T, data []byte, max uint32) {
+	want := readAll(data, max, xnet)
+	for _, how := range []int{ours, oursFast, oursSmall} {
+		if got := readAll(data, max, how); !reflect.DeepEqual(want, got) {
+			t.Fatalf("x/net: %+v\nours (%d):  %+v", want, how, got)
 		}
 	}
 }
@@ -121,14 +185,10 @@ func TestReaderMatchesXNet(t *testing.T) {
 		"trailer budget":  frames(block(":status", "200", "trailer", strings.Repeat("a,", 500)+"b"), 0, false),
 		"bad hpack":       frames([]byte{0xff, 0xff, 0xff, 0xff}, 0, false),
 		"two blocks":      append(frames(block(":status", "103"), 0, false), frames(block(":status", "200", "a", "b"), 0, true)...),
+		"control frames":  controlFrames(),
 	}
 	for name, data := range cases {
-		t.Run(name, func(t *testing.T) {
-			want, got := readAll(data, 4096, false), readAll(data, 4096, true)
-			if !reflect.DeepEqual(want, got) {
-				t.Fatalf("x/net: %+v\nours:  %+v", want, got)
-			}
-		})
+		t.Run(name, func(t *testing.T) { compareReads(t, data, 4096) })
 	}
 }
 
@@ -140,10 +200,6 @@ func FuzzReaderMatchesXNet(f *testing.F) {
 	f.Add(frames(block(":method", "GET", ":path", "/", "a", "b"), 3, true), uint16(4096))
 	f.Add(frames(block(":status", "200", "a", strings.Repeat("x", 200)), 50, false), uint16(256))
 	f.Add(frames(block(":status", "200", "A", "b"), 0, false), uint16(4096))
-	f.Fuzz(func(t *testing.T, data []byte, max uint16) {
-		want, got := readAll(data, uint32(max), false), readAll(data, uint32(max), true)
-		if !reflect.DeepEqual(want, got) {
-			t.Fatalf("x/net: %+v\nours:  %+v", want, got)
-		}
-	})
+	f.Add(controlFrames(), uint16(4096))
+	f.Fuzz(func(t *testing.T, data []byte, max uint16) { compareReads(t, data, uint32(max)) })
 }
