@@ -418,6 +418,15 @@ func (b *reqBody) fail(err error) {
 	b.mu.Unlock()
 }
 
+// Ready reports whether a Read would return at once: body bytes are
+// buffered, or the body has ended or failed. (internal/h2client reads a
+// ready body before it opens its stream, to send it with the HEADERS.)
+func (b *reqBody) Ready() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.buf) > b.off || b.eof || b.err != nil || b.closed || b.timedOut
+}
+
 // Read reads the request body; what it takes is given back to the peer
 // with WINDOW_UPDATE once a quarter of a window is due.
 func (b *reqBody) Read(p []byte) (int, error) {

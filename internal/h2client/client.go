@@ -127,12 +127,28 @@ func (c *Client) RoundTrip(ctx context.Context, req *http.Request, addr string, 
 	}
 	h := c.host(addr)
 	goaways := 0
+	// A body that is already there (a gRPC message that came with its
+	// caller's HEADERS) goes out with the request's HEADERS, in the same
+	// write, and without a writer goroutine when it is whole. It is read
+	// once there is a connection to send it on.
+	var early earlyBody
+	readEarly := req.Body != nil && req.Body != http.NoBody
 	for {
 		cc, err := h.get(ctx)
 		if err != nil {
+			early.release()
 			return nil, false, err
 		}
-		resp, written, err := cc.roundTrip(ctx, req, info, headTimeout)
+		if readEarly {
+			readEarly = false
+			if err := early.read(req.Body); err != nil {
+				cc.unreserve()
+				early.release()
+				_ = req.Body.Close()
+				return nil, false, &bodyReadError{err}
+			}
+		}
+		resp, written, err := cc.roundTrip(ctx, req, &early, info, headTimeout)
 		if err != nil && errors.Is(err, errConnUnusable) {
 			continue // it closed or went away before the stream was opened
 		}

@@ -119,10 +119,16 @@ func (s *stream) endLocalLocked() {
 	}
 }
 
-func (cc *conn) roundTrip(ctx context.Context, req *http.Request, info Informer, headTimeout time.Duration) (*http.Response, bool, error) {
+// roundTrip sends req on cc. early is what RoundTrip read of the body
+// already: sent with the HEADERS if it fits, else by the body's writer;
+// roundTrip gives its buffer back, unless the connection turns out
+// unusable before the stream opens (errConnUnusable), when RoundTrip
+// tries another with it.
+func (cc *conn) roundTrip(ctx context.Context, req *http.Request, early *earlyBody, info Informer, headTimeout time.Duration) (*http.Response, bool, error) {
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	if err := checkRequest(req); err != nil {
 		cc.unreserve()
+		early.release()
 		if hasBody {
 			_ = req.Body.Close()
 		}
@@ -161,14 +167,30 @@ func (cc *conn) roundTrip(ctx context.Context, req *http.Request, info Informer,
 		cc.idleTimer.Stop()
 	}
 	maxFrame, maxHeaders := cc.maxFrame, cc.maxHeaders
-	endStream := !hasBody && !trailers
+	// A body known to be empty ends the stream with the HEADERS.
+	endStream := (!hasBody || early.eof && len(early.data) == 0) && !trailers
 	if endStream {
+		s.localDone = true
+	}
+	// The early body is sent now if the windows and the frame size take
+	// it whole; END_STREAM with it if it is the whole body.
+	n := len(early.data)
+	sendEarly := n > 0 && n <= int(maxFrame) && int64(n) <= int64(s.sendWindow) && int64(n) <= int64(cc.sendWindow)
+	bodyDone := sendEarly && early.eof && !trailers
+	if sendEarly {
+		s.sendWindow -= int32(n)
+		cc.sendWindow -= int32(n)
+	}
+	if bodyDone {
 		s.localDone = true
 	}
 	cc.mu.Unlock()
 	err := cc.encodeRequestHeaders(req, maxHeaders)
 	if err == nil {
 		err = cc.writeHeaderBlock(s.id, endStream, maxFrame)
+		if err == nil && sendEarly {
+			err = cc.fr.WriteData(s.id, bodyDone, early.data)
+		}
 	} else {
 		// Nothing was encoded or written: forget the stream.
 		cc.hbuf.Reset()
@@ -176,12 +198,14 @@ func (cc *conn) roundTrip(ctx context.Context, req *http.Request, info Informer,
 		cc.mu.Lock()
 		cc.removeLocked(s)
 		cc.mu.Unlock()
+		early.release()
 		if hasBody {
 			_ = req.Body.Close()
 		}
 		return nil, false, err
 	}
 	if err = cc.unlockWrite(err); err != nil {
+		early.release()
 		if hasBody {
 			_ = req.Body.Close()
 		}
@@ -189,12 +213,71 @@ func (cc *conn) roundTrip(ctx context.Context, req *http.Request, info Informer,
 	}
 
 	s.watch(ctx)
-	if hasBody {
-		go s.writeBody(trailers, headTimeout)
-	} else if headTimeout > 0 {
+	switch {
+	case bodyDone || hasBody && endStream:
+		early.release()
+		s.closeBody()
+		if headTimeout > 0 {
+			s.armHead(headTimeout)
+		}
+	case hasBody:
+		if sendEarly {
+			early.data = early.data[:0] // sent
+		}
+		go s.writeBody(*early, trailers, headTimeout) // which releases it
+		*early = earlyBody{}
+	case headTimeout > 0:
 		s.armHead(headTimeout)
 	}
 	return s.awaitHead(info)
+}
+
+// earlyBody is what RoundTrip reads of a request body before it opens the
+// stream: only what the body's Ready method says is there.
+type earlyBody struct {
+	bp   *[]byte // from bodyBuffers; data is in it
+	data []byte
+	eof  bool // data is the whole body
+}
+
+// maxEarly is the most an early read takes: one default-sized DATA frame.
+const maxEarly = 16 << 10
+
+// read reads body while a Read would not block: body has a Ready method
+// (the proxy's bodies over slinkerd's HTTP/2 server do) that says so.
+// It stops at the end of the body, at maxEarly bytes, or when Ready is
+// false; the error is a failed Read.
+func (e *earlyBody) read(body io.Reader) error {
+	r, ok := body.(interface{ Ready() bool })
+	if !ok {
+		return nil
+	}
+	for !e.eof && r.Ready() {
+		if e.bp == nil {
+			e.bp = bodyBuffers.Get().(*[]byte)
+			e.data = (*e.bp)[:0]
+		}
+		free := (*e.bp)[len(e.data):maxEarly]
+		if len(free) == 0 {
+			break
+		}
+		n, err := body.Read(free)
+		e.data = e.data[:len(e.data)+n]
+		if err == io.EOF {
+			e.eof = true
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// release gives the buffer back; data is not used after.
+func (e *earlyBody) release() {
+	if e.bp != nil {
+		bodyBuffers.Put(e.bp)
+		*e = earlyBody{}
+	}
 }
 
 // unreserve gives back a reserved stream that will not be opened.
@@ -340,20 +423,34 @@ func (s *stream) Close() error {
 
 // writeBody sends the request body, and the trailer if any, then starts
 // the head timeout.
-func (s *stream) writeBody(trailers bool, headTimeout time.Duration) {
+func (s *stream) writeBody(early earlyBody, trailers bool, headTimeout time.Duration) {
 	defer s.closeBody()
+	defer early.release()
 	cc, body := s.cc, s.body
 	bp := bodyBuffers.Get().(*[]byte)
 	defer bodyBuffers.Put(bp)
 	buf := *bp
+	first := true
 	for {
-		n, rerr := body.Read(buf)
-		if rerr != nil && rerr != io.EOF {
-			s.abort(http2.ErrCodeCancel, &bodyReadError{rerr})
-			return
+		var n int
+		var rerr error
+		var data []byte
+		if first && (len(early.data) > 0 || early.eof) {
+			// What roundTrip read and could not send with the HEADERS.
+			data = early.data
+			if early.eof {
+				rerr = io.EOF
+			}
+		} else {
+			n, rerr = body.Read(buf)
+			if rerr != nil && rerr != io.EOF {
+				s.abort(http2.ErrCodeCancel, &bodyReadError{rerr})
+				return
+			}
+			data = buf[:n]
 		}
+		first = false
 		last := rerr == io.EOF
-		data := buf[:n]
 		for len(data) > 0 || (last && !trailers) {
 			k, maxFrame, ok := s.awaitSendWindow(len(data))
 			if !ok {

@@ -125,6 +125,25 @@ func (r *replayReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Ready reports whether a Read would return at once: it has replayed
+// bytes to give, the body has ended or failed, the reader is superseded,
+// or the caller's body says a Read would not block.
+func (r *replayReader) Ready() bool {
+	b := r.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case r.gen != b.gen, b.srcErr != nil, b.eof:
+		return true
+	case !r.direct && !b.overflow && r.off < len(b.buf):
+		return true
+	case !r.direct && b.overflow && r.gen != 1:
+		return true // superseded
+	}
+	src, ok := b.src.(interface{ Ready() bool })
+	return ok && src.Ready()
+}
+
 // Close does not close the caller's body: the proxy closes it when the
 // whole exchange ends, so a retry can still read it.
 func (r *replayReader) Close() error { return nil }

@@ -1,0 +1,177 @@
+package h2client
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// readyBody is a request body with a Ready method, as the proxy's bodies
+// over slinkerd's HTTP/2 server have: ready holds what a Read returns at
+// once; after it, Read waits for more (more, then EOF), unless eof is set.
+type readyBody struct {
+	mu      sync.Mutex
+	ready   []byte
+	eof     bool        // the body ends after ready
+	more    chan []byte // later parts; closed at the end
+	readErr error       // what Read fails with once ready is read
+	closed  atomic.Bool
+	reads   atomic.Int32  // Read calls
+	waited  atomic.Bool   // a Read blocked
+	started chan struct{} // closed at the first Read that blocks
+	once    sync.Once
+}
+
+func (b *readyBody) Ready() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.ready) > 0 || b.eof || b.readErr != nil
+}
+
+func (b *readyBody) Read(p []byte) (int, error) {
+	b.reads.Add(1)
+	b.mu.Lock()
+	if len(b.ready) > 0 {
+		n := copy(p, b.ready)
+		b.ready = b.ready[n:]
+		b.mu.Unlock()
+		return n, nil
+	}
+	if b.readErr != nil {
+		b.mu.Unlock()
+		return 0, b.readErr
+	}
+	if b.eof {
+		b.mu.Unlock()
+		return 0, io.EOF
+	}
+	b.mu.Unlock()
+	b.waited.Store(true)
+	if b.started != nil {
+		b.once.Do(func() { close(b.started) })
+	}
+	part, ok := <-b.more
+	if !ok {
+		return 0, io.EOF
+	}
+	b.mu.Lock()
+	b.ready = part
+	b.mu.Unlock()
+	return b.Read(p)
+}
+
+func (b *readyBody) Close() error { b.closed.Store(true); return nil }
+
+func post(t *testing.T, body io.ReadCloser) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://svc/echo", body)
+	require.NoError(t, err)
+	return req
+}
+
+// A request body that is already there goes with the HEADERS: the
+// endpoint gets it whole, with END_STREAM on its DATA (or on the HEADERS
+// when it is empty), and the body is closed without a Read that waits.
+func TestReadyBodyGoesWithTheHeaders(t *testing.T) {
+	type seen struct {
+		headersEnded bool
+		body         string
+	}
+	got := make(chan seen, 1)
+	o := newOrigin(t, func(rc *rawConn) {
+		for {
+			r, err := rc.readRequest(false)
+			if err != nil {
+				return
+			}
+			ended := r.ended
+			if !ended {
+				rc.pending[r.id] = r // read on to its END_STREAM
+				if r, err = rc.readRequest(true); err != nil {
+					return
+				}
+			}
+			got <- seen{ended, string(r.body)}
+			_ = rc.respond(r.id, "ok")
+		}
+	})
+	c := newTestClient(t, Config{})
+	for _, tc := range []struct {
+		name  string
+		body  string
+		empty bool
+	}{
+		{name: "small", body: "hello, endpoint"},
+		{name: "one frame", body: string(bytes.Repeat([]byte("x"), maxEarly))},
+		{name: "empty", empty: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &readyBody{ready: []byte(tc.body), eof: true}
+			resp, written, err := c.RoundTrip(testCtx(t), post(t, b), o.addr(), nil, 0)
+			require.NoError(t, err)
+			assert.True(t, written)
+			body, err := readAll(t, resp)
+			require.NoError(t, err)
+			assert.Equal(t, "ok", body)
+			s := <-got
+			assert.Equal(t, tc.body, s.body)
+			assert.Equal(t, tc.empty, s.headersEnded, "END_STREAM on the HEADERS only for an empty body")
+			assert.True(t, b.closed.Load(), "the body is closed")
+			assert.False(t, b.waited.Load(), "no Read waited")
+		})
+	}
+}
+
+// A body that is there in part, or is more than one frame, or meets a
+// window too small for it, is sent whole: what was read early first,
+// then the rest as it comes.
+func TestReadyBodyInPartsArrivesWhole(t *testing.T) {
+	addr := goServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(w, r.Body)
+	}))
+	t.Run("rest arrives later", func(t *testing.T) {
+		c := newTestClient(t, Config{})
+		b := &readyBody{ready: []byte("first "), more: make(chan []byte), started: make(chan struct{})}
+		go func() {
+			<-b.started
+			b.more <- []byte("second")
+			close(b.more)
+		}()
+		resp, _, err := c.RoundTrip(testCtx(t), post(t, b), addr, nil, 0)
+		require.NoError(t, err)
+		body, err := readAll(t, resp)
+		require.NoError(t, err)
+		assert.Equal(t, "first second", body)
+	})
+	t.Run("larger than an early read", func(t *testing.T) {
+		c := newTestClient(t, Config{})
+		big := bytes.Repeat([]byte("0123456789abcdef"), 20000) // 320 KB: past the windows
+		b := &readyBody{ready: append([]byte(nil), big...), eof: true}
+		resp, _, err := c.RoundTrip(testCtx(t), post(t, b), addr, nil, 0)
+		require.NoError(t, err)
+		body, err := readAll(t, resp)
+		require.NoError(t, err)
+		assert.Equal(t, len(big), len(body))
+		assert.True(t, body == string(big))
+	})
+}
+
+// A ready body whose Read fails fails the request before anything is
+// sent, with the read's error, and the body is closed.
+func TestReadyBodyReadError(t *testing.T) {
+	addr := goServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	c := newTestClient(t, Config{})
+	boom := errors.New("caller went away")
+	b := &readyBody{readErr: boom}
+	_, written, err := c.RoundTrip(testCtx(t), post(t, b), addr, nil, 0)
+	require.ErrorIs(t, err, boom)
+	assert.False(t, written)
+	assert.True(t, b.closed.Load())
+}
