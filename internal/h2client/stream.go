@@ -355,6 +355,14 @@ func (s *stream) awaitHead(info Informer) (*http.Response, bool, error) {
 // errBodyClosed is a Read of a response body after its Close.
 var errBodyClosed = errors.New("http2: response body closed")
 
+// Ready reports whether a Read of the response body would return at
+// once: bytes are buffered, or the body has ended, failed or been closed.
+func (s *stream) Ready() bool {
+	s.cc.mu.Lock()
+	defer s.cc.mu.Unlock()
+	return s.off < len(s.buf) || s.remoteDone || s.err != nil || s.closed
+}
+
 // Read reads the response body; io.EOF at its end, with the trailer set.
 func (s *stream) Read(p []byte) (int, error) {
 	cc := s.cc

@@ -499,6 +499,9 @@ type cancelBody struct {
 	cancel context.CancelCauseFunc
 }
 
+// Ready says whether a Read would return at once (see ready).
+func (b *cancelBody) Ready() bool { return ready(b.ReadCloser) }
+
 func (b *cancelBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel(nil)
@@ -518,6 +521,9 @@ type doneBody struct {
 	once   sync.Once
 	ev     RequestEvent // reported once; kept here so it is not allocated apart
 }
+
+// Ready says whether a Read would return at once (see ready).
+func (b *doneBody) Ready() bool { return ready(b.ReadCloser) }
 
 func (b *doneBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)

@@ -120,7 +120,13 @@ func (p *Proxy) serveDirect(w http.ResponseWriter, r *http.Request, ctx context.
 	}
 	_ = resp.Body.Close()
 	if len(resp.Trailer) > 0 {
-		_ = flush(w)
+		if r.ProtoMajor == 1 {
+			// The head goes out first, so that the keys set now are
+			// trailers. (HTTP/2 servers send keys with TrailerPrefix as
+			// trailers whenever they are set, and keep the head, body and
+			// trailer for one write.)
+			_ = flush(w)
+		}
 		for k, vv := range resp.Trailer {
 			if announced != len(resp.Trailer) {
 				k = trailerKey(k)
@@ -185,9 +191,10 @@ func removeHopHeaders(h http.Header) {
 	}
 }
 
-// copyBody copies resp's body to w, flushing after every write when the
-// body's length is unknown (streams, event streams), as the ReverseProxy
-// does with FlushInterval 0.
+// copyBody copies resp's body to w. When the body's length is unknown
+// (streams, event streams) it flushes after a write unless the body says
+// its next Read would not wait (Ready), which the ReverseProxy with
+// FlushInterval 0 does after every write.
 func copyBody(w http.ResponseWriter, resp *http.Response) error {
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
@@ -199,7 +206,9 @@ func copyBody(w http.ResponseWriter, resp *http.Response) error {
 			if _, err := w.Write(buf[:n]); err != nil {
 				return err
 			}
-			if stream {
+			if stream && !ready(resp.Body) {
+				// Flushed when the next Read would wait: what is already
+				// there (the rest of the body, its end) goes out with it.
 				if err := flush(w); err != nil {
 					return err
 				}
@@ -212,6 +221,13 @@ func copyBody(w http.ResponseWriter, resp *http.Response) error {
 			return rerr
 		}
 	}
+}
+
+// ready says whether a Read of r would return at once, when r can tell:
+// h2client's response bodies can, through the proxy's wrappers.
+func ready(r io.Reader) bool {
+	x, ok := r.(interface{ Ready() bool })
+	return ok && x.Ready()
 }
 
 // trailerKey is k with http.TrailerPrefix, without allocating for gRPC's
