@@ -5,12 +5,14 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/http2"
 )
 
 // readyBody is a request body with a Ready method, as the proxy's bodies
@@ -174,4 +176,49 @@ func TestReadyBodyReadError(t *testing.T) {
 	require.ErrorIs(t, err, boom)
 	assert.False(t, written)
 	assert.True(t, b.closed.Load())
+}
+
+// A request whose header list is over the endpoint's
+// SETTINGS_MAX_HEADER_LIST_SIZE fails before anything of it is encoded
+// or sent; one within the limit, even by a byte, is sent, and the
+// connection's HPACK state stays in step (the next request decodes).
+func TestRequestHeaderListLimit(t *testing.T) {
+	const limit = 400
+	got := make(chan string, 4)
+	o := newOrigin(t, func(rc *rawConn) {
+		for {
+			r, err := rc.readRequest(true)
+			if err != nil {
+				return
+			}
+			got <- r.header.Get("x-pad")
+			_ = rc.respond(r.id, "ok")
+		}
+	}, http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: limit})
+	c := newTestClient(t, Config{})
+	ctx := testCtx(t)
+	// The list's size of a GET to http://svc/ with one x-pad field: the
+	// four pseudo-header fields and x-pad, each 32 bytes more than its
+	// name and value (RFC 9113 §6.5.2).
+	base := len(":method") + len("GET") + len(":scheme") + len("http") + len(":authority") + len("svc") + len(":path") + len("/") + 4*32 +
+		len("x-pad") + 32
+	send := func(pad int) error {
+		req := get(t, "/")
+		req.Header.Set("X-Pad", strings.Repeat("p", pad))
+		resp, _, err := c.RoundTrip(ctx, req, o.addr(), nil, 0)
+		if err != nil {
+			return err
+		}
+		_, err = readAll(t, resp)
+		return err
+	}
+	require.NoError(t, send(1)) // the connection, and the endpoint's SETTINGS
+	<-got
+	err := send(limit - base + 1)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "over the endpoint's limit")
+	require.NoError(t, send(limit-base), "exactly at the limit is sent")
+	assert.Len(t, <-got, limit-base)
+	require.NoError(t, send(3))
+	assert.Equal(t, "ppp", <-got)
 }

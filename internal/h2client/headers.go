@@ -18,13 +18,34 @@ import (
 // encoder's dynamic table must change only for a block that is sent.
 func (cc *conn) encodeRequestHeaders(req *http.Request, maxList uint32) error {
 	cc.hbuf.Reset()
-	cc.listSize, cc.encoding = 0, false
-	cc.requestFields(req)
-	if maxList > 0 && cc.listSize > int(maxList) {
-		return fmt.Errorf("h2client: request header list of %d bytes is over the endpoint's limit of %d", cc.listSize, maxList)
+	auth, path := authority(req), req.URL.RequestURI()
+	if maxList > 0 {
+		// A bound on the list's size first: the fields requestFields
+		// sends are among these, names lowered keep their length.
+		size := len(req.Method) + len(auth) + len(path) + 4*32 + len(":method:scheme:authority:path") + len("http") +
+			len("content-length") + 20 + 32
+		for k, vv := range req.Header {
+			for _, v := range vv {
+				size += len(k) + len(v) + 32
+			}
+		}
+		if len(req.Trailer) > 0 {
+			size += len("trailer") + 32
+			for k := range req.Trailer {
+				size += len(k) + 1
+			}
+		}
+		if size > int(maxList) {
+			// Over the bound: count exactly.
+			cc.listSize, cc.encoding = 0, false
+			cc.requestFields(req, auth, path)
+			if cc.listSize > int(maxList) {
+				return fmt.Errorf("h2client: request header list of %d bytes is over the endpoint's limit of %d", cc.listSize, maxList)
+			}
+		}
 	}
 	cc.encoding = true
-	cc.requestFields(req)
+	cc.requestFields(req, auth, path)
 	return nil
 }
 
@@ -39,11 +60,11 @@ func (cc *conn) field(k, v string) {
 }
 
 // requestFields passes req's fields to field, in the order they are sent.
-func (cc *conn) requestFields(req *http.Request) {
+func (cc *conn) requestFields(req *http.Request, auth, path string) {
 	cc.field(":method", req.Method)
 	cc.field(":scheme", "http")
-	cc.field(":authority", authority(req))
-	cc.field(":path", req.URL.RequestURI())
+	cc.field(":authority", auth)
+	cc.field(":path", path)
 	for k, vv := range req.Header {
 		switch k {
 		case "Host", "Content-Length", "Connection", "Proxy-Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade":
