@@ -31,6 +31,11 @@ type Reader struct {
 	hf   http2.HeadersFrame
 	ping http2.PingFrame
 	wu   http2.WindowUpdateFrame
+	// viaFramer: the last frame the Framer read ended in an error, after
+	// which it may expect a CONTINUATION (a HEADERS frame without
+	// END_HEADERS that it refused as a stream error still counts): the
+	// next frame is the Framer's to read and judge.
+	viaFramer bool
 
 	// One block's state, for emit.
 	headersLeft, trailersLeft uint32
@@ -150,16 +155,21 @@ const frameHeaderLen = 9
 // are valid until its next call; maxRead is fr's SetMaxReadFrameSize.
 //
 // Skipping fr is sound because none of these frames can come while fr
-// expects a CONTINUATION (Read reads a block's CONTINUATIONs to its end),
-// and fr keeps no other state between frames.
+// expects a CONTINUATION: Read reads a block's CONTINUATIONs to its end,
+// and after any error from fr the next frame is fr's again (a HEADERS
+// frame without END_HEADERS that fr refuses with a stream error still
+// makes it expect one). fr keeps no other state between frames.
 func (m *Reader) ReadFrame(br *bufio.Reader, fr *http2.Framer, maxRead uint32) (http2.Frame, error) {
-	if f, ok, err := m.readCommon(br, maxRead); ok || err != nil {
-		return f, err
+	if !m.viaFramer {
+		if f, ok, err := m.readCommon(br, maxRead); ok || err != nil {
+			return f, err
+		}
 	}
 	f, err := fr.ReadFrame()
 	if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
-		return m.Read(fr, hf)
+		f, err = m.Read(fr, hf)
 	}
+	m.viaFramer = err != nil
 	return f, err
 }
 
