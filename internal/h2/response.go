@@ -36,6 +36,7 @@ type response struct {
 	written     int64
 	noBody      bool
 	err         error
+	clValue     [1]string // backs the Content-Length commit sets
 }
 
 // init readies w for st, with the header map and body buffer of rs.
@@ -162,11 +163,15 @@ func (w *response) EnableFullDuplex() error { return nil }
 // has returned, so the buffered body is all of it.
 func (w *response) commit(final bool) error {
 	w.committed = true
-	if final && w.cl < 0 && !w.noBody && bodyAllowed(w.status) {
+	trailers := w.hasTrailers()
+	if final && w.cl < 0 && !w.noBody && bodyAllowed(w.status) && !trailers {
+		// As net/http, except for an answer with trailers: a gRPC answer
+		// the proxy passes on whole gets no length its origin did not send.
 		w.cl = int64(len(w.pending))
-		w.header["Content-Length"] = []string{strconv.Itoa(len(w.pending))}
+		w.clValue[0] = strconv.Itoa(len(w.pending))
+		w.header["Content-Length"] = w.clValue[:]
 	}
-	end := final && len(w.pending) == 0 && !w.hasTrailers()
+	end := final && len(w.pending) == 0 && !trailers
 	if err := w.sendHeaders(w.status, end, false); err != nil {
 		w.err = err
 		return err
@@ -174,7 +179,7 @@ func (w *response) commit(final bool) error {
 	if len(w.pending) > 0 {
 		p := w.pending
 		w.pending = p[:0] // sendData copies it
-		if err := w.st.sendData(p, final && !w.hasTrailers()); err != nil {
+		if err := w.st.sendData(p, final && !trailers); err != nil {
 			w.err = err
 			return err
 		}

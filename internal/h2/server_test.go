@@ -441,3 +441,30 @@ func TestReusedStateCarriesNothingOver(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A small answer with trailers, finished by its handler, gets no
+// Content-Length (a gRPC answer passed on whole keeps the framing its
+// origin gave it); without trailers it gets one, as on net/http.
+func TestNoContentLengthWithTrailers(t *testing.T) {
+	ts := startServer(t, Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "message")
+		if r.URL.Path == "/trailers" {
+			w.Header().Set(http.TrailerPrefix+"Grpc-Status", "0")
+		}
+	})})
+	c := h2cClient(t)
+	for _, tc := range []struct {
+		path   string
+		length int64
+	}{{"/trailers", -1}, {"/plain", 7}} {
+		resp, err := c.Get("http://" + ts.addr + tc.path)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, "message", string(body))
+		assert.Equal(t, tc.length, resp.ContentLength, tc.path)
+		if tc.length < 0 {
+			assert.Equal(t, "0", resp.Trailer.Get("Grpc-Status"))
+		}
+	}
+}
