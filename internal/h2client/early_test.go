@@ -222,3 +222,37 @@ func TestRequestHeaderListLimit(t *testing.T) {
 	require.NoError(t, send(3))
 	assert.Equal(t, "ppp", <-got)
 }
+
+// zeroReadyBody says a Read is ready, yet its first Read gives nothing;
+// then it gives the body.
+type zeroReadyBody struct {
+	readyBody
+	readies atomic.Int32
+	zeros   atomic.Int32
+}
+
+func (b *zeroReadyBody) Ready() bool { b.readies.Add(1); return true }
+
+func (b *zeroReadyBody) Read(p []byte) (int, error) {
+	if b.zeros.Add(1) == 1 {
+		return 0, nil
+	}
+	return b.readyBody.Read(p)
+}
+
+// A body whose Ready says yes while its Read gives nothing does not keep
+// the early read asking (it would spin on a body that never gives): what
+// the body gives later is sent by its writer.
+func TestReadyBodyThatGivesNothing(t *testing.T) {
+	addr := goServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(w, r.Body)
+	}))
+	c := newTestClient(t, Config{})
+	b := &zeroReadyBody{readyBody: readyBody{ready: []byte("late"), eof: true}}
+	resp, _, err := c.RoundTrip(testCtx(t), post(t, b), addr, nil, 0)
+	require.NoError(t, err)
+	body, err := readAll(t, resp)
+	require.NoError(t, err)
+	assert.Equal(t, "late", body)
+	assert.EqualValues(t, 1, b.readies.Load(), "the early read stops at an empty Read")
+}

@@ -263,10 +263,13 @@ func (e *earlyBody) read(body io.Reader) error {
 		}
 		n, err := body.Read(free)
 		e.data = e.data[:len(e.data)+n]
-		if err == io.EOF {
+		switch {
+		case err == io.EOF:
 			e.eof = true
-		} else if err != nil {
+		case err != nil:
 			return err
+		case n == 0:
+			return nil // a Ready that said yes to nothing: the writer reads on
 		}
 	}
 	return nil
