@@ -7,9 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/slinkerd/slinkerd/internal/h2spec"
@@ -53,45 +51,13 @@ func TestH2spec(t *testing.T) {
 	t.Cleanup(func() { _ = goSrv.Close() })
 	_, goPort := splitHostPort(t, ln.Addr().String())
 
-	dir := t.TempDir()
-	type run struct {
-		res h2spec.Result
-		err error
-	}
-	goRun := make(chan run, 1)
-	go func() {
-		res, err := h2spec.Run(bin, dir, goPort)
-		goRun <- run{res, err}
-	}()
-	our, err := h2spec.Run(bin, dir, ourPort)
-	require.NoError(t, err, "h2spec against h2.Server")
-	gr := <-goRun
-	require.NoError(t, gr.err, "h2spec against net/http")
-	t.Logf("h2spec: h2.Server passed %d of %d; net/http passed %d of %d", our.Total-len(our.Failed), our.Total, gr.res.Total-len(gr.res.Failed), gr.res.Total)
-	t.Logf("h2spec: net/http fails:\n%s", gr.res)
+	c, err := h2spec.Compare(bin, t.TempDir(), ourPort, goPort)
+	require.NoError(t, err)
+	our, goRes := c.Got, c.Ref
+	t.Logf("h2spec: h2.Server passed %d of %d; net/http passed %d of %d", our.Total-len(our.Failed), our.Total, goRes.Total-len(goRes.Failed), goRes.Total)
+	t.Logf("h2spec: net/http fails:\n%s", goRes)
 	t.Logf("h2spec: h2.Server fails:\n%s", our)
-	var extra, sections []string
-	for _, id := range our.Failed {
-		if !slices.Contains(gr.res.Failed, id) {
-			extra = append(extra, id)
-			if sec := id[:strings.LastIndexByte(id, '/')]; !slices.Contains(sections, sec) {
-				sections = append(sections, sec)
-			}
-		}
-	}
-	if len(extra) > 0 {
-		// A case can time out on a busy machine: run the sections of the
-		// extra failures again and keep the failures that repeat.
-		again, err := h2spec.Run(bin, dir, ourPort, sections...)
-		require.NoError(t, err)
-		var repeated []string
-		for _, id := range extra {
-			if slices.Contains(again.Failed, id) {
-				repeated = append(repeated, id+" "+our.Desc[id])
-			}
-		}
-		assert.Empty(t, repeated, "h2spec cases h2.Server fails (twice) but net/http passes")
-	}
+	assert.Empty(t, c.Extra, "h2spec cases h2.Server fails (twice) but net/http passes")
 }
 
 func splitHostPort(t *testing.T, addr string) (string, int) {

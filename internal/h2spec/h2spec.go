@@ -105,3 +105,62 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Comparison is h2spec run against a server and against a reference
+// server (Go's own) side by side.
+type Comparison struct {
+	Got, Ref Result
+	// Extra lists the cases the server fails and the reference passes,
+	// each "ID section: description", that failed again when their
+	// sections ran a second time; Once lists those that passed then (a
+	// case can time out on a busy machine).
+	Extra, Once []string
+}
+
+// Compare runs h2spec against 127.0.0.1:port and 127.0.0.1:refPort at
+// once (the runs mostly wait on h2spec's per-case timeouts), then runs
+// the sections of the server's extra failures again against it.
+func Compare(bin, reportDir string, port, refPort int) (Comparison, error) {
+	type run struct {
+		res Result
+		err error
+	}
+	refRun := make(chan run, 1)
+	go func() {
+		res, err := Run(bin, reportDir, refPort)
+		refRun <- run{res, err}
+	}()
+	got, err := Run(bin, reportDir, port)
+	ref := <-refRun
+	if err != nil {
+		return Comparison{}, fmt.Errorf("h2spec against the server: %w", err)
+	}
+	if ref.err != nil {
+		return Comparison{}, fmt.Errorf("h2spec against the reference: %w", ref.err)
+	}
+	c := Comparison{Got: got, Ref: ref.res}
+	var extra, sections []string
+	for _, id := range got.Failed {
+		if !slices.Contains(ref.res.Failed, id) {
+			extra = append(extra, id)
+			if sec := id[:strings.LastIndexByte(id, '/')]; !slices.Contains(sections, sec) {
+				sections = append(sections, sec)
+			}
+		}
+	}
+	if len(extra) == 0 {
+		return c, nil
+	}
+	again, err := Run(bin, reportDir, port, sections...)
+	if err != nil {
+		return c, fmt.Errorf("h2spec again against the server: %w", err)
+	}
+	for _, id := range extra {
+		if slices.Contains(again.Failed, id) {
+			c.Extra = append(c.Extra, id+" "+got.Desc[id])
+		} else {
+			c.Once = append(c.Once, id+" "+got.Desc[id])
+		}
+	}
+	return c, nil
+}

@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/slinkerd/slinkerd/internal/h2spec"
 	"github.com/stretchr/testify/assert"
@@ -36,23 +34,9 @@ func TestH2spec(t *testing.T) {
 	_, slinkerdPort, err := splitPort(p.ProxyAddr)
 	require.NoError(t, err)
 
-	// The two runs mostly wait on h2spec's per-case timeouts: run them
-	// side by side.
-	dir := t.TempDir()
-	type run struct {
-		res h2spec.Result
-		err error
-	}
-	goRun := make(chan run, 1)
-	go func() {
-		res, err := h2spec.Run(bin, dir, bare.Port)
-		goRun <- run{res, err}
-	}()
-	slRes, err := h2spec.Run(bin, dir, slinkerdPort)
-	require.NoError(t, err, "h2spec against slinkerd")
-	gr := recv(t, goRun, 5*time.Minute, "h2spec against Go's h2c server")
-	require.NoError(t, gr.err, "h2spec against Go's h2c server")
-	goR := gr.res
+	c, err := h2spec.Compare(bin, t.TempDir(), slinkerdPort, bare.Port)
+	require.NoError(t, err)
+	slRes, goR := c.Got, c.Ref
 
 	// "Passed" as issue 3 counts it (Go: 140 of 145): every case not
 	// failed; h2spec's own summary reports skipped cases apart.
@@ -61,30 +45,10 @@ func TestH2spec(t *testing.T) {
 		slRes.Passed, slRes.Skipped, len(slRes.Failed), goR.Passed, goR.Skipped, len(goR.Failed))
 	t.Logf("h2spec: Go's h2c server fails:\n%s", goR)
 	t.Logf("h2spec: slinkerd fails:\n%s", slRes)
-	var extra, sections []string
-	for _, id := range slRes.Failed {
-		if !slices.Contains(goR.Failed, id) {
-			extra = append(extra, id)
-			if sec := id[:strings.LastIndexByte(id, '/')]; !slices.Contains(sections, sec) {
-				sections = append(sections, sec)
-			}
-		}
+	for _, c := range c.Once {
+		t.Logf("h2spec: %s failed once against slinkerd, then passed", c)
 	}
-	if len(extra) > 0 {
-		// A case can time out on a busy machine: run the sections of the
-		// extra failures again and keep only the failures that repeat.
-		again, err := h2spec.Run(bin, dir, slinkerdPort, sections...)
-		require.NoError(t, err, "h2spec again against slinkerd")
-		var repeated []string
-		for _, id := range extra {
-			if slices.Contains(again.Failed, id) {
-				repeated = append(repeated, id+" "+slRes.Desc[id])
-			} else {
-				t.Logf("h2spec: %s %s failed once against slinkerd, then passed", id, slRes.Desc[id])
-			}
-		}
-		assert.Empty(t, repeated, "h2spec cases slinkerd fails (twice) but Go's own h2c server passes")
-	}
+	assert.Empty(t, c.Extra, "h2spec cases slinkerd fails (twice) but Go's own h2c server passes")
 }
 
 func splitPort(addr string) (string, int, error) {
