@@ -106,7 +106,7 @@ func (w *response) Write(p []byte) (int, error) {
 			w.pending = append(w.pending, p...)
 			return len(p), nil
 		}
-		if err := w.commit(false); err != nil {
+		if err := w.commit(false, false); err != nil {
 			return 0, err
 		}
 	}
@@ -132,7 +132,7 @@ func (w *response) FlushError() error {
 		return w.err
 	}
 	if !w.committed {
-		return w.commit(false)
+		return w.commit(false, false)
 	}
 	return nil
 }
@@ -160,10 +160,10 @@ func (w *response) SetWriteDeadline(t time.Time) error {
 func (w *response) EnableFullDuplex() error { return nil }
 
 // commit sends the HEADERS and the buffered body. final: the handler
-// has returned, so the buffered body is all of it.
-func (w *response) commit(final bool) error {
+// has returned, so the buffered body is all of it, and trailers says
+// whether the handler set any (only then does it matter).
+func (w *response) commit(final, trailers bool) error {
 	w.committed = true
-	trailers := w.hasTrailers()
 	if final && w.cl < 0 && !w.noBody && bodyAllowed(w.status) && !trailers {
 		// As net/http, except for an answer with trailers: a gRPC answer
 		// the proxy passes on whole gets no length its origin did not send.
@@ -232,18 +232,19 @@ func (w *response) finish() {
 		st.push(outFrame{kind: kRST, streamID: st.id, code: http2.ErrCodeInternal})
 		return
 	}
-	if !w.committed && !w.hasTrailers() {
+	trailers := w.hasTrailers()
+	if !w.committed && !trailers {
 		st.c.markDone(st)
-		_ = w.commit(true)
+		_ = w.commit(true, false)
 	} else {
 		if !w.committed {
-			if w.commit(true) != nil {
+			if w.commit(true, true) != nil {
 				st.c.markDone(st)
 				return
 			}
 		}
 		st.c.markDone(st)
-		if w.hasTrailers() {
+		if trailers {
 			_ = w.sendHeaders(0, true, false)
 		} else {
 			_ = st.sendData(nil, true)
