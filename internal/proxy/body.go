@@ -50,10 +50,7 @@ type callerBody struct {
 
 // Ready reports whether a Read would return at once, when the caller's
 // body can tell (slinkerd's HTTP/2 server's can); false otherwise.
-func (b *callerBody) Ready() bool {
-	r, ok := b.ReadCloser.(interface{ Ready() bool })
-	return ok && r.Ready()
-}
+func (b *callerBody) Ready() bool { return ready(b.ReadCloser) }
 
 func (b *callerBody) Read(p []byte) (int, error) {
 	if b.rc == nil {

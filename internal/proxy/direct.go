@@ -223,8 +223,9 @@ func copyBody(w http.ResponseWriter, resp *http.Response) error {
 	}
 }
 
-// ready says whether a Read of r would return at once, when r can tell:
-// h2client's response bodies can, through the proxy's wrappers.
+// ready says whether a Read of r would return at once, when r can tell
+// (a Ready method): h2client's response bodies and the HTTP/2 server's
+// request bodies can, and the proxy's wrappers pass the question on.
 func ready(r io.Reader) bool {
 	x, ok := r.(interface{ Ready() bool })
 	return ok && x.Ready()

@@ -140,8 +140,7 @@ func (r *replayReader) Ready() bool {
 	case !r.direct && b.overflow && r.gen != 1:
 		return true // superseded
 	}
-	src, ok := b.src.(interface{ Ready() bool })
-	return ok && src.Ready()
+	return ready(b.src)
 }
 
 // Close does not close the caller's body: the proxy closes it when the
