@@ -43,7 +43,7 @@ test: build ## run every test (unit, e2e, conformance); needs the tools from `ma
 	E2E_FAST_PATH=off $(GO) test -count=1 -run '$(E2E_DATA_PATH_TESTS)' ./test/e2e
 	$(GO) vet -tags slinkerd_nocloudmap,slinkerd_nocloudrun,slinkerd_nolambdafn,slinkerd_nosigv4,slinkerd_noawsconfig ./adapters/... ./cmd/...
 	$(GO) test -count=1 -tags slinkerd_nocloudmap,slinkerd_nocloudrun,slinkerd_nolambdafn,slinkerd_nosigv4 ./internal/app
-	$(GO) test -count=1 -tags "$(LAYER_TAGS)" ./internal/awsconf ./internal/app ./discovery/...
+	$(GO) test -count=1 -tags "$(LAYER_TAGS)" ./internal/awsconf ./internal/app ./internal/telemetry/promexport ./discovery/...
 
 test-short: ## unit tests only
 	$(GO) test -count=1 -short ./...
@@ -145,10 +145,13 @@ $(TOOLS)/grpc-interop-server:
 # 10 MiB; see docs/performance.md). It reads AWS settings from the
 # environment only (slinkerd_noawsconfig), where Lambda puts them: the
 # SDK's shared-config chain costs about 1 ms of every cold start.
+# slinkerd_nopromproto serves /metrics in the Prometheus text format only,
+# leaving out expfmt and the protobuf runtime: 1.7 MB of binary and of
+# resident memory, for an admin port no scraper reaches inside Lambda.
 # LAYER_TAGS= builds the full binary.
 LAYER_ARCH ?= amd64
 LAYER_DIR  ?= $(BIN)
-LAYER_TAGS ?= slinkerd_nocloudrun slinkerd_noawsconfig
+LAYER_TAGS ?= slinkerd_nocloudrun slinkerd_noawsconfig slinkerd_nopromproto
 layer: ## build the Lambda layer zip bin/slinkerd-layer-amd64.zip (LAYER_ARCH=arm64 for Graviton, LAYER_DIR=… elsewhere)
 	GOOS=linux GOARCH=$(LAYER_ARCH) $(GO) build $(GOFLAGS_BUILD) -tags "$(LAYER_TAGS)" -o $(LAYER_DIR)/layer-$(LAYER_ARCH)/slinkerd ./cmd/slinkerd
 	$(GO) run ./deploy/lambda/mklayer -bin $(LAYER_DIR)/layer-$(LAYER_ARCH)/slinkerd -o $(LAYER_DIR)/slinkerd-layer-$(LAYER_ARCH).zip

@@ -33,6 +33,7 @@ import (
 	"github.com/slinkerd/slinkerd/internal/admin"
 	"github.com/slinkerd/slinkerd/internal/app"
 	"github.com/slinkerd/slinkerd/internal/buildinfo"
+	"github.com/slinkerd/slinkerd/internal/telemetry/promexport"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -72,7 +73,11 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	case "dtab":
 		return runDtab(args, environ, stdout, stderr)
 	case "version", "--version", "-v":
-		if out := app.LeftOut(); len(out) > 0 {
+		out := app.LeftOut()
+		if promexport.LeftOut != "" {
+			out = append(out, promexport.LeftOut)
+		}
+		if len(out) > 0 {
 			fmt.Fprintln(stdout, "slinkerd", buildinfo.Version(), "without", strings.Join(out, ", "))
 		} else {
 			fmt.Fprintln(stdout, "slinkerd", buildinfo.Version())

@@ -39,7 +39,7 @@ var Arches = []string{"amd64", "arm64"}
 // gRPC, and the AWS SDK's shared-config chain (AWS settings come from the
 // environment, where Lambda puts them). It is the Makefile's LAYER_TAGS
 // (TestLeanTagsAreTheMakefiles).
-const LeanTags = "slinkerd_nocloudrun,slinkerd_noawsconfig"
+const LeanTags = "slinkerd_nocloudrun,slinkerd_noawsconfig,slinkerd_nopromproto"
 
 // semver is the form of a release version: vMAJOR.MINOR.PATCH with an
 // optional pre-release (-rc.1) and build (+meta) suffix.

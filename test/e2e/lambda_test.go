@@ -3,6 +3,7 @@ package e2e
 import (
 	"archive/zip"
 	"bytes"
+	"debug/buildinfo"
 	"debug/elf"
 	"encoding/json"
 	"fmt"
@@ -21,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	fakecloudmap "github.com/slinkerd/slinkerd/test/fakes/cloudmap"
 	"github.com/slinkerd/slinkerd/test/fakes/containercreds"
 	"github.com/slinkerd/slinkerd/test/internal/harness"
@@ -497,7 +500,15 @@ func TestLayerZip(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, strings.HasPrefix(string(v), "slinkerd "), "%q", v)
 		assert.Contains(t, string(v), "(-tags slinkerd_noawsconfig)", "the layer reads AWS settings from the environment only")
+		assert.Contains(t, string(v), "(-tags slinkerd_nopromproto)", "the layer serves the text exposition only")
 		layerCloudMap(t, bin)
+	}
+
+	// The lean exposition links neither expfmt nor the protobuf runtime.
+	info, err := buildinfo.ReadFile(bin)
+	require.NoError(t, err)
+	for _, m := range info.Deps {
+		assert.NotContains(t, []string{"google.golang.org/protobuf", "github.com/prometheus/common", "github.com/prometheus/client_model"}, m.Path, "the layer links %s", m.Path)
 	}
 }
 
@@ -535,6 +546,23 @@ func layerCloudMap(t *testing.T, bin string) {
 	assert.Equal(t, "a", string(body))
 	assert.Equal(t, 1, creds.Fetches(), "credentials from the container endpoint, fetched once")
 	assert.Positive(t, cm.TotalCalls())
+
+	// Its /metrics is the text format, whatever the scraper asks for, and
+	// Prometheus's own parser reads it.
+	req, err = http.NewRequest(http.MethodGet, p.AdminURL()+"/metrics", nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3")
+	resp, err = newH1Client(t).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "text/plain; version=0.0.4; charset=utf-8; escaping=underscores", resp.Header.Get("Content-Type"))
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	require.NoError(t, err)
+	require.Contains(t, fams, "slinkerd_server_requests_total")
+	assert.EqualValues(t, 1, fams["slinkerd_server_requests_total"].GetMetric()[0].GetCounter().GetValue())
+	assert.Contains(t, fams, "go_gc_duration_seconds")
 }
 
 // TestLambdaExtensionInitError gives the extension a bad configuration

@@ -1,3 +1,5 @@
+//go:build !slinkerd_nopromproto
+
 package promexport
 
 // AddNative is addNative, for the test that rebuilds the exposition the

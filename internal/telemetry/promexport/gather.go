@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
-
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/model"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/slinkerd/slinkerd/internal/telemetry"
 )
@@ -24,16 +21,15 @@ import (
 // every problem found as one error, which the handler answers with 500 as
 // promhttp did. (Where the Prometheus client panicked instead, on an
 // invalid name or label name, a label value that is not UTF-8 or a wrong
-// number of them, this is an error too.) native adds native buckets to
-// the latency histograms.
-func gather(t *telemetry.Telemetry, native bool) ([]*dto.MetricFamily, error) {
-	g := gatherer{byName: make(map[string]*dto.MetricFamily)}
+// number of them, this is an error too.)
+func gather(t *telemetry.Telemetry) ([]*family, error) {
+	g := gatherer{byName: make(map[string]*family)}
 	// One creation time for every latency histogram: they all count since
-	// the Telemetry's start, and the encoders only read it.
-	created := timestamppb.New(t.Start())
+	// the Telemetry's start.
+	created := t.Start()
 	fams := t.Families()
 	for i := range fams {
-		g.addTelemetry(&fams[i], native, created)
+		g.addTelemetry(&fams[i], created)
 	}
 	for _, f := range runtimeFamilies() {
 		g.add(f)
@@ -46,21 +42,22 @@ func gather(t *telemetry.Telemetry, native bool) ([]*dto.MetricFamily, error) {
 
 // gatherer collects one scrape's families by name, and the problems met.
 type gatherer struct {
-	byName map[string]*dto.MetricFamily
+	byName map[string]*family
 	errs   gatherErrors
 }
 
-// addTelemetry converts a telemetry Family. Its metrics' values are
-// allocated together, per family, since there may be a hundred thousand.
-func (g *gatherer) addTelemetry(f *telemetry.Family, native bool, created *timestamppb.Timestamp) {
-	var typ dto.MetricType
+// addTelemetry converts a telemetry Family. Its metrics' labels and
+// histograms are allocated together, per family, since there may be a
+// hundred thousand.
+func (g *gatherer) addTelemetry(f *telemetry.Family, created time.Time) {
+	var kind metricKind
 	switch f.Kind {
 	case telemetry.KindCounter:
-		typ = dto.MetricType_COUNTER
+		kind = kindCounter
 	case telemetry.KindGauge:
-		typ = dto.MetricType_GAUGE
+		kind = kindGauge
 	case telemetry.KindHistogram:
-		typ = dto.MetricType_HISTOGRAM
+		kind = kindHistogram
 	default:
 		return // a kind /metrics does not know is not served
 	}
@@ -73,36 +70,21 @@ func (g *gatherer) addTelemetry(f *telemetry.Family, native bool, created *times
 	}
 
 	// Labels go out sorted by name (as MakeLabelPairs sorted them): order
-	// holds the label indexes in that order, names the sorted names.
+	// holds the label indexes in that order.
 	k, n := len(f.LabelNames), len(f.Metrics)
 	order := make([]int, k)
 	for i := range order {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(f.LabelNames[a], f.LabelNames[b]) })
-	names := make([]string, k)
-	for j, i := range order {
-		names[j] = f.LabelNames[i]
-	}
 
 	var (
-		metrics  = make([]dto.Metric, n)
-		out      = make([]*dto.Metric, 0, n)
-		values   = make([]string, n*k)
-		pairs    = make([]dto.LabelPair, n*k)
-		pairPtrs = make([]*dto.LabelPair, n*k)
-		nums     []float64
-		counters []dto.Counter
-		gauges   []dto.Gauge
-		hists    *latencyHistograms
+		out   = make([]metric, 0, n)
+		pairs = make([]labelPair, n*k)
+		hists []histogram
 	)
-	switch typ {
-	case dto.MetricType_COUNTER:
-		nums, counters = make([]float64, n), make([]dto.Counter, n)
-	case dto.MetricType_GAUGE:
-		nums, gauges = make([]float64, n), make([]dto.Gauge, n)
-	default:
-		hists = newLatencyHistograms(n, native)
+	if kind == kindHistogram {
+		hists = make([]histogram, n)
 	}
 
 metrics:
@@ -112,76 +94,68 @@ metrics:
 			g.errs = append(g.errs, fmt.Errorf("collected metric %q has %d label values but %d label names %q", f.Name, len(m.LabelValues), k, f.LabelNames))
 			continue
 		}
-		lo, hi := i*k, (i+1)*k
+		labels := pairs[i*k : (i+1)*k : (i+1)*k]
 		for j, li := range order {
-			v := m.LabelValues[li]
+			name, v := f.LabelNames[li], m.LabelValues[li]
 			if !utf8.ValidString(v) {
-				g.errs = append(g.errs, fmt.Errorf("collected metric %q has a label named %q whose value is not utf8: %q", f.Name, names[j], v))
+				g.errs = append(g.errs, fmt.Errorf("collected metric %q has a label named %q whose value is not utf8: %q", f.Name, name, v))
 				continue metrics
 			}
-			values[lo+j] = v
-			p := &pairs[lo+j]
-			p.Name, p.Value = &names[j], &values[lo+j]
-			pairPtrs[lo+j] = p
+			labels[j] = labelPair{name, v}
 		}
-		dm := &metrics[i]
-		if k > 0 {
-			dm.Label = pairPtrs[lo:hi:hi]
+		if k == 0 {
+			labels = nil
 		}
-		switch typ {
-		case dto.MetricType_COUNTER:
-			nums[i] = m.Value
-			counters[i].Value = &nums[i]
-			dm.Counter = &counters[i]
-		case dto.MetricType_GAUGE:
-			nums[i] = m.Value
-			gauges[i].Value = &nums[i]
-			dm.Gauge = &gauges[i]
+		dm := metric{labels: labels}
+		switch kind {
+		case kindCounter, kindGauge:
+			dm.value = m.Value
 		default:
 			if m.Hist == nil {
-				g.errs = append(g.errs, fmt.Errorf("collected metric %q %s is a histogram without a distribution", f.Name, labelString(dm)))
+				g.errs = append(g.errs, fmt.Errorf("collected metric %q %s is a histogram without a distribution", f.Name, labelString(labels)))
 				continue
 			}
-			dm.Histogram = hists.fill(i, m.Hist, created)
+			hists[i] = histogram{snap: m.Hist, created: created}
+			dm.hist = &hists[i]
 		}
 		out = append(out, dm)
 	}
-	g.add(&dto.MetricFamily{Name: new(f.Name), Help: new(f.Help), Type: typ.Enum(), Metric: out})
+	g.add(&family{name: f.Name, help: f.Help, kind: kind, metrics: out})
 }
 
 // add adds a family's metrics to those of its name, which must have the
 // same help and type.
-func (g *gatherer) add(f *dto.MetricFamily) {
-	have, ok := g.byName[f.GetName()]
+func (g *gatherer) add(f *family) {
+	have, ok := g.byName[f.name]
 	switch {
 	case !ok:
-		g.byName[f.GetName()] = f
-	case have.GetHelp() != f.GetHelp():
-		g.errs = append(g.errs, fmt.Errorf("collected metric %s has help %q but should have %q", f.GetName(), f.GetHelp(), have.GetHelp()))
-	case have.GetType() != f.GetType():
-		g.errs = append(g.errs, fmt.Errorf("collected metric %s is a %s but should be a %s", f.GetName(), f.GetType(), have.GetType()))
+		g.byName[f.name] = f
+	case have.help != f.help:
+		g.errs = append(g.errs, fmt.Errorf("collected metric %s has help %q but should have %q", f.name, f.help, have.help))
+	case have.kind != f.kind:
+		g.errs = append(g.errs, fmt.Errorf("collected metric %s is a %s but should be a %s", f.name, f.kind, have.kind))
 	default:
-		have.Metric = append(have.Metric, f.Metric...)
+		have.metrics = append(have.metrics, f.metrics...)
 	}
 }
 
 // result sorts the families and their metrics, and checks that no series
 // comes twice.
-func (g *gatherer) result() ([]*dto.MetricFamily, error) {
-	out := make([]*dto.MetricFamily, 0, len(g.byName))
+func (g *gatherer) result() ([]*family, error) {
+	out := make([]*family, 0, len(g.byName))
 	for _, f := range g.byName {
-		if len(f.Metric) == 0 {
+		if len(f.metrics) == 0 {
 			continue
 		}
-		slices.SortFunc(f.Metric, compareMetrics)
-		for i := 1; i < len(f.Metric); i++ {
-			if compareMetrics(f.Metric[i-1], f.Metric[i]) == 0 {
-				g.errs = append(g.errs, fmt.Errorf("collected metric %q %s was collected before with the same name and label values", f.GetName(), labelString(f.Metric[i])))
+		slices.SortFunc(f.metrics, compareMetrics)
+		for i := 1; i < len(f.metrics); i++ {
+			if compareMetrics(f.metrics[i-1], f.metrics[i]) == 0 {
+				g.errs = append(g.errs, fmt.Errorf("collected metric %q %s was collected before with the same name and label values", f.name, labelString(f.metrics[i].labels)))
 			}
 		}
 		out = append(out, f)
 	}
-	slices.SortFunc(out, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	slices.SortFunc(out, func(a, b *family) int { return strings.Compare(a.name, b.name) })
 	return out, g.errs.err()
 }
 
@@ -189,17 +163,17 @@ func (g *gatherer) result() ([]*dto.MetricFamily, error) {
 // MetricSorter did: by number of labels, then by label values in label
 // name order. Metrics with the same values (which that sorter left in any
 // order) are ordered by label names, so that duplicates end up adjacent.
-func compareMetrics(a, b *dto.Metric) int {
-	if c := cmp.Compare(len(a.Label), len(b.Label)); c != 0 {
+func compareMetrics(a, b metric) int {
+	if c := cmp.Compare(len(a.labels), len(b.labels)); c != 0 {
 		return c
 	}
-	for i, l := range a.Label {
-		if c := strings.Compare(l.GetValue(), b.Label[i].GetValue()); c != 0 {
+	for i, l := range a.labels {
+		if c := strings.Compare(l.value, b.labels[i].value); c != 0 {
 			return c
 		}
 	}
-	for i, l := range a.Label {
-		if c := strings.Compare(l.GetName(), b.Label[i].GetName()); c != 0 {
+	for i, l := range a.labels {
+		if c := strings.Compare(l.name, b.labels[i].name); c != 0 {
 			return c
 		}
 	}
@@ -209,11 +183,13 @@ func compareMetrics(a, b *dto.Metric) int {
 // checkDesc checks a family's name and label names as prometheus.NewDesc
 // did.
 func checkDesc(name string, labels []string) error {
-	if !model.UTF8Validation.IsValidMetricName(name) {
+	if !validMetricName(name) {
 		return fmt.Errorf("%q is not a valid metric name", name)
 	}
 	for i, l := range labels {
-		if !model.UTF8Validation.IsValidLabelName(l) || strings.HasPrefix(l, model.ReservedLabelPrefix) {
+		// The data model's rule for label names is the one for metric
+		// names, and "__" starts the names it reserves for itself.
+		if !validMetricName(l) || strings.HasPrefix(l, "__") {
 			return fmt.Errorf("%q is not a valid label name for metric %q", l, name)
 		}
 		if slices.Contains(labels[:i], l) {
@@ -224,14 +200,14 @@ func checkDesc(name string, labels []string) error {
 }
 
 // labelString formats a metric's labels for an error message.
-func labelString(m *dto.Metric) string {
+func labelString(labels []labelPair) string {
 	var b strings.Builder
 	b.WriteByte('{')
-	for i, l := range m.Label {
+	for i, l := range labels {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, "%s=%q", l.GetName(), l.GetValue())
+		fmt.Fprintf(&b, "%s=%q", l.name, l.value)
 	}
 	b.WriteByte('}')
 	return b.String()

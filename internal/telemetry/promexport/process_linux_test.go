@@ -119,7 +119,10 @@ func TestParseNetstat(t *testing.T) {
 // moves between the two reads (CPU time, memory, descriptors, network
 // bytes, which only grow).
 func TestProcessAsThePrometheusClient(t *testing.T) {
-	got := processValues(processFamilies())
+	got := map[string]float64{}
+	for _, f := range processFamilies() {
+		got[f.name] = f.metrics[0].value
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	fams, err := reg.Gather()

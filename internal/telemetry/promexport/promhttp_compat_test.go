@@ -1,3 +1,5 @@
+//go:build !slinkerd_nopromproto
+
 package promexport_test
 
 // The exposition as it was, through the Prometheus Go client, kept here
@@ -5,8 +7,6 @@ package promexport_test
 
 import (
 	"bytes"
-	"compress/gzip"
-	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -236,26 +236,6 @@ func TestSameBytesAsThePrometheusClient(t *testing.T) {
 			}
 		}
 	}
-}
-
-// gunzip returns rec's body, decompressed if it is gzipped.
-func gunzip(t *testing.T, rec *httptest.ResponseRecorder) []byte {
-	t.Helper()
-	b, err := bodyOf(rec)
-	require.NoError(t, err)
-	return b
-}
-
-// bodyOf is gunzip for goroutines other than the test's.
-func bodyOf(rec *httptest.ResponseRecorder) ([]byte, error) {
-	if rec.Header().Get("Content-Encoding") != "gzip" {
-		return rec.Body.Bytes(), nil
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(rec.Body.Bytes()))
-	if err != nil {
-		return nil, err
-	}
-	return io.ReadAll(zr)
 }
 
 // TestRuntimeAndProcessFamiliesAsThePrometheusClient wants the go_* and

@@ -7,9 +7,6 @@ import (
 	"runtime/metrics"
 	"strings"
 	"time"
-
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/model"
 )
 
 // runtimeFamilies reads the Go runtime's families as client_golang v1.25's
@@ -19,34 +16,34 @@ import (
 // runtime.MemStats, read from runtime/metrics (which does not stop the
 // world); and the runtime/metrics that collector exports by default
 // (GOGC, GOMEMLIMIT, GOMAXPROCS), with their runtime descriptions as help.
-func runtimeFamilies() []*dto.MetricFamily {
-	out := make([]*dto.MetricFamily, 0, 8+len(memStatsFamilies))
+func runtimeFamilies() []*family {
+	out := make([]*family, 0, 8+len(memStatsFamilies))
 
 	out = append(out,
-		scalarFamily("go_goroutines", "Number of goroutines that currently exist.", dto.MetricType_GAUGE, float64(runtime.NumGoroutine())),
-		scalarFamily("go_threads", "Number of OS threads created.", dto.MetricType_GAUGE, numThreads()),
+		scalarFamily("go_goroutines", "Number of goroutines that currently exist.", kindGauge, float64(runtime.NumGoroutine())),
+		scalarFamily("go_threads", "Number of OS threads created.", kindGauge, numThreads()),
 	)
 
 	stats := debug.GCStats{PauseQuantiles: make([]time.Duration, 5)}
 	debug.ReadGCStats(&stats)
-	quantiles := make([]*dto.Quantile, len(stats.PauseQuantiles))
+	quantiles := make([]quantile, len(stats.PauseQuantiles))
 	for i, pq := range stats.PauseQuantiles {
-		quantiles[i] = &dto.Quantile{Quantile: new(float64(i) / float64(len(stats.PauseQuantiles)-1)), Value: new(pq.Seconds())}
+		quantiles[i] = quantile{q: float64(i) / float64(len(stats.PauseQuantiles)-1), value: pq.Seconds()}
 	}
 	out = append(out,
-		&dto.MetricFamily{
-			Name: new("go_gc_duration_seconds"),
-			Help: new("A summary of the wall-time pause (stop-the-world) duration in garbage collection cycles."),
-			Type: dto.MetricType_SUMMARY.Enum(),
-			Metric: []*dto.Metric{{Summary: &dto.Summary{
-				SampleCount: new(uint64(stats.NumGC)),
-				SampleSum:   new(stats.PauseTotal.Seconds()),
-				Quantile:    quantiles,
+		&family{
+			name: "go_gc_duration_seconds",
+			help: "A summary of the wall-time pause (stop-the-world) duration in garbage collection cycles.",
+			kind: kindSummary,
+			metrics: []metric{{summary: &summary{
+				count:     uint64(stats.NumGC),
+				sum:       stats.PauseTotal.Seconds(),
+				quantiles: quantiles,
 			}}},
 		},
-		scalarFamily("go_memstats_last_gc_time_seconds", "Number of seconds since 1970 of last garbage collection.", dto.MetricType_GAUGE, float64(stats.LastGC.UnixNano())/1e9),
-		scalarFamily("go_info", "Information about the Go environment.", dto.MetricType_GAUGE, 1,
-			&dto.LabelPair{Name: new("version"), Value: new(runtime.Version())}),
+		scalarFamily("go_memstats_last_gc_time_seconds", "Number of seconds since 1970 of last garbage collection.", kindGauge, float64(stats.LastGC.UnixNano())/1e9),
+		scalarFamily("go_info", "Information about the Go environment.", kindGauge, 1,
+			labelPair{"version", runtime.Version()}),
 	)
 
 	// One read of runtime/metrics, for a consistent snapshot: the metrics
@@ -102,18 +99,18 @@ func exportedByDefault(name string) bool {
 // <name>."; the unit is set on the family. It returns nil for a name that
 // makes no valid metric name and for a histogram (none is exported by
 // default).
-func runtimeMetricFamily(d metrics.Description, v metrics.Value) *dto.MetricFamily {
+func runtimeMetricFamily(d metrics.Description, v metrics.Value) *family {
 	key, unit, _ := strings.Cut(d.Name, ":")
 	subsystem := strings.NewReplacer("/", "_", "-", "_").Replace(path.Dir(key[1:]))
 	unit = strings.NewReplacer("-", "_", "*", "_", "/", "_per_").Replace(unit)
 	name := strings.ReplaceAll(path.Base(key), "-", "_") + "_" + unit
-	typ := dto.MetricType_GAUGE
+	typ := kindGauge
 	if d.Cumulative {
 		name += "_total"
-		typ = dto.MetricType_COUNTER
+		typ = kindCounter
 	}
 	name = "go_" + subsystem + "_" + name
-	if !model.LegacyValidation.IsValidMetricName(name) {
+	if !legacyMetricName(name) {
 		return nil
 	}
 	var x float64
@@ -126,21 +123,8 @@ func runtimeMetricFamily(d metrics.Description, v metrics.Value) *dto.MetricFami
 		return nil
 	}
 	f := scalarFamily(name, d.Description+" Sourced from "+d.Name+".", typ, x)
-	if unit != "" {
-		f.Unit = new(unit)
-	}
+	f.unit = unit
 	return f
-}
-
-// scalarFamily makes a family of one gauge or counter.
-func scalarFamily(name, help string, typ dto.MetricType, v float64, labels ...*dto.LabelPair) *dto.MetricFamily {
-	m := &dto.Metric{Label: labels}
-	if typ == dto.MetricType_COUNTER {
-		m.Counter = &dto.Counter{Value: new(v)}
-	} else {
-		m.Gauge = &dto.Gauge{Value: new(v)}
-	}
-	return &dto.MetricFamily{Name: new(name), Help: new(help), Type: typ.Enum(), Metric: []*dto.Metric{m}}
 }
 
 // memStatsSources are the runtime metrics the go_memstats_* figures are
@@ -211,49 +195,49 @@ func memStatsFrom(s []metrics.Sample) runtime.MemStats {
 // typos included.
 var memStatsFamilies = [...]struct {
 	name, help string
-	typ        dto.MetricType
+	typ        metricKind
 	value      func(*runtime.MemStats) float64
 }{
 	{"go_memstats_alloc_bytes", "Number of bytes allocated in heap and currently in use. Equals to /memory/classes/heap/objects:bytes.",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.Alloc) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.Alloc) }},
 	{"go_memstats_alloc_bytes_total", "Total number of bytes allocated in heap until now, even if released already. Equals to /gc/heap/allocs:bytes.",
-		dto.MetricType_COUNTER, func(ms *runtime.MemStats) float64 { return float64(ms.TotalAlloc) }},
+		kindCounter, func(ms *runtime.MemStats) float64 { return float64(ms.TotalAlloc) }},
 	{"go_memstats_sys_bytes", "Number of bytes obtained from system. Equals to /memory/classes/total:byte.",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.Sys) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.Sys) }},
 	{"go_memstats_mallocs_total", "Total number of heap objects allocated, both live and gc-ed. Semantically a counter version for go_memstats_heap_objects gauge. Equals to /gc/heap/allocs:objects + /gc/heap/tiny/allocs:objects.",
-		dto.MetricType_COUNTER, func(ms *runtime.MemStats) float64 { return float64(ms.Mallocs) }},
+		kindCounter, func(ms *runtime.MemStats) float64 { return float64(ms.Mallocs) }},
 	{"go_memstats_frees_total", "Total number of heap objects frees. Equals to /gc/heap/frees:objects + /gc/heap/tiny/allocs:objects.",
-		dto.MetricType_COUNTER, func(ms *runtime.MemStats) float64 { return float64(ms.Frees) }},
+		kindCounter, func(ms *runtime.MemStats) float64 { return float64(ms.Frees) }},
 	{"go_memstats_heap_alloc_bytes", "Number of heap bytes allocated and currently in use, same as go_memstats_alloc_bytes. Equals to /memory/classes/heap/objects:bytes.",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.HeapAlloc) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.HeapAlloc) }},
 	{"go_memstats_heap_sys_bytes", "Number of heap bytes obtained from system. Equals to /memory/classes/heap/objects:bytes + /memory/classes/heap/unused:bytes + /memory/classes/heap/released:bytes + /memory/classes/heap/free:bytes.",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.HeapSys) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.HeapSys) }},
 	{"go_memstats_heap_idle_bytes", "Number of heap bytes waiting to be used. Equals to /memory/classes/heap/released:bytes + /memory/classes/heap/free:bytes.",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.HeapIdle) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.HeapIdle) }},
 	{"go_memstats_heap_inuse_bytes", "Number of heap bytes that are in use. Equals to /memory/classes/heap/objects:bytes + /memory/classes/heap/unused:bytes",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.HeapInuse) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.HeapInuse) }},
 	{"go_memstats_heap_released_bytes", "Number of heap bytes released to OS. Equals to /memory/classes/heap/released:bytes.",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.HeapReleased) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.HeapReleased) }},
 	{"go_memstats_heap_objects", "Number of currently allocated objects. Equals to /gc/heap/objects:objects.",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.HeapObjects) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.HeapObjects) }},
 	{"go_memstats_stack_inuse_bytes", "Number of bytes obtained from system for stack allocator in non-CGO environments. Equals to /memory/classes/heap/stacks:bytes.",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.StackInuse) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.StackInuse) }},
 	{"go_memstats_stack_sys_bytes", "Number of bytes obtained from system for stack allocator. Equals to /memory/classes/heap/stacks:bytes + /memory/classes/os-stacks:bytes.",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.StackSys) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.StackSys) }},
 	{"go_memstats_mspan_inuse_bytes", "Number of bytes in use by mspan structures. Equals to /memory/classes/metadata/mspan/inuse:bytes.",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.MSpanInuse) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.MSpanInuse) }},
 	{"go_memstats_mspan_sys_bytes", "Number of bytes used for mspan structures obtained from system. Equals to /memory/classes/metadata/mspan/inuse:bytes + /memory/classes/metadata/mspan/free:bytes.",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.MSpanSys) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.MSpanSys) }},
 	{"go_memstats_mcache_inuse_bytes", "Number of bytes in use by mcache structures. Equals to /memory/classes/metadata/mcache/inuse:bytes.",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.MCacheInuse) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.MCacheInuse) }},
 	{"go_memstats_mcache_sys_bytes", "Number of bytes used for mcache structures obtained from system. Equals to /memory/classes/metadata/mcache/inuse:bytes + /memory/classes/metadata/mcache/free:bytes.",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.MCacheSys) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.MCacheSys) }},
 	{"go_memstats_buck_hash_sys_bytes", "Number of bytes used by the profiling bucket hash table. Equals to /memory/classes/profiling/buckets:bytes.",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.BuckHashSys) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.BuckHashSys) }},
 	{"go_memstats_gc_sys_bytes", "Number of bytes used for garbage collection system metadata. Equals to /memory/classes/metadata/other:bytes.",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.GCSys) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.GCSys) }},
 	{"go_memstats_other_sys_bytes", "Number of bytes used for other system allocations. Equals to /memory/classes/other:bytes.",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.OtherSys) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.OtherSys) }},
 	{"go_memstats_next_gc_bytes", "Number of heap bytes when next garbage collection will take place. Equals to /gc/heap/goal:bytes.",
-		dto.MetricType_GAUGE, func(ms *runtime.MemStats) float64 { return float64(ms.NextGC) }},
+		kindGauge, func(ms *runtime.MemStats) float64 { return float64(ms.NextGC) }},
 }

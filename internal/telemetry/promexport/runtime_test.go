@@ -41,13 +41,13 @@ func TestRuntimeMetricNamesAsThePrometheusClient(t *testing.T) {
 			continue // no valid name: the client skips it too
 		}
 		n++
-		w, ok := want[got.GetName()]
-		if !assert.True(t, ok, "%s: the client names it otherwise than %s", d.Name, got.GetName()) {
+		w, ok := want[got.name]
+		if !assert.True(t, ok, "%s: the client names it otherwise than %s", d.Name, got.name) {
 			continue
 		}
-		assert.Equal(t, w.GetType(), got.GetType(), d.Name)
-		assert.Equal(t, w.GetHelp(), got.GetHelp(), d.Name)
-		assert.Equal(t, w.GetUnit(), got.GetUnit(), d.Name)
+		assert.Equal(t, w.GetType().String(), got.kind.String(), d.Name)
+		assert.Equal(t, w.GetHelp(), got.help, d.Name)
+		assert.Equal(t, w.GetUnit(), got.unit, d.Name)
 	}
 	assert.Greater(t, n, 50, "scalar runtime metrics")
 }
