@@ -32,6 +32,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -628,11 +629,44 @@ func flagVisitAll(f func(name, value string)) {
 	flag.VisitAll(func(fl *flag.Flag) { f(fl.Name, fl.Value.String()) })
 }
 
-// copyFile copies src to dst, keeping it executable.
+// copyChunk is the size of copyFile's writes: what unzip writes a Lambda
+// layer's file with (strace: 64 KiB writes), where Lambda's extraction is
+// not known.
+const copyChunk = 64 << 10
+
+// copyFile copies src to dst, executable, in copyChunk writes, as a
+// layer's binary is written when its zip is extracted. How the file was
+// written shows in the RSS measured: a kernel with large page-cache folios
+// (ext4 since Linux 6.16) keeps a file written in one write in folios of
+// up to 2 MB and maps a whole folio on a page fault, so that almost all of
+// the binary became resident (16.1 against 14.6 MiB for the layer's build
+// after 2000 requests, 2026-12-04; docs/performance.md).
 func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
+	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(dst, b, 0o755)
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, copyChunk)
+	for {
+		n, rerr := io.ReadFull(in, buf)
+		if n > 0 {
+			if _, err := out.Write(buf[:n]); err != nil {
+				_ = out.Close()
+				return err
+			}
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			_ = out.Close()
+			return rerr
+		}
+	}
+	return out.Close()
 }
