@@ -117,6 +117,14 @@ func (e *unprocessedError) Unprocessed() bool { return true }
 //
 // req.URL's path and query, req.Host (else the URL's host), the method,
 // the header and the body are sent; hop-by-hop headers are not.
+//
+// A request body with a Released method is told, on the calling
+// goroutine and before RoundTrip returns, when the client has sent it
+// whole, closed it, and will neither read nor close it again: no
+// goroutine of the client holds it (or the request) any more, so its
+// owner may reuse them once RoundTrip returns. A body sent by a writer
+// goroutine is never released so.
+//
 // Informational (1xx) responses go to info when it is not nil.
 // headTimeout, if positive, bounds the wait for the response head once
 // the request, body included, is sent; its expiry is an error that wraps

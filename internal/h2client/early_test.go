@@ -25,10 +25,13 @@ type readyBody struct {
 	more    chan []byte // later parts; closed at the end
 	readErr error       // what Read fails with once ready is read
 	closed  atomic.Bool
-	reads   atomic.Int32  // Read calls
-	waited  atomic.Bool   // a Read blocked
-	started chan struct{} // closed at the first Read that blocks
-	once    sync.Once
+	// released: Released was called; closedAtRelease: the body was
+	// closed by then.
+	released, closedAtRelease atomic.Bool
+	reads                     atomic.Int32  // Read calls
+	waited                    atomic.Bool   // a Read blocked
+	started                   chan struct{} // closed at the first Read that blocks
+	once                      sync.Once
 }
 
 func (b *readyBody) Ready() bool {
@@ -71,6 +74,11 @@ func (b *readyBody) Read(p []byte) (int, error) {
 
 func (b *readyBody) Close() error { b.closed.Store(true); return nil }
 
+func (b *readyBody) Released() {
+	b.closedAtRelease.Store(b.closed.Load())
+	b.released.Store(true)
+}
+
 func post(t *testing.T, body io.ReadCloser) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, "http://svc/echo", body)
@@ -106,19 +114,26 @@ func TestReadyBodyGoesWithTheHeaders(t *testing.T) {
 	})
 	c := newTestClient(t, Config{})
 	for _, tc := range []struct {
-		name  string
-		body  string
-		empty bool
+		name     string
+		body     string
+		empty    bool
+		released bool
 	}{
-		{name: "small", body: "hello, endpoint"},
+		{name: "small", body: "hello, endpoint", released: true},
+		// The early read fills its buffer before it sees the end: the
+		// body's writer sends END_STREAM, and the body is not released.
 		{name: "one frame", body: string(bytes.Repeat([]byte("x"), maxEarly))},
-		{name: "empty", empty: true},
+		{name: "empty", empty: true, released: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := &readyBody{ready: []byte(tc.body), eof: true}
 			resp, written, err := c.RoundTrip(testCtx(t), post(t, b), o.addr(), nil, 0)
 			require.NoError(t, err)
 			assert.True(t, written)
+			// Sent whole with the HEADERS: released before RoundTrip
+			// returned, and closed before that.
+			assert.Equal(t, tc.released, b.released.Load(), "released by the time RoundTrip returns")
+			assert.Equal(t, tc.released, b.closedAtRelease.Load(), "closed before it is released")
 			body, err := readAll(t, resp)
 			require.NoError(t, err)
 			assert.Equal(t, "ok", body)
@@ -151,6 +166,7 @@ func TestReadyBodyInPartsArrivesWhole(t *testing.T) {
 		body, err := readAll(t, resp)
 		require.NoError(t, err)
 		assert.Equal(t, "first second", body)
+		assert.False(t, b.released.Load(), "a body its writer goroutine sent is never released")
 	})
 	t.Run("larger than an early read", func(t *testing.T) {
 		c := newTestClient(t, Config{})
@@ -162,6 +178,7 @@ func TestReadyBodyInPartsArrivesWhole(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, len(big), len(body))
 		assert.True(t, body == string(big))
+		assert.False(t, b.released.Load(), "a body its writer goroutine sent is never released")
 	})
 }
 
@@ -176,6 +193,7 @@ func TestReadyBodyReadError(t *testing.T) {
 	require.ErrorIs(t, err, boom)
 	assert.False(t, written)
 	assert.True(t, b.closed.Load())
+	assert.False(t, b.released.Load(), "a failed request's body is not released")
 }
 
 // A request whose header list is over the endpoint's

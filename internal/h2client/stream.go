@@ -217,6 +217,9 @@ func (cc *conn) roundTrip(ctx context.Context, req *http.Request, early *earlyBo
 	case bodyDone || hasBody && endStream:
 		early.release()
 		s.closeBody()
+		if r, ok := req.Body.(interface{ Released() }); ok {
+			r.Released()
+		}
 		if headTimeout > 0 {
 			s.armHead(headTimeout)
 		}

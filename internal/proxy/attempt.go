@@ -379,6 +379,12 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 	} else {
 		resp, err = tr.RoundTrip(req)
 	}
+	if body != nil && !direct && !released(req.Body) {
+		// The transport may still read the body or the request on a
+		// goroutine of its own (HTTP/2's body writer, net/http's): the
+		// route must not go back to the pool.
+		rt.lent = true
+	}
 	if timer != nil {
 		timer.Stop()
 	}

@@ -323,13 +323,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rt.fast && r.ProtoMajor == 2 {
-		// HTTP/2 callers take the direct path too. With a body, rt is not
-		// pooled afterwards: an attempt's HTTP/2 client writes the body on
-		// a goroutine of its own, which may still read rt's replay buffer
-		// and request when the response has been passed on.
+		// HTTP/2 callers take the direct path too. rt goes back to the
+		// pool unless an attempt lent the body to a transport that may
+		// still read rt's replay buffer and request on a goroutine of its
+		// own once the response has been passed on (HTTP/2's body writer,
+		// net/http's transport). A body the HTTP/2 client sent whole with
+		// the request's HEADERS (a unary gRPC message) it releases before
+		// its RoundTrip returns.
 		rt.reqBody = h2Body
 		p.serveDirect(w, r, ctx, rt)
-		if rt.out.Body == nil {
+		if rt.out.Body == nil || !rt.lent {
 			rt.release()
 		}
 		return

@@ -76,6 +76,21 @@ type replayReader struct {
 	gen    int
 	off    int  // bytes of b.buf already replayed by this reader
 	direct bool // the copy is replayed: read the caller's body now
+	// released: the transport said, before its RoundTrip returned, that
+	// it sent the body whole and holds neither it nor the request
+	// (h2client's Released).
+	released bool
+}
+
+// Released is how slinkerd's HTTP/2 client says it is done with the
+// reader, on the attempt's goroutine (see h2client.Client.RoundTrip).
+func (r *replayReader) Released() { r.released = true }
+
+// released reports whether the transport an attempt handed body to has
+// released it (Released) by the time its RoundTrip returned.
+func released(body io.ReadCloser) bool {
+	r, ok := body.(*replayReader)
+	return ok && r.released
 }
 
 func (r *replayReader) Read(p []byte) (int, error) {

@@ -58,6 +58,10 @@ type route struct {
 	auth    []string
 	hasAuth bool
 
+	// lent: an attempt handed the request body to a transport that may
+	// still read it, or the request, after its RoundTrip returned.
+	lent bool
+
 	// Filled in by the transport for the observer and error handler.
 	client   string
 	endpoint string
