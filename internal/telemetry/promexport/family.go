@@ -78,8 +78,8 @@ func scalarFamily(name, help string, kind metricKind, v float64, labels ...label
 	return &family{name: name, help: help, kind: kind, metrics: []metric{{labels: labels, value: v}}}
 }
 
-// validMetricName and validLabelName are the Prometheus data model's
-// rules for names (model.UTF8Validation): any non-empty UTF-8.
+// validMetricName is the Prometheus data model's rule for metric and
+// label names (model.UTF8Validation): any non-empty UTF-8.
 func validMetricName(s string) bool { return s != "" && utf8.ValidString(s) }
 
 // legacyMetricName tells whether s is a metric name of the classic
@@ -97,7 +97,7 @@ func legacyMetricName(s string) bool {
 	return true
 }
 
-// legacyRune tells whether r may be the i-th byte's rune of a classic
+// legacyRune tells whether r, at byte offset i, may be in a classic
 // metric name.
 func legacyRune(r rune, i int) bool {
 	return (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || r == '_' || r == ':' || (r >= '0' && r <= '9' && i > 0)
