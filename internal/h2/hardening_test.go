@@ -1,6 +1,7 @@
 package h2
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -113,12 +114,15 @@ func TestStreamLimitRefuses(t *testing.T) {
 	assert.Equal(t, http2.ErrCodeRefusedStream, rs.ErrCode)
 }
 
-// smallBuffers makes a TCP connection's kernel buffers small, so a peer
-// that does not read blocks our writes soon.
+// smallBuffers makes a TCP connection's send buffer small, so a peer
+// that does not read blocks our writes soon. Its receive buffer keeps
+// its size: a 4 KB one overflows (the kernel counts each small segment's
+// whole buffer against it) under a flood of 17-byte frames, and the
+// dropped segments come back on TCP's retransmission backoff, seconds
+// later, so that a flood stalled for longer than the test waited.
 func smallBuffers(nc net.Conn) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetWriteBuffer(4096)
-		_ = tc.SetReadBuffer(4096)
 	}
 }
 
@@ -153,9 +157,17 @@ func TestControlFrameFloods(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := startServer(t, Config{Handler: http.NotFoundHandler()}, smallBuffers)
 			r := dialSmall(t, ts.addr)
+			// The flood goes out in 64 KB writes, not a segment per frame.
+			bw := bufio.NewWriterSize(r.nc, 64<<10)
+			fr := http2.NewFramer(bw, nil)
 			var err error
 			for i := 0; err == nil && i < 200000; i++ {
-				err = tc.flood(r.fr)
+				if err = tc.flood(fr); err == nil && i%1000 == 999 {
+					err = bw.Flush()
+				}
+			}
+			if err == nil {
+				_ = bw.Flush()
 			}
 			select {
 			case err := <-ts.errs:
