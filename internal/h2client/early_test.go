@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -273,4 +274,42 @@ func TestReadyBodyThatGivesNothing(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "late", body)
 	assert.EqualValues(t, 1, b.readies.Load(), "the early read stops at an empty Read")
+}
+
+// A field whose value is new with each request (l5d-reqid, a trace
+// context, a deadline) goes as a never-indexed literal, so that it does
+// not evict the entries the next requests use from either HPACK table;
+// other fields are indexed as before, and every value arrives intact.
+func TestUniqueFieldsNotIndexed(t *testing.T) {
+	got := make(chan *request, 3)
+	o := newOrigin(t, func(rc *rawConn) {
+		for {
+			r, err := rc.readRequest(true)
+			if err != nil {
+				return
+			}
+			got <- r
+			_ = rc.respond(r.id, "ok")
+		}
+	})
+	c := newTestClient(t, Config{})
+	for i := range 3 {
+		req, err := http.NewRequest(http.MethodGet, "http://svc/", nil)
+		require.NoError(t, err)
+		id := strings.Repeat(string(rune('a'+i)), 16)
+		req.Header.Set("L5d-Reqid", id)
+		req.Header.Set("Traceparent", "00-"+id+id+"-"+id+"-01")
+		req.Header.Set("Grpc-Timeout", strconv.Itoa(100-i)+"m")
+		req.Header.Set("X-Stable", "same")
+		resp, _, err := c.RoundTrip(testCtx(t), req, o.addr(), nil, 0)
+		require.NoError(t, err)
+		_, err = readAll(t, resp)
+		require.NoError(t, err)
+		r := <-got
+		assert.Equal(t, id, r.header.Get("L5d-Reqid"))
+		assert.Equal(t, "00-"+id+id+"-"+id+"-01", r.header.Get("Traceparent"))
+		assert.Equal(t, strconv.Itoa(100-i)+"m", r.header.Get("Grpc-Timeout"))
+		assert.Equal(t, "same", r.header.Get("X-Stable"))
+		assert.Equal(t, map[string]bool{"l5d-reqid": true, "traceparent": true, "grpc-timeout": true}, r.neverIndexed)
+	}
 }

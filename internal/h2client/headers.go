@@ -56,7 +56,19 @@ func (cc *conn) field(k, v string) {
 		cc.listSize += len(k) + len(v) + 32
 		return
 	}
-	_ = cc.enc.WriteField(hpack.HeaderField{Name: k, Value: v})
+	_ = cc.enc.WriteField(hpack.HeaderField{Name: k, Value: v, Sensitive: unique(k)})
+}
+
+// unique says whether a request field's value is new with each request
+// (an ID, a trace context, a deadline). Such a field is sent as a literal
+// that neither side's HPACK table keeps (RFC 7541 §6.2.3): entered in
+// the table, it would only evict entries that the next requests use.
+func unique(k string) bool {
+	switch k {
+	case "l5d-reqid", "traceparent", "l5d-ctx-trace", "l5d-ctx-deadline", "grpc-timeout", "x-request-id":
+		return true
+	}
+	return false
 }
 
 // requestFields passes req's fields to field, in the order they are sent.

@@ -122,6 +122,8 @@ type request struct {
 	pseudo map[string]string
 	body   []byte
 	ended  bool
+	// neverIndexed names the fields sent as never-indexed literals.
+	neverIndexed map[string]bool
 }
 
 // readRequest reads frames until a request's HEADERS, answering SETTINGS
@@ -147,8 +149,11 @@ func (rc *rawConn) readRequest(wholeBody bool) (*request, error) {
 				_ = rc.write(func() error { return rc.fr.WritePing(true, f.Data) })
 			}
 		case *http2.MetaHeadersFrame:
-			req = &request{id: f.StreamID, header: http.Header{}, pseudo: map[string]string{}, ended: f.StreamEnded()}
+			req = &request{id: f.StreamID, header: http.Header{}, pseudo: map[string]string{}, ended: f.StreamEnded(), neverIndexed: map[string]bool{}}
 			for _, hf := range f.Fields {
+				if hf.Sensitive {
+					req.neverIndexed[hf.Name] = true
+				}
 				if hf.IsPseudo() {
 					req.pseudo[hf.Name] = hf.Value
 				} else {
