@@ -25,8 +25,11 @@ type family struct {
 	name, help string
 	// unit is set on the runtime's families that have one; only the
 	// protobuf formats carry it.
-	unit    string
-	kind    metricKind
+	unit string
+	kind metricKind
+	// created is when a histogram family's histograms started counting
+	// (the Telemetry's start); only the protobuf format carries it.
+	created time.Time
 	metrics []metric
 }
 
@@ -36,7 +39,7 @@ type metric struct {
 	labels  []labelPair
 	value   float64
 	summary *summary
-	hist    *histogram
+	hist    *telemetry.HistogramSnapshot
 }
 
 // labelPair is one label of a metric.
@@ -52,25 +55,33 @@ type summary struct {
 // quantile is one quantile of a summary and its value.
 type quantile struct{ q, value float64 }
 
-// histogram is a latency histogram's sample: the telemetry's snapshot of
-// it, and the time it counts since.
-type histogram struct {
-	snap    *telemetry.HistogramSnapshot
-	created time.Time
-}
-
-// classicCounts writes h's cumulative count at each classic bucket's
+// classicCounts writes s's cumulative count at each classic bucket's
 // upper bound (telemetry.ClassicBuckets) into counts, which must be that
 // long.
-func (h *histogram) classicCounts(counts []uint64) {
+func classicCounts(s *telemetry.HistogramSnapshot, counts []uint64) {
 	var cum uint64
 	next := 0 // internal bucket to add next
 	for k, idx := range telemetry.ClassicBuckets.Index {
 		for ; next < idx; next++ {
-			cum += h.snap.Counts[next]
+			cum += s.Counts[next]
 		}
 		counts[k] = cum
 	}
+}
+
+// String names the kind as the data model does, for error messages.
+func (k metricKind) String() string {
+	switch k {
+	case kindCounter:
+		return "COUNTER"
+	case kindGauge:
+		return "GAUGE"
+	case kindSummary:
+		return "SUMMARY"
+	case kindHistogram:
+		return "HISTOGRAM"
+	}
+	return "UNKNOWN"
 }
 
 // scalarFamily makes a family of one gauge or counter.

@@ -46,9 +46,8 @@ type gatherer struct {
 	errs   gatherErrors
 }
 
-// addTelemetry converts a telemetry Family. Its metrics' labels and
-// histograms are allocated together, per family, since there may be a
-// hundred thousand.
+// addTelemetry converts a telemetry Family. Its metrics' labels are
+// allocated together, per family, since there may be a hundred thousand.
 func (g *gatherer) addTelemetry(f *telemetry.Family, created time.Time) {
 	var kind metricKind
 	switch f.Kind {
@@ -78,14 +77,7 @@ func (g *gatherer) addTelemetry(f *telemetry.Family, created time.Time) {
 	}
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(f.LabelNames[a], f.LabelNames[b]) })
 
-	var (
-		out   = make([]metric, 0, n)
-		pairs = make([]labelPair, n*k)
-		hists []histogram
-	)
-	if kind == kindHistogram {
-		hists = make([]histogram, n)
-	}
+	out, pairs := make([]metric, 0, n), make([]labelPair, n*k)
 
 metrics:
 	for i := range f.Metrics {
@@ -115,12 +107,11 @@ metrics:
 				g.errs = append(g.errs, fmt.Errorf("collected metric %q %s is a histogram without a distribution", f.Name, labelString(labels)))
 				continue
 			}
-			hists[i] = histogram{snap: m.Hist, created: created}
-			dm.hist = &hists[i]
+			dm.hist = m.Hist
 		}
 		out = append(out, dm)
 	}
-	g.add(&family{name: f.Name, help: f.Help, kind: kind, metrics: out})
+	g.add(&family{name: f.Name, help: f.Help, kind: kind, created: created, metrics: out})
 }
 
 // add adds a family's metrics to those of its name, which must have the

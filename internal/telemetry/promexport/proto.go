@@ -18,7 +18,7 @@ import (
 // negotiates, written by expfmt's encoders from the Prometheus data
 // model's types (client_model), which link the protobuf runtime. The
 // Lambda layer is built with -tags slinkerd_nopromproto and serves the
-// text format from lean.go instead, 2 MB smaller.
+// text format from lean.go instead, 1.7 MB smaller.
 
 // LeftOut names what this build of the exposition leaves out, for
 // `slinkerd version`: nothing.
@@ -86,7 +86,7 @@ func toDTO(f *family, native bool) *dto.MetricFamily {
 		counters []dto.Counter
 		gauges   []dto.Gauge
 		hists    *latencyHistograms
-		created  *timestamppb.Timestamp
+		created  *timestamppb.Timestamp // one for all: the same time
 	)
 	switch f.kind {
 	case kindCounter:
@@ -94,7 +94,7 @@ func toDTO(f *family, native bool) *dto.MetricFamily {
 	case kindGauge:
 		nums, gauges = make([]float64, n), make([]dto.Gauge, n)
 	case kindHistogram:
-		hists = newLatencyHistograms(n, native)
+		hists, created = newLatencyHistograms(n, native), timestamppb.New(f.created)
 	}
 	p := 0
 	for i := range f.metrics {
@@ -125,9 +125,6 @@ func toDTO(f *family, native bool) *dto.MetricFamily {
 			}
 			dm.Summary = &dto.Summary{SampleCount: &s.count, SampleSum: &s.sum, Quantile: qs}
 		case kindHistogram:
-			if created == nil {
-				created = timestamppb.New(m.hist.created)
-			}
 			dm.Histogram = hists.fill(i, m.hist, created)
 		}
 		out[i] = dm
@@ -168,17 +165,17 @@ func newLatencyHistograms(n int, native bool) *latencyHistograms {
 	}
 }
 
-// fill makes histogram i from hist, counting since created.
-func (l *latencyHistograms) fill(i int, hist *histogram, created *timestamppb.Timestamp) *dto.Histogram {
+// fill makes histogram i from s, counting since created.
+func (l *latencyHistograms) fill(i int, s *telemetry.HistogramSnapshot, created *timestamppb.Timestamp) *dto.Histogram {
 	nb := len(telemetry.ClassicBuckets.Index)
-	h, s := &l.hs[i], hist.snap
+	h := &l.hs[i]
 	counts := l.counts[i*(nb+1) : (i+1)*(nb+1)]
 	counts[nb], l.sums[i] = s.Count, s.Sum.Seconds()
 	h.SampleCount, h.SampleSum = &counts[nb], &l.sums[i]
 	h.CreatedTimestamp = created
 
 	buckets, ptrs := l.buckets[i*nb:(i+1)*nb], l.bucketPtrs[i*nb:(i+1)*nb:(i+1)*nb]
-	hist.classicCounts(counts[:nb])
+	classicCounts(s, counts[:nb])
 	for k := range buckets {
 		buckets[k].CumulativeCount, buckets[k].UpperBound = &counts[k], &telemetry.ClassicBuckets.Le[k]
 		ptrs[k] = &buckets[k]

@@ -15,21 +15,6 @@ import (
 // scheme: version 0.0.4, names escaped with underscores.
 const textContentType = "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"
 
-// String names the kind as the data model does, for error messages.
-func (k metricKind) String() string {
-	switch k {
-	case kindCounter:
-		return "COUNTER"
-	case kindGauge:
-		return "GAUGE"
-	case kindSummary:
-		return "SUMMARY"
-	case kindHistogram:
-		return "HISTOGRAM"
-	}
-	return "UNKNOWN"
-}
-
 // typeLines are the end of each kind's # TYPE line.
 var typeLines = [...]string{
 	kindCounter:   " counter\n",
@@ -93,11 +78,11 @@ func (t *textWriter) family(f *family) {
 			if counts == nil {
 				counts = make([]uint64, len(le))
 			}
-			m.hist.classicCounts(counts)
+			classicCounts(m.hist, counts)
 			for k, c := range counts {
 				t.sample(name, "_bucket", m.labels, "le", le[k], float64(c))
 			}
-			s := m.hist.snap
+			s := m.hist
 			if len(le) == 0 || !math.IsInf(le[len(le)-1], +1) {
 				t.sample(name, "_bucket", m.labels, "le", math.Inf(+1), float64(s.Count))
 			}

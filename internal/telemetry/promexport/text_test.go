@@ -143,7 +143,7 @@ func FuzzTextAsExpfmt(f *testing.F) {
 			scalarFamily(name, help, kindCounter, v, labels...),
 			scalarFamily(name, help, kindGauge, -v),
 			{name: name, help: help, kind: kindSummary, metrics: []metric{{labels: labels, summary: &summary{count: n, sum: v, quantiles: []quantile{{v, v}}}}}},
-			{name: name, help: help, kind: kindHistogram, metrics: []metric{{labels: labels, hist: &histogram{snap: snap}}}},
+			{name: name, help: help, kind: kindHistogram, metrics: []metric{{labels: labels, hist: snap}}},
 		}
 		want := viaExpfmt(t, fams)
 		if got := viaWriteText(t, fams); !bytes.Equal(want, got) {
