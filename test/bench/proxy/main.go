@@ -651,22 +651,12 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, copyChunk)
-	for {
-		n, rerr := io.ReadFull(in, buf)
-		if n > 0 {
-			if _, err := out.Write(buf[:n]); err != nil {
-				_ = out.Close()
-				return err
-			}
-		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			break
-		}
-		if rerr != nil {
-			_ = out.Close()
-			return rerr
-		}
+	// Plain Reader and Writer, so that io.CopyBuffer writes from buf
+	// rather than let the kernel copy (os.File's ReadFrom,
+	// copy_file_range).
+	_, err = io.CopyBuffer(struct{ io.Writer }{out}, struct{ io.Reader }{in}, make([]byte, copyChunk))
+	if cerr := out.Close(); err == nil {
+		err = cerr
 	}
-	return out.Close()
+	return err
 }
