@@ -652,7 +652,7 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		// As net/http: a head over MaxHeaderListSize gets 431.
 		c.opened++
 		c.w.mu.Lock()
-		block := c.w.encodeLocked(func(enc *hpack.Encoder) {
+		block := c.w.encodeLocked(func(enc *h2meta.Encoder) {
 			_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "431"})
 		})
 		c.w.pushLocked(outFrame{kind: kHeaders, streamID: id, end: true, buf: block})

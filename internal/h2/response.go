@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slinkerd/slinkerd/internal/h2meta"
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -286,7 +287,7 @@ func (w *response) sendHeaders(status int, end, interim bool) error {
 	if wr.closed || wr.finish {
 		return errConnClosed
 	}
-	block := wr.encodeLocked(func(enc *hpack.Encoder) {
+	block := wr.encodeLocked(func(enc *h2meta.Encoder) {
 		if status == 0 {
 			w.encodeTrailers(enc)
 			return
@@ -310,7 +311,7 @@ func (w *response) sendHeaders(status int, end, interim bool) error {
 	return nil
 }
 
-func (w *response) encodeFields(enc *hpack.Encoder, interim bool, status int) {
+func (w *response) encodeFields(enc *h2meta.Encoder, interim bool, status int) {
 	for k, vv := range w.header {
 		if strings.HasPrefix(k, http.TrailerPrefix) || !httpguts.ValidHeaderFieldName(k) {
 			continue
@@ -338,7 +339,7 @@ func (w *response) encodeFields(enc *hpack.Encoder, interim bool, status int) {
 	}
 }
 
-func (w *response) encodeTrailers(enc *hpack.Encoder) {
+func (w *response) encodeTrailers(enc *h2meta.Encoder) {
 	for _, v := range w.header["Trailer"] {
 		for k := range strings.SplitSeq(v, ",") {
 			k = http.CanonicalHeaderKey(strings.TrimSpace(k))

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slinkerd/slinkerd/internal/h2meta"
 	"github.com/slinkerd/slinkerd/internal/reqctx"
 	"github.com/slinkerd/slinkerd/internal/target"
 	"golang.org/x/net/http/httpguts"
@@ -524,7 +525,7 @@ func (st *stream) sendContinue() {
 	if st.wErr != nil || st.finalSent || wr.closed || wr.finish {
 		return
 	}
-	block := wr.encodeLocked(func(enc *hpack.Encoder) {
+	block := wr.encodeLocked(func(enc *h2meta.Encoder) {
 		_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "100"})
 	})
 	wr.pushLocked(outFrame{kind: kHeaders, streamID: st.id, buf: block})

@@ -6,8 +6,8 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/slinkerd/slinkerd/internal/h2meta"
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // frameKind says what an outFrame writes.
@@ -84,7 +84,7 @@ type writer struct {
 	connSend int64 // the peer's connection window
 	initSend int64 // the peer's SETTINGS_INITIAL_WINDOW_SIZE
 	maxFrame int   // the peer's SETTINGS_MAX_FRAME_SIZE
-	enc      *hpack.Encoder
+	enc      *h2meta.Encoder
 	encBuf   headerBuf
 	flushing []*stream // streams whose last frame is written, not yet flushed (run)
 }
@@ -103,7 +103,7 @@ func (w *writer) init(c *conn) {
 	w.connSend = initialWindow
 	w.initSend = initialWindow
 	w.maxFrame = 16 << 10
-	w.enc = hpack.NewEncoder(&w.encBuf)
+	w.enc = h2meta.NewEncoder(&w.encBuf)
 }
 
 func (w *writer) signal() {
@@ -169,7 +169,7 @@ func (w *writer) finishAfter() {
 }
 
 // encodeHeaders encodes fields into a new header block, under w.mu.
-func (w *writer) encodeLocked(fields func(enc *hpack.Encoder)) []byte {
+func (w *writer) encodeLocked(fields func(enc *h2meta.Encoder)) []byte {
 	w.encBuf.b = w.encBuf.b[:0]
 	fields(w.enc)
 	return append([]byte(nil), w.encBuf.b...)

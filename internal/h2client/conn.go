@@ -13,7 +13,6 @@ import (
 
 	"github.com/slinkerd/slinkerd/internal/h2meta"
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // conn is one HTTP/2 connection to an endpoint. Its reader goroutine
@@ -29,7 +28,7 @@ type conn struct {
 	// writers waiting for wmu; the last one out flushes.
 	wwait atomic.Int32
 	wmu   sync.Mutex
-	enc   *hpack.Encoder
+	enc   *h2meta.Encoder
 	hbuf  bytes.Buffer
 	lower map[string]string // canonical header key -> lower case; under wmu
 	// field's state while a request head is sized, then encoded; under wmu.
@@ -99,7 +98,7 @@ func newConn(h *host, nc net.Conn) (*conn, error) {
 	cc.fr = http2.NewFramer(cc.bw, cc.br)
 	cc.meta = h2meta.NewReader(cfg.MaxHeaderListSize)
 	cc.fr.SetReuseFrames()
-	cc.enc = hpack.NewEncoder(&cc.hbuf)
+	cc.enc = h2meta.NewEncoder(&cc.hbuf)
 
 	if _, err := cc.bw.WriteString(http2.ClientPreface); err != nil {
 		return nil, err
