@@ -13,35 +13,20 @@ import (
 )
 
 // encodeRequestHeaders encodes req's header block into hbuf; the caller
-// holds wmu. maxList is the endpoint's SETTINGS_MAX_HEADER_LIST_SIZE (0:
-// none). The list's size is checked before anything is encoded: the
-// encoder's dynamic table must change only for a block that is sent.
-func (cc *conn) encodeRequestHeaders(req *http.Request, maxList uint32) error {
+// holds wmu. path is the request's :path, maxList the endpoint's
+// SETTINGS_MAX_HEADER_LIST_SIZE (0: none), sizeBound checkRequest's bound
+// on the list's size. The list's size is checked before anything is
+// encoded: the encoder's dynamic table must change only for a block that
+// is sent.
+func (cc *conn) encodeRequestHeaders(req *http.Request, path string, maxList uint32, sizeBound int) error {
 	cc.hbuf.Reset()
-	auth, path := authority(req), req.URL.RequestURI()
-	if maxList > 0 {
-		// A bound on the list's size first: the fields requestFields
-		// sends are among these, names lowered keep their length.
-		size := len(req.Method) + len(auth) + len(path) + 4*32 + len(":method:scheme:authority:path") + len("http") +
-			len("content-length") + 20 + 32
-		for k, vv := range req.Header {
-			for _, v := range vv {
-				size += len(k) + len(v) + 32
-			}
-		}
-		if len(req.Trailer) > 0 {
-			size += len("trailer") + 32
-			for k := range req.Trailer {
-				size += len(k) + 1
-			}
-		}
-		if size > int(maxList) {
-			// Over the bound: count exactly.
-			cc.listSize, cc.encoding = 0, false
-			cc.requestFields(req, auth, path)
-			if cc.listSize > int(maxList) {
-				return fmt.Errorf("h2client: request header list of %d bytes is over the endpoint's limit of %d", cc.listSize, maxList)
-			}
+	auth := authority(req)
+	if maxList > 0 && sizeBound > int(maxList) {
+		// Over the bound: count exactly.
+		cc.listSize, cc.encoding = 0, false
+		cc.requestFields(req, auth, path)
+		if cc.listSize > int(maxList) {
+			return fmt.Errorf("h2client: request header list of %d bytes is over the endpoint's limit of %d", cc.listSize, maxList)
 		}
 	}
 	cc.encoding = true

@@ -126,7 +126,9 @@ func (s *stream) endLocalLocked() {
 // tries another with it.
 func (cc *conn) roundTrip(ctx context.Context, req *http.Request, early *earlyBody, info Informer, headTimeout time.Duration) (*http.Response, bool, error) {
 	hasBody := req.Body != nil && req.Body != http.NoBody
-	if err := checkRequest(req); err != nil {
+	path := req.URL.RequestURI()
+	sizeBound, err := checkRequest(req, path)
+	if err != nil {
 		cc.unreserve()
 		early.release()
 		if hasBody {
@@ -185,7 +187,7 @@ func (cc *conn) roundTrip(ctx context.Context, req *http.Request, early *earlyBo
 		s.localDone = true
 	}
 	cc.mu.Unlock()
-	err := cc.encodeRequestHeaders(req, maxHeaders)
+	err = cc.encodeRequestHeaders(req, path, maxHeaders, sizeBound)
 	if err == nil {
 		err = cc.writeHeaderBlock(s.id, endStream, maxFrame)
 		if err == nil && sendEarly {
@@ -801,25 +803,38 @@ func (cc *conn) canonical(name string) string {
 	return remembered(cc.canon, name, http.CanonicalHeaderKey)
 }
 
-// checkRequest refuses what cannot be sent over HTTP/2.
-func checkRequest(req *http.Request) error {
+// checkRequest refuses what cannot be sent over HTTP/2. It returns a
+// bound on the size of the header list encodeRequestHeaders sends (RFC
+// 9113 §6.5.2), counted in the same pass over the header: the fields
+// sent are among these, names lowered keep their length. path is the
+// request's :path.
+func checkRequest(req *http.Request, path string) (sizeBound int, err error) {
 	if req.Method == http.MethodConnect {
-		return errors.New("h2client: CONNECT is not supported")
+		return 0, errors.New("h2client: CONNECT is not supported")
 	}
-	if !httpguts.ValidHostHeader(authority(req)) {
-		return fmt.Errorf("h2client: invalid Host %q", authority(req))
+	auth := authority(req)
+	if !httpguts.ValidHostHeader(auth) {
+		return 0, fmt.Errorf("h2client: invalid Host %q", auth)
 	}
+	size := len(req.Method) + len(auth) + len(path) + 4*32 + len(":method:scheme:authority:path") + len("http") + len("content-length") + 20 + 32
 	for k, vv := range req.Header {
 		if !httpguts.ValidHeaderFieldName(k) {
-			return fmt.Errorf("h2client: invalid header field name %q", k)
+			return 0, fmt.Errorf("h2client: invalid header field name %q", k)
 		}
 		for _, v := range vv {
 			if !httpguts.ValidHeaderFieldValue(v) {
-				return fmt.Errorf("h2client: invalid value of header field %q", k)
+				return 0, fmt.Errorf("h2client: invalid value of header field %q", k)
 			}
+			size += len(k) + len(v) + 32
 		}
 	}
-	return nil
+	if len(req.Trailer) > 0 {
+		size += len("trailer") + 32
+		for k := range req.Trailer {
+			size += len(k) + 1
+		}
+	}
+	return size, nil
 }
 
 func authority(req *http.Request) string {
