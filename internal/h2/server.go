@@ -77,47 +77,113 @@ type Server struct {
 
 	conns conntrack.Set[*conn]
 
-	// Handler workers: a stream's handler runs on an idle worker when
-	// one waits on work, else on a new one. A worker that has run a
-	// handler keeps its grown stack for the next (a new goroutine per
-	// stream grows its stack on every request: grpc-go's stream workers
-	// avoid the same cost), and ends after workerIdle without work, or
-	// when the server closes (quit).
-	work     chan *stream
-	quit     chan struct{}
-	quitOnce sync.Once
+	// Handler workers: a stream's handler runs on the worker that was
+	// idle last (its stack and caches are the warmest), else on a new
+	// one. A worker that has run a handler keeps its grown stack for the
+	// next (a new goroutine per stream grows its stack on every request:
+	// grpc-go's stream workers avoid the same cost). An idle worker waits
+	// on a channel of its own, so handing it a stream is one send, with
+	// no select and no timer to reset; the sweeper ends the workers that
+	// stayed idle through a whole sweep period (workerIdle), and all of
+	// them end when the server closes. Guarded by wmu.
+	wmu      sync.Mutex
+	idle     []*worker
+	sweeping bool
+	closed   bool
+	sweep    chan struct{} // closed when the server closes: the sweeper ends
+	gen      uint64        // sweeps so far
 }
 
-// workerIdle is how long an idle handler worker waits for a stream.
+// worker is a handler worker, waiting on next when idle; a nil stream or
+// a closed channel ends it. gen is the sweep generation in which it last
+// became idle.
+type worker struct {
+	next chan *stream
+	gen  uint64
+}
+
+// workerIdle is how long an idle handler worker waits for a stream, at
+// least (at most twice as long).
 const workerIdle = 10 * time.Second
 
 // run runs st's handler, and then queued ones, on a worker.
 func (s *Server) run(st *stream) {
-	select {
-	case s.work <- st:
-	default:
-		go s.worker(st)
+	s.wmu.Lock()
+	if n := len(s.idle); n > 0 {
+		w := s.idle[n-1]
+		s.idle[n-1] = nil
+		s.idle = s.idle[:n-1]
+		s.wmu.Unlock()
+		w.next <- st // buffered: never waits
+		return
 	}
+	if !s.sweeping && !s.closed {
+		s.sweeping = true
+		go s.sweeper()
+	}
+	s.wmu.Unlock()
+	go s.work(&worker{next: make(chan *stream, 1)}, st)
 }
 
-func (s *Server) worker(st *stream) {
-	t := time.NewTimer(workerIdle)
-	defer t.Stop()
-	for {
+// work runs handlers handed to w until it is ended.
+func (s *Server) work(w *worker, st *stream) {
+	for st != nil {
 		st.c.runHandlers(st)
-		t.Reset(workerIdle)
-		select {
-		case st = <-s.work:
-		case <-t.C:
-			return
-		case <-s.quit:
+		s.wmu.Lock()
+		if s.closed {
+			s.wmu.Unlock()
 			return
 		}
+		w.gen = s.gen
+		s.idle = append(s.idle, w)
+		s.wmu.Unlock()
+		st = <-w.next
 	}
 }
 
-// stopWorkers lets the idle handler workers end.
-func (s *Server) stopWorkers() { s.quitOnce.Do(func() { close(s.quit) }) }
+// sweeper ends, every workerIdle, the workers that were already idle at
+// the previous sweep and have not worked since.
+func (s *Server) sweeper() {
+	t := time.NewTicker(workerIdle)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-s.sweep:
+			return
+		}
+		s.wmu.Lock()
+		// idle is in the order the workers became idle: the ones left
+		// from before the last sweep are first.
+		n := 0
+		for n < len(s.idle) && s.idle[n].gen < s.gen {
+			close(s.idle[n].next)
+			n++
+		}
+		k := copy(s.idle, s.idle[n:])
+		clear(s.idle[k:])
+		s.idle = s.idle[:k]
+		s.gen++
+		s.wmu.Unlock()
+	}
+}
+
+// stopWorkers ends the idle handler workers and the sweeper; workers
+// running handlers end when they are done.
+func (s *Server) stopWorkers() {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	close(s.sweep)
+	for i, w := range s.idle {
+		close(w.next)
+		s.idle[i] = nil
+	}
+	s.idle = nil
+}
 
 // Defaults of Config.
 const (
@@ -153,7 +219,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, work: make(chan *stream), quit: make(chan struct{})}
+	return &Server{cfg: cfg, sweep: make(chan struct{})}
 }
 
 // ErrServerClosed is returned by ServeConn after Shutdown or Close.
