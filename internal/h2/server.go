@@ -152,20 +152,26 @@ func (s *Server) sweeper() {
 		case <-s.sweep:
 			return
 		}
-		s.wmu.Lock()
-		// idle is in the order the workers became idle: the ones left
-		// from before the last sweep are first.
-		n := 0
-		for n < len(s.idle) && s.idle[n].gen < s.gen {
-			close(s.idle[n].next)
-			n++
-		}
-		k := copy(s.idle, s.idle[n:])
-		clear(s.idle[k:])
-		s.idle = s.idle[:k]
-		s.gen++
-		s.wmu.Unlock()
+		s.sweepIdle()
 	}
+}
+
+// sweepIdle ends the workers that were already idle at the previous
+// sweep, and starts a new sweep generation.
+func (s *Server) sweepIdle() {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	// idle is in the order the workers became idle: the ones left from
+	// before the last sweep are first.
+	n := 0
+	for n < len(s.idle) && s.idle[n].gen < s.gen {
+		close(s.idle[n].next)
+		n++
+	}
+	k := copy(s.idle, s.idle[n:])
+	clear(s.idle[k:])
+	s.idle = s.idle[:k]
+	s.gen++
 }
 
 // stopWorkers ends the idle handler workers and the sweeper; workers

@@ -468,3 +468,43 @@ func TestNoContentLengthWithTrailers(t *testing.T) {
 		}
 	}
 }
+
+func TestIdleWorkers(t *testing.T) {
+	s := NewServer(Config{Handler: http.NotFoundHandler()})
+	newWorker := func() *worker { return &worker{next: make(chan *stream, 1), gen: s.gen} }
+	ended := func(w *worker) bool {
+		select {
+		case st, ok := <-w.next:
+			require.Nil(t, st, "a stream was handed to a worker that should be idle")
+			return !ok
+		default:
+			return false
+		}
+	}
+
+	// A stream goes to the worker that became idle last.
+	a, b := newWorker(), newWorker()
+	s.idle = append(s.idle, a, b)
+	st := &stream{}
+	s.run(st)
+	assert.Same(t, st, <-b.next)
+	assert.False(t, ended(a))
+	require.Equal(t, []*worker{a}, s.idle)
+
+	// A worker ends at the second sweep after it became idle, not the
+	// first.
+	s.sweepIdle()
+	assert.False(t, ended(a), "ended at the first sweep")
+	c := newWorker() // idle since after that sweep
+	s.idle = append(s.idle, c)
+	s.sweepIdle()
+	assert.True(t, ended(a), "still idle after two sweeps")
+	assert.False(t, ended(c))
+	require.Equal(t, []*worker{c}, s.idle)
+
+	// Closing the server ends the idle workers and the sweeps.
+	s.stopWorkers()
+	assert.True(t, ended(c))
+	assert.Empty(t, s.idle)
+	s.stopWorkers() // twice is fine
+}
