@@ -136,7 +136,9 @@ type ProxyConfig struct {
 	// head once the request, body included, has been sent: an endpoint
 	// that never answers, or drips its head, gets the caller a 504. A
 	// response body that streams for longer is not affected, and gRPC
-	// requests are exempt (their deadline, grpc-timeout, bounds them). 0
+	// requests are exempt (their deadline, grpc-timeout, bounds them).
+	// slinkerd's own HTTP/1.1 and h2c clients time a head out between 7/8
+	// and all of this value (their timers are coarse to cost less). 0
 	// means no limit. Go duration. Defaults to 60s (nginx's
 	// proxy_read_timeout).
 	ResponseHeaderTimeout time.Duration `env:"RESPONSE_HEADER_TIMEOUT" envDefault:"60s" min:"0s"`

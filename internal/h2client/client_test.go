@@ -434,6 +434,48 @@ func TestResponseHeadTimeout(t *testing.T) {
 	assert.Equal(t, http2.ErrCodeCancel, <-resets)
 }
 
+// Streams with different head timeouts share a connection's head watch:
+// a short one armed after a very long one still fails after its own
+// timeout (the watch looks more often), and the long one goes on waiting.
+func TestResponseHeadTimeoutsShareTheWatch(t *testing.T) {
+	heard := make(chan struct{}, 2)
+	var conns atomic.Int32
+	o := newOrigin(t, func(rc *rawConn) {
+		conns.Add(1)
+		for range 2 {
+			if _, err := rc.readRequest(true); err != nil {
+				return
+			}
+			heard <- struct{}{}
+		}
+		_, _ = io.Copy(io.Discard, rc.br)
+	})
+	c := newTestClient(t, Config{})
+	longCtx, cancelLong := context.WithCancel(testCtx(t))
+	longDone := make(chan error, 1)
+	go func() {
+		_, _, err := c.RoundTrip(longCtx, get(t, "/long"), o.addr(), nil, time.Hour)
+		longDone <- err
+	}()
+	<-heard // the long stream is open and its head awaited
+
+	// Were the watch left at the hour's period, this would outlast
+	// testCtx's deadline instead.
+	_, written, err := c.RoundTrip(testCtx(t), get(t, "/short"), o.addr(), nil, 40*time.Millisecond)
+	require.ErrorIs(t, err, ErrResponseHeaderTimeout)
+	assert.True(t, written)
+	<-heard
+	assert.Equal(t, int32(1), conns.Load(), "the two streams went on two connections")
+
+	select {
+	case err := <-longDone:
+		t.Fatalf("the stream with an hour's timeout ended: %v", err)
+	default:
+	}
+	cancelLong()
+	require.ErrorIs(t, <-longDone, context.Canceled)
+}
+
 // A caller that goes away resets its stream at the origin.
 func TestCancelResetsTheStream(t *testing.T) {
 	resets := make(chan http2.ErrCode, 1)

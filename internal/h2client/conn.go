@@ -58,6 +58,10 @@ type conn struct {
 	lastID     uint32 // GOAWAY's last stream ID
 	err        error  // why the connection ended; set once
 	idleTimer  *time.Timer
+	// The response-head watch (checkHeads), armed while a stream waits
+	// for a head, every headEvery (0: not armed).
+	headTimer  *time.Timer
+	headEvery  time.Duration
 	health     *time.Timer
 	healthRead uint64 // reads at the health check before
 	pinging    bool
@@ -223,6 +227,9 @@ func (cc *conn) fail(err error) {
 	cc.sendCond.Broadcast()
 	if cc.idleTimer != nil {
 		cc.idleTimer.Stop()
+	}
+	if cc.headTimer != nil {
+		cc.headTimer.Stop()
 	}
 	if cc.health != nil {
 		cc.health.Stop()

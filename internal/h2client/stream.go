@@ -52,7 +52,12 @@ type stream struct {
 
 	hook      cancelHooker // the context's hook, when watch set it
 	afterStop func() bool  // ends the context.AfterFunc watch, when watch set one
-	headTimer *time.Timer
+
+	// The response-head timeout (armHead): the stream waits for a head
+	// until headBy, its timeout headD from when it was armed.
+	waitHead bool
+	headBy   time.Time
+	headD    time.Duration
 
 	// body is the request body, closed once: by its writer when it is
 	// sent, or when the stream ends first (a Read in progress then ends).
@@ -295,18 +300,68 @@ func (cc *conn) unreserve() {
 	cc.mu.Unlock()
 }
 
-// armHead starts the response-head timeout.
+// armHead starts the response-head timeout d. There is no timer per
+// stream: the connection's head watch (checkHeads) looks at the streams
+// waiting for a head every eighth of the shortest timeout among them, so
+// a stream times out between 7/8 and all of d (as the HTTP/1 loop's
+// deadlines), and a stream whose head arrives costs no timer operation.
 func (s *stream) armHead(d time.Duration) {
-	t := time.AfterFunc(d, func() {
-		s.abort(http2.ErrCodeCancel, fmt.Errorf("%w: no response head within %s", ErrResponseHeaderTimeout, d))
-	})
-	s.cc.mu.Lock()
-	if s.resp != nil || s.err != nil {
-		t.Stop()
-	} else {
-		s.headTimer = t
+	now := time.Now()
+	cc := s.cc
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if s.resp != nil || s.err != nil || cc.err != nil {
+		return
 	}
-	s.cc.mu.Unlock()
+	s.waitHead, s.headBy, s.headD = true, now.Add(d), d
+	if every := headEvery(d); cc.headEvery == 0 || every < cc.headEvery {
+		cc.headEvery = every
+		if cc.headTimer == nil {
+			cc.headTimer = time.AfterFunc(every, cc.checkHeads)
+		} else {
+			cc.headTimer.Reset(every)
+		}
+	}
+}
+
+// headEvery is how often the head watch looks at a stream whose timeout
+// is d: an eighth of it, at least a millisecond.
+func headEvery(d time.Duration) time.Duration { return max(d/8, time.Millisecond) }
+
+// checkHeads is the connection's head watch: it fails the streams that
+// have waited for a head for 7/8 of their timeout or more, and looks
+// again while any stream waits.
+func (cc *conn) checkHeads() {
+	type late struct {
+		s *stream
+		d time.Duration
+	}
+	var lates []late
+	now := time.Now()
+	cc.mu.Lock()
+	cc.headEvery = 0
+	for _, s := range cc.streams {
+		if !s.waitHead {
+			continue
+		}
+		if !now.Before(s.headBy.Add(-s.headD / 8)) {
+			s.waitHead = false
+			lates = append(lates, late{s, s.headD})
+			continue
+		}
+		if every := headEvery(s.headD); cc.headEvery == 0 || every < cc.headEvery {
+			cc.headEvery = every
+		}
+	}
+	if cc.headEvery > 0 && cc.err == nil {
+		cc.headTimer.Reset(cc.headEvery)
+	} else {
+		cc.headEvery = 0
+	}
+	cc.mu.Unlock()
+	for _, l := range lates {
+		l.s.abort(http2.ErrCodeCancel, fmt.Errorf("%w: no response head within %s", ErrResponseHeaderTimeout, l.d))
+	}
 }
 
 // awaitHead waits for the response head, passing interim responses on.
@@ -332,9 +387,7 @@ func (s *stream) awaitHead(info Informer) (*http.Response, bool, error) {
 		}
 		s.cond.Wait()
 	}
-	if s.headTimer != nil {
-		s.headTimer.Stop()
-	}
+	s.waitHead = false
 	if s.err != nil && s.resp == nil || s.err != nil && s.bodyless {
 		err, unprocessed := s.err, s.unprocessed
 		cc.mu.Unlock()
