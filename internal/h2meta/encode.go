@@ -30,12 +30,9 @@ type Encoder struct {
 	size        uint32
 	maxSize     uint32
 
-	// minSize is the smallest size set since the last size update sent;
-	// maxSizeLimit caps the size (the peer's SETTINGS_HEADER_TABLE_SIZE);
-	// sizeUpdate says an update is due at the start of the next block.
-	minSize      uint32
-	maxSizeLimit uint32
-	sizeUpdate   bool
+	// sizeUpdate says a size update is due at the start of the next
+	// block: the peer's SETTINGS_HEADER_TABLE_SIZE shrank the table.
+	sizeUpdate bool
 }
 
 type pair struct{ name, value string }
@@ -52,32 +49,19 @@ const staticLen = 61
 // 4096 bytes, as hpack.NewEncoder.
 func NewEncoder(w io.Writer) *Encoder {
 	return &Encoder{
-		w:            w,
-		byName:       map[string]uint64{},
-		byNameValue:  map[pair]uint64{},
-		maxSize:      initialTableSize,
-		minSize:      ^uint32(0),
-		maxSizeLimit: initialTableSize,
+		w:           w,
+		byName:      map[string]uint64{},
+		byNameValue: map[pair]uint64{},
+		maxSize:     initialTableSize,
 	}
 }
 
-// SetMaxDynamicTableSize sets the dynamic table's size, at most the
-// limit; the change is announced at the start of the next block.
-func (e *Encoder) SetMaxDynamicTableSize(v uint32) {
-	v = min(v, e.maxSizeLimit)
-	e.minSize = min(e.minSize, v)
-	e.sizeUpdate = true
-	e.setMaxSize(v)
-}
-
-// MaxDynamicTableSize returns the dynamic table's size.
-func (e *Encoder) MaxDynamicTableSize() uint32 { return e.maxSize }
-
 // SetMaxDynamicTableSizeLimit caps the dynamic table's size (the peer's
 // SETTINGS_HEADER_TABLE_SIZE); a table over the cap shrinks to it, and
-// the change is announced at the start of the next block.
+// the change is announced at the start of the next block. The table
+// never grows past its initial 4096 bytes, as x/net's encoder's does not
+// unless told to.
 func (e *Encoder) SetMaxDynamicTableSizeLimit(v uint32) {
-	e.maxSizeLimit = v
 	if e.maxSize > v {
 		e.sizeUpdate = true
 		e.setMaxSize(v)
@@ -89,10 +73,6 @@ func (e *Encoder) WriteField(f hpack.HeaderField) error {
 	b := e.buf[:0]
 	if e.sizeUpdate {
 		e.sizeUpdate = false
-		if e.minSize < e.maxSize {
-			b = appendTableSize(b, e.minSize)
-		}
-		e.minSize = ^uint32(0)
 		b = appendTableSize(b, e.maxSize)
 	}
 	idx, exact := e.search(f)
