@@ -13,14 +13,13 @@ import (
 )
 
 // encodeRequestHeaders encodes req's header block into hbuf; the caller
-// holds wmu. path is the request's :path, maxList the endpoint's
-// SETTINGS_MAX_HEADER_LIST_SIZE (0: none), sizeBound checkRequest's bound
-// on the list's size. The list's size is checked before anything is
-// encoded: the encoder's dynamic table must change only for a block that
-// is sent.
-func (cc *conn) encodeRequestHeaders(req *http.Request, path string, maxList uint32, sizeBound int) error {
+// holds wmu. auth and path are the request's :authority and :path,
+// maxList the endpoint's SETTINGS_MAX_HEADER_LIST_SIZE (0: none),
+// sizeBound checkRequest's bound on the list's size. The list's size is
+// checked before anything is encoded: the encoder's dynamic table must
+// change only for a block that is sent.
+func (cc *conn) encodeRequestHeaders(req *http.Request, auth, path string, maxList uint32, sizeBound int) error {
 	cc.hbuf.Reset()
-	auth := authority(req)
 	if maxList > 0 && sizeBound > int(maxList) {
 		// Over the bound: count exactly.
 		cc.listSize, cc.encoding = 0, false

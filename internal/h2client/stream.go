@@ -131,8 +131,8 @@ func (s *stream) endLocalLocked() {
 // tries another with it.
 func (cc *conn) roundTrip(ctx context.Context, req *http.Request, early *earlyBody, info Informer, headTimeout time.Duration) (*http.Response, bool, error) {
 	hasBody := req.Body != nil && req.Body != http.NoBody
-	path := req.URL.RequestURI()
-	sizeBound, err := checkRequest(req, path)
+	auth, path := authority(req), req.URL.RequestURI()
+	sizeBound, err := checkRequest(req, auth, path)
 	if err != nil {
 		cc.unreserve()
 		early.release()
@@ -192,7 +192,7 @@ func (cc *conn) roundTrip(ctx context.Context, req *http.Request, early *earlyBo
 		s.localDone = true
 	}
 	cc.mu.Unlock()
-	err = cc.encodeRequestHeaders(req, path, maxHeaders, sizeBound)
+	err = cc.encodeRequestHeaders(req, auth, path, maxHeaders, sizeBound)
 	if err == nil {
 		err = cc.writeHeaderBlock(s.id, endStream, maxFrame)
 		if err == nil && sendEarly {
@@ -314,7 +314,7 @@ func (s *stream) armHead(d time.Duration) {
 		return
 	}
 	s.waitHead, s.headBy, s.headD = true, now.Add(d), d
-	if every := headEvery(d); cc.headEvery == 0 || every < cc.headEvery {
+	if every := watchPeriod(d); cc.headEvery == 0 || every < cc.headEvery {
 		cc.headEvery = every
 		if cc.headTimer == nil {
 			cc.headTimer = time.AfterFunc(every, cc.checkHeads)
@@ -324,9 +324,9 @@ func (s *stream) armHead(d time.Duration) {
 	}
 }
 
-// headEvery is how often the head watch looks at a stream whose timeout
-// is d: an eighth of it, at least a millisecond.
-func headEvery(d time.Duration) time.Duration { return max(d/8, time.Millisecond) }
+// watchPeriod is how often the head watch looks at a stream whose
+// timeout is d: an eighth of it, at least a millisecond.
+func watchPeriod(d time.Duration) time.Duration { return max(d/8, time.Millisecond) }
 
 // checkHeads is the connection's head watch: it fails the streams that
 // have waited for a head for 7/8 of their timeout or more, and looks
@@ -337,9 +337,9 @@ func (cc *conn) checkHeads() {
 		d time.Duration
 	}
 	var lates []late
+	var next time.Duration // the period the streams still waiting need
 	now := time.Now()
 	cc.mu.Lock()
-	cc.headEvery = 0
 	for _, s := range cc.streams {
 		if !s.waitHead {
 			continue
@@ -349,14 +349,16 @@ func (cc *conn) checkHeads() {
 			lates = append(lates, late{s, s.headD})
 			continue
 		}
-		if every := headEvery(s.headD); cc.headEvery == 0 || every < cc.headEvery {
-			cc.headEvery = every
+		if every := watchPeriod(s.headD); next == 0 || every < next {
+			next = every
 		}
 	}
-	if cc.headEvery > 0 && cc.err == nil {
-		cc.headTimer.Reset(cc.headEvery)
-	} else {
-		cc.headEvery = 0
+	if cc.err != nil {
+		next = 0
+	}
+	cc.headEvery = next
+	if next > 0 {
+		cc.headTimer.Reset(next)
 	}
 	cc.mu.Unlock()
 	for _, l := range lates {
@@ -859,13 +861,12 @@ func (cc *conn) canonical(name string) string {
 // checkRequest refuses what cannot be sent over HTTP/2. It returns a
 // bound on the size of the header list encodeRequestHeaders sends (RFC
 // 9113 §6.5.2), counted in the same pass over the header: the fields
-// sent are among these, names lowered keep their length. path is the
-// request's :path.
-func checkRequest(req *http.Request, path string) (sizeBound int, err error) {
+// sent are among these, names lowered keep their length. auth and path
+// are the request's :authority and :path.
+func checkRequest(req *http.Request, auth, path string) (sizeBound int, err error) {
 	if req.Method == http.MethodConnect {
 		return 0, errors.New("h2client: CONNECT is not supported")
 	}
-	auth := authority(req)
 	if !httpguts.ValidHostHeader(auth) {
 		return 0, fmt.Errorf("h2client: invalid Host %q", auth)
 	}
