@@ -369,3 +369,63 @@ func TestLoopURLKeepsTheTarget(t *testing.T) {
 		assert.Equal(t, "GET "+target+` host=h body=""`, string(body), "target %s", target)
 	}
 }
+
+// A header map adopted for one response is written as the answer's
+// fields, is never cleared by the writer, and leaves nothing behind for
+// the next request on the connection; a writer whose own map has a
+// field, or whose status is set, refuses to adopt.
+func TestWriterAdoptsHeader(t *testing.T) {
+	adopted := make(chan http.Header, 3)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := w.(interface{ AdoptHeader(http.Header) bool })
+		switch r.URL.Path {
+		case "/adopt":
+			m := http.Header{"X-From-Origin": {"1"}, "Content-Length": {"2"}}
+			require.True(t, a.AdoptHeader(m))
+			w.Header().Set("X-Set-After", "yes") // goes to the adopted map
+			adopted <- m
+		case "/set-first":
+			w.Header().Set("X-Own", "1")
+			assert.False(t, a.AdoptHeader(http.Header{"X-Refused": {"1"}}))
+		case "/status-first":
+			w.WriteHeader(http.StatusAccepted)
+			assert.False(t, a.AdoptHeader(http.Header{"X-Refused": {"1"}}))
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	addr, _, _ := serveLoop(t, h, nil)
+	c, br := dial(t, addr)
+	var m http.Header
+	for _, path := range []string{"/adopt", "/plain", "/set-first", "/status-first"} {
+		_, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", path)
+		require.NoError(t, err)
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err, path)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		assert.Equal(t, "ok", string(b), path)
+		assert.Empty(t, resp.Header.Get("X-Refused"), path)
+		switch path {
+		case "/adopt":
+			assert.Equal(t, "1", resp.Header.Get("X-From-Origin"))
+			assert.Equal(t, "yes", resp.Header.Get("X-Set-After"))
+			m = <-adopted
+		case "/set-first":
+			assert.Equal(t, "1", resp.Header.Get("X-Own"))
+			fallthrough
+		default:
+			assert.Empty(t, resp.Header.Get("X-From-Origin"), "%s: the adopted map stays with its response", path)
+			assert.Empty(t, resp.Header.Get("X-Set-After"), path)
+		}
+	}
+	assert.Equal(t, 0, len(adopted))
+	assert.Equal(t, "1", m.Get("X-From-Origin"), "the writer never clears an adopted map")
+	// The connection's next request starts from the writer's own map
+	// whatever the last one did.
+	_, err := fmt.Fprintf(c, "GET /plain HTTP/1.1\r\nHost: h\r\n\r\n")
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	assert.Empty(t, resp.Header.Get("X-Own"))
+}

@@ -27,7 +27,8 @@ type response struct {
 	c   *conn
 	req *http.Request
 
-	header      http.Header
+	header      http.Header // own, or one adopted for this response
+	own         http.Header // the writer's map, kept from one request to the next
 	status      int
 	wroteHeader bool // a final status is set (WriteHeader or the first Write)
 	committed   bool // the head is in the write buffer
@@ -45,13 +46,13 @@ type response struct {
 
 func (w *response) reset(r *http.Request) {
 	pending := w.pending[:0]
-	h := w.header
+	h := w.own
 	if h == nil {
 		h = make(http.Header)
 	} else {
 		clear(h)
 	}
-	*w = response{c: w.c, req: r, header: h, pending: pending, cl: -1}
+	*w = response{c: w.c, req: r, header: h, own: h, pending: pending, cl: -1}
 	if r.Close || (r.ProtoMajor == 1 && r.ProtoMinor == 0 && !keepAlive10(r.Header)) {
 		w.closeAfter = true
 	}
@@ -65,6 +66,20 @@ func keepAlive10(h http.Header) bool {
 
 // Header returns the response header map.
 func (w *response) Header() http.Header { return w.header }
+
+// AdoptHeader makes h the response's header map, in place of an empty
+// one, so that a proxy passes an endpoint's response header on without
+// copying it field by field. It refuses (false) once a field is set or
+// the status is. h then belongs to the writer until the handler returns;
+// the writer may change it but never clears it, and the next request
+// gets the writer's own map back.
+func (w *response) AdoptHeader(h http.Header) bool {
+	if h == nil || w.wroteHeader || len(w.header) > 0 {
+		return false
+	}
+	w.header = h
+	return true
+}
 
 // WriteHeader sends an interim (1xx) response at once, or sets the final
 // status; the head goes out with the first body bytes that do not fit

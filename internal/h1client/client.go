@@ -575,6 +575,16 @@ func writeHead(w *bufio.Writer, req *http.Request) error {
 	if !httpguts.ValidHostHeader(host) {
 		return errors.New("http: invalid Host header")
 	}
+	_, _ = w.WriteString(req.Method)
+	_ = w.WriteByte(' ')
+	_, _ = w.WriteString(uri)
+	_, _ = w.WriteString(" HTTP/1.1\r\nHost: ")
+	_, _ = w.WriteString(host)
+	_, _ = w.WriteString("\r\n")
+	// Fields are checked as they are written, in one pass over the map:
+	// on a bad one the head is left unfinished, and the caller resets the
+	// writer and closes the connection (a part that overflowed the buffer
+	// is a head no server can take for a request).
 	for k, vv := range req.Header {
 		if !httpguts.ValidHeaderFieldName(k) {
 			return fmt.Errorf("net/http: invalid header field name %q", k)
@@ -584,14 +594,6 @@ func writeHead(w *bufio.Writer, req *http.Request) error {
 				return fmt.Errorf("net/http: invalid header field value for %q", k)
 			}
 		}
-	}
-	_, _ = w.WriteString(req.Method)
-	_ = w.WriteByte(' ')
-	_, _ = w.WriteString(uri)
-	_, _ = w.WriteString(" HTTP/1.1\r\nHost: ")
-	_, _ = w.WriteString(host)
-	_, _ = w.WriteString("\r\n")
-	for k, vv := range req.Header {
 		switch k {
 		case "Host", "Content-Length", "Transfer-Encoding", "Trailer", "Connection":
 			continue

@@ -37,7 +37,8 @@ type response struct {
 	written     int64
 	noBody      bool
 	err         error
-	clValue     [1]string // backs the Content-Length commit sets
+	clValue     string // the content-length commit sets, if clOwn
+	clOwn       bool   // sent in place of the map's: never put in it, which may be adopted
 }
 
 // init readies w for st, with the header map and body buffer of rs.
@@ -50,6 +51,20 @@ func (w *response) init(st *stream, rs *reqState) {
 
 // Header returns the response header map.
 func (w *response) Header() http.Header { return w.header }
+
+// AdoptHeader makes h the response's header map, in place of an empty
+// one, so that a proxy passes an endpoint's response header on without
+// copying it field by field. It refuses (false) once a field or the
+// status is set. h then belongs to the writer until the handler returns;
+// the writer may change it but never clears it, and the stream's pooled
+// map stays the writer's own.
+func (w *response) AdoptHeader(h http.Header) bool {
+	if h == nil || w.wroteHeader || len(w.header) > 0 {
+		return false
+	}
+	w.header = h
+	return true
+}
 
 // WriteHeader sends an informational (1xx) answer at once, as its own
 // HEADERS, or sets the final status, which goes out with the first body
@@ -169,8 +184,8 @@ func (w *response) commit(final, trailers bool) error {
 		// As net/http, except for an answer with trailers: a gRPC answer
 		// the proxy passes on whole gets no length its origin did not send.
 		w.cl = int64(len(w.pending))
-		w.clValue[0] = strconv.Itoa(len(w.pending))
-		w.header["Content-Length"] = w.clValue[:]
+		w.clValue = strconv.Itoa(len(w.pending))
+		w.clOwn = true
 	}
 	end := final && len(w.pending) == 0 && !trailers
 	if err := w.sendHeaders(w.status, end, false); err != nil {
@@ -320,7 +335,7 @@ func (w *response) encodeFields(enc *h2meta.Encoder, interim bool, status int) {
 		case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Te":
 			continue // connection-specific (RFC 9113 §8.2.2)
 		case "Content-Length":
-			if interim || !bodyAllowed(status) && status != http.StatusNotModified {
+			if interim || w.clOwn || !bodyAllowed(status) && status != http.StatusNotModified {
 				continue
 			}
 		}
@@ -333,6 +348,9 @@ func (w *response) encodeFields(enc *h2meta.Encoder, interim bool, status int) {
 		}
 	}
 	if !interim {
+		if w.clOwn {
+			_ = enc.WriteField(hpack.HeaderField{Name: "content-length", Value: w.clValue})
+		}
 		if _, ok := w.header["Date"]; !ok {
 			_ = enc.WriteField(hpack.HeaderField{Name: "date", Value: httpDate()})
 		}

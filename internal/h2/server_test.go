@@ -13,6 +13,7 @@ import (
 	"net/textproto"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -378,6 +379,7 @@ func TestExpectContinue(t *testing.T) {
 // path and query, and each response exactly the fields its handler set,
 // however many streams ran before it on other requests' state.
 func TestReusedStateCarriesNothingOver(t *testing.T) {
+	var adopted sync.Map // request index → the header map its writer adopted
 	ts := startServer(t, Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Echo the request's own fields, in a stable order, and set a
 		// response field named after the request's index only.
@@ -391,6 +393,16 @@ func TestReusedStateCarriesNothingOver(t *testing.T) {
 		i := r.URL.Query().Get("i")
 		if len(w.Header()) != 0 {
 			t.Errorf("request %s: response header not empty at start: %v", i, w.Header())
+		}
+		if n, _ := strconv.Atoi(i); n%2 == 0 {
+			// Every other answer hands the writer a map of its own.
+			m := http.Header{"X-Only-" + i: {i}}
+			if !w.(interface{ AdoptHeader(http.Header) bool }).AdoptHeader(m) {
+				t.Errorf("request %s: the writer refused an empty start", i)
+			}
+			_, _ = io.WriteString(w, r.URL.Path+"|"+strings.Join(keys, ";"))
+			adopted.Store(i, m)
+			return
 		}
 		w.Header().Set("X-Only-"+i, i)
 		_, _ = io.WriteString(w, r.URL.Path+"|"+strings.Join(keys, ";"))
@@ -440,6 +452,17 @@ func TestReusedStateCarriesNothingOver(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// The writer never clears a map it adopted, nor lends it to the next
+	// stream.
+	seen := 0
+	adopted.Range(func(k, v any) bool {
+		seen++
+		if h := v.(http.Header); len(h) != 1 || h.Get("X-Only-"+k.(string)) != k.(string) {
+			t.Errorf("request %s: its adopted map changed after the stream: %v", k, h)
+		}
+		return true
+	})
+	assert.Equal(t, n/2, seen)
 }
 
 // A small answer with trailers, finished by its handler, gets no

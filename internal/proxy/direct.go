@@ -90,11 +90,16 @@ func (p *Proxy) serveDirect(w http.ResponseWriter, r *http.Request, ctx context.
 		return
 	}
 
-	// The response is ours: hand its header map's entries over.
+	// The response is ours: hand its header map over, whole when the
+	// writer can take it, else entry by entry.
 	removeHopHeaders(resp.Header)
 	wh := w.Header()
-	for k, vv := range resp.Header {
-		wh[k] = vv
+	if len(wh) == 0 && adoptHeader(w, resp.Header) {
+		wh = resp.Header
+	} else {
+		for k, vv := range resp.Header {
+			wh[k] = vv
+		}
 	}
 	// Trailers that already arrived are announced to an HTTP/1 caller
 	// (a chunked response's trailer needs its Trailer header); an HTTP/2
@@ -134,6 +139,17 @@ func (p *Proxy) serveDirect(w http.ResponseWriter, r *http.Request, ctx context.
 			wh[k] = vv
 		}
 	}
+}
+
+// adoptHeader gives h to w as its header map when w can take it (the
+// HTTP/1 server's writer can), looking through the proxy's own
+// interimWriter only: another wrapper may keep a header map of its own.
+func adoptHeader(w http.ResponseWriter, h http.Header) bool {
+	if iw, ok := w.(*interimWriter); ok {
+		w = iw.ResponseWriter
+	}
+	a, ok := w.(interface{ AdoptHeader(http.Header) bool })
+	return ok && a.AdoptHeader(h)
 }
 
 // outHeader returns the route's outgoing header map, empty, made with
