@@ -568,3 +568,50 @@ func TestH1ClientLeftHeadDeadlineCutsNothing(t *testing.T) {
 	assert.ErrorIs(t, err, ErrResponseHeaderTimeout, "the head timeout still fires")
 	assert.Len(t, s.conns, 1, "one pooled connection carried them all but the last")
 }
+
+// A request with a field net/http would refuse to write is refused
+// before anything of it can be taken for a request: the head is checked
+// as it is written, and a head left unfinished (even one past the write
+// buffer, part of it sent) never shares a connection with the next
+// request, which gets its own answer.
+func TestH1ClientRefusesBadFields(t *testing.T) {
+	heads := make(chan []string, 10)
+	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			h := readHead(br)
+			if h == nil {
+				return
+			}
+			heads <- h
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+		}
+	})
+	c := newTestH1Client()
+	big := strings.Repeat("v", 6<<10) // past the connection's 4 KB writer
+	for _, tc := range []struct {
+		name string
+		set  func(h http.Header)
+	}{
+		{"value with LF", func(h http.Header) { h["X-Bad"] = []string{"a\nInjected: 1"} }},
+		{"value with NUL", func(h http.Header) { h["X-Bad"] = []string{"a\x00b"} }},
+		{"name with space", func(h http.Header) { h["X Bad"] = []string{"1"} }},
+		{"bad value of a field the client skips", func(h http.Header) { h["Connection"] = []string{"a\rb"} }},
+		{"bad field after a big one", func(h http.Header) { h["X-Big"] = []string{big}; h["X-Bad"] = []string{"\x01"} }},
+	} {
+		for i := 0; i < 2; i++ { // on a fresh connection, then on a pooled one
+			req := getReq(t, context.Background(), s.addr())
+			tc.set(req.Header)
+			_, written, err := c.RoundTrip(context.Background(), req, s.addr(), nil, 0)
+			require.Error(t, err, tc.name)
+			assert.False(t, written, tc.name)
+			resp, _, err := c.RoundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
+			require.NoError(t, err, tc.name)
+			assert.Equal(t, "hello", readAll(t, resp), tc.name)
+			h := <-heads
+			assert.Equal(t, "GET /p?q=1 HTTP/1.1", h[0], tc.name)
+			assert.ElementsMatch(t, []string{"Host: svc.example", "X-A: 1"}, h[1:], "%s: the good request's head is all the origin read", tc.name)
+		}
+	}
+	assert.Empty(t, heads, "no refused request reached the origin as one")
+	c.CloseIdle()
+}
