@@ -27,6 +27,7 @@ type Encoder struct {
 	evictCount  uint64
 	byName      map[string]uint64
 	byNameValue map[pair]uint64
+	recent      [recentSlots]recentEntry // in front of byNameValue
 	size        uint32
 	maxSize     uint32
 
@@ -36,6 +37,37 @@ type Encoder struct {
 }
 
 type pair struct{ name, value string }
+
+// recentSlots is the size of the encoder's direct-mapped cache of table
+// entries by name and value. A request or response on a connection
+// mostly repeats the fields of the one before, and finding them here
+// costs two string comparisons where the map hashes both strings.
+const recentSlots = 1 << recentBits
+
+const recentBits = 6
+
+// recentEntry is a dynamic table entry, by its id: valid while the id
+// is past the evicted ones. An entry is never entered twice while it is
+// in the table, so a valid id is the newest one with its name and value,
+// as in byNameValue.
+type recentEntry struct {
+	name, value string
+	id          uint64
+}
+
+// recentSlot is the cache slot of a name and value: their lengths, the
+// name's last byte and the value's last and middle bytes, in which a
+// connection's repeated fields differ most, mixed by a Fibonacci hash.
+func recentSlot(name, value string) int {
+	h := uint64(len(name))<<16 | uint64(len(value))
+	if len(name) > 0 {
+		h = h<<8 | uint64(name[len(name)-1])
+	}
+	if len(value) > 0 {
+		h = h<<16 | uint64(value[len(value)-1])<<8 | uint64(value[len(value)/2])
+	}
+	return int(h * 0x9E3779B97F4A7C15 >> (64 - recentBits))
+}
 
 // initialTableSize is the dynamic table's size before any setting (RFC
 // 7541 §4.2, RFC 9113 §6.5.2).
@@ -121,7 +153,12 @@ func (e *Encoder) search(f hpack.HeaderField) (idx uint64, exact bool) {
 		}
 	}
 	if !f.Sensitive {
+		r := &e.recent[recentSlot(f.Name, f.Value)]
+		if r.id > e.evictCount && r.name == f.Name && r.value == f.Value {
+			return e.index(r.id), true
+		}
 		if id := e.byNameValue[pair{f.Name, f.Value}]; id != 0 {
+			*r = recentEntry{f.Name, f.Value, id}
 			return e.index(id), true
 		}
 	}
@@ -144,6 +181,7 @@ func (e *Encoder) add(f hpack.HeaderField) {
 	id := uint64(len(e.ents)) + e.evictCount + 1
 	e.byName[f.Name] = id
 	e.byNameValue[pair{f.Name, f.Value}] = id
+	e.recent[recentSlot(f.Name, f.Value)] = recentEntry{f.Name, f.Value, id}
 	e.ents = append(e.ents, f)
 	e.size += fieldSize(f)
 	e.evict()
@@ -166,6 +204,9 @@ func (e *Encoder) evict() {
 		}
 		if p := (pair{f.Name, f.Value}); e.byNameValue[p] == id {
 			delete(e.byNameValue, p)
+		}
+		if r := &e.recent[recentSlot(f.Name, f.Value)]; r.id == id {
+			*r = recentEntry{} // so the strings can be collected
 		}
 		n++
 	}

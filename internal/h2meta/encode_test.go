@@ -178,6 +178,38 @@ func FuzzEncoderAsXNet(f *testing.F) {
 	})
 }
 
+// The cache in front of the table search gives x/net's index in the
+// cases it can get wrong: fields that share a slot, used in turn; an
+// entry evicted while its slot still names it, then entered again; and
+// a table shrunk to nothing, which no entry fits again.
+func TestEncoderRecentCacheAsXNet(t *testing.T) {
+	// Fields that share one slot, found by trying values.
+	slot := recentSlot("x-c", "v0")
+	var same []hpack.HeaderField
+	for i := 0; len(same) < 4; i++ {
+		if v := fmt.Sprintf("v%d", i); recentSlot("x-c", v) == slot {
+			same = append(same, hpack.HeaderField{Name: "x-c", Value: v})
+		}
+	}
+	big := hpack.HeaderField{Name: "x-big", Value: strings.Repeat("b", 3000)}
+	p := newPair()
+	for round := range 6 {
+		for _, f := range same {
+			p.write(t, f)
+			p.write(t, same[0])
+		}
+		if round%2 == 1 {
+			p.write(t, big) // evicts most of the table, the slot's entry with it
+		}
+		p.endBlock(t)
+	}
+	p.setLimit(0) // empties the table
+	for _, f := range same {
+		p.write(t, f)
+	}
+	p.endBlock(t)
+}
+
 // grpcHead is a request head as slinkerd sends a unary gRPC call on.
 var grpcHead = []hpack.HeaderField{
 	{Name: ":method", Value: "POST"}, {Name: ":scheme", Value: "http"}, {Name: ":authority", Value: "bench-grpc"},
