@@ -212,3 +212,20 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// concurrently runs f(0) to f(n-1), at most inFlight at a time, and
+// returns when all have.
+func concurrently(n, inFlight int, f func(i int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, inFlight)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			f(i)
+		}()
+	}
+	wg.Wait()
+}

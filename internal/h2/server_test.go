@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
@@ -409,49 +410,40 @@ func TestReusedStateCarriesNothingOver(t *testing.T) {
 	})})
 	c := h2cClient(t)
 	const n = 200
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/p%d?i=%d", ts.addr, i, i), nil)
-			// Request i carries i%5 fields of its own, one of them twice.
-			var want []string
-			for j := range i % 5 {
-				k := fmt.Sprintf("X-F%d", j)
-				v := fmt.Sprintf("%d-%d", i, j)
-				req.Header.Add(k, v)
-				if j == 1 {
-					req.Header.Add(k, v+"b")
-					v += "," + v + "b"
-				}
-				want = append(want, k+"="+v)
+	concurrently(n, 16, func(i int) {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/p%d?i=%d", ts.addr, i, i), nil)
+		// Request i carries i%5 fields of its own, one of them twice.
+		var want []string
+		for j := range i % 5 {
+			k := fmt.Sprintf("X-F%d", j)
+			v := fmt.Sprintf("%d-%d", i, j)
+			req.Header.Add(k, v)
+			if j == 1 {
+				req.Header.Add(k, v+"b")
+				v += "," + v + "b"
 			}
-			sort.Strings(want)
-			resp, err := c.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
+			want = append(want, k+"="+v)
+		}
+		sort.Strings(want)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got, exp := string(body), fmt.Sprintf("/p%d|%s", i, strings.Join(want, ";")); got != exp {
+			t.Errorf("request %d: handler saw %q, want %q", i, got, exp)
+		}
+		for k := range resp.Header {
+			if strings.HasPrefix(k, "X-Only-") && k != fmt.Sprintf("X-Only-%d", i) {
+				t.Errorf("request %d: response carries %s", i, k)
 			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if got, exp := string(body), fmt.Sprintf("/p%d|%s", i, strings.Join(want, ";")); got != exp {
-				t.Errorf("request %d: handler saw %q, want %q", i, got, exp)
-			}
-			for k := range resp.Header {
-				if strings.HasPrefix(k, "X-Only-") && k != fmt.Sprintf("X-Only-%d", i) {
-					t.Errorf("request %d: response carries %s", i, k)
-				}
-			}
-			if resp.Header.Get(fmt.Sprintf("X-Only-%d", i)) != fmt.Sprint(i) {
-				t.Errorf("request %d: its own response field is missing: %v", i, resp.Header)
-			}
-		}()
-	}
-	wg.Wait()
+		}
+		if resp.Header.Get(fmt.Sprintf("X-Only-%d", i)) != fmt.Sprint(i) {
+			t.Errorf("request %d: its own response field is missing: %v", i, resp.Header)
+		}
+	})
 	// The writer never clears a map it adopted, nor lends it to the next
 	// stream.
 	seen := 0
@@ -530,4 +522,46 @@ func TestIdleWorkers(t *testing.T) {
 	assert.True(t, ended(c))
 	assert.Empty(t, s.idle)
 	s.stopWorkers() // twice is fine
+}
+
+// Header blocks queued while the writer is stuck in the middle of a batch
+// (its socket's send buffer is small, so writes wait for the peer to
+// read) never overwrite the
+// blocks of that batch: every answer on a busy connection carries its
+// own header fields, never another stream's, and decodes.
+func TestHeaderBlocksOfABatchStayIntact(t *testing.T) {
+	ts := startServer(t, Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := r.URL.Query().Get("i")
+		// A field long and different enough to be a literal each time.
+		w.Header().Set("X-Only", strings.Repeat(i+"-", 40))
+		w.Header().Set("X-Index", i)
+		_, _ = w.Write(bytes.Repeat([]byte(i), 6<<10))
+	})}, func(nc net.Conn) {
+		_ = nc.(*net.TCPConn).SetWriteBuffer(4 << 10)
+	})
+	c := h2cClient(t)
+	const n = 300
+	concurrently(n, 64, func(i int) {
+		resp, err := c.Get(fmt.Sprintf("http://%s/?i=%d", ts.addr, i))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Errorf("request %d: %v", i, err)
+			return
+		}
+		is := strconv.Itoa(i)
+		if got := resp.Header.Get("X-Index"); got != is {
+			t.Errorf("request %d: answer says X-Index %q", i, got)
+		}
+		if got := resp.Header.Get("X-Only"); got != strings.Repeat(is+"-", 40) {
+			t.Errorf("request %d: answer carries X-Only %q", i, got)
+		}
+		if !bytes.Equal(body, bytes.Repeat([]byte(is), 6<<10)) {
+			t.Errorf("request %d: body is not its own", i)
+		}
+	})
 }

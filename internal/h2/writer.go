@@ -87,7 +87,18 @@ type writer struct {
 	enc      *h2meta.Encoder
 	encBuf   headerBuf
 	flushing []*stream // streams whose last frame is written, not yet flushed (run)
+
+	// blocks holds the header blocks of the frames in q, each frame's
+	// buf a slice of it; run takes it with q, and gives it back as
+	// blocksSpare once that batch is written. A block is encoded and its
+	// frame queued under one hold of mu, so every block in blocks belongs
+	// to a frame in q.
+	blocks, blocksSpare []byte
 }
+
+// keepBlocks is the largest header-block buffer the writer keeps for
+// the next batch.
+const keepBlocks = 64 << 10
 
 // headerBuf is the bytes.Buffer-like sink of the encoder.
 type headerBuf struct{ b []byte }
@@ -168,11 +179,14 @@ func (w *writer) finishAfter() {
 	w.signal()
 }
 
-// encodeHeaders encodes fields into a new header block, under w.mu.
+// encodeLocked encodes fields into a new header block, under w.mu; the
+// caller queues its frame before it lets go of mu.
 func (w *writer) encodeLocked(fields func(enc *h2meta.Encoder)) []byte {
-	w.encBuf.b = w.encBuf.b[:0]
+	start := len(w.blocks)
+	w.encBuf.b = w.blocks
 	fields(w.enc)
-	return append([]byte(nil), w.encBuf.b...)
+	w.blocks, w.encBuf.b = w.encBuf.b, nil
+	return w.blocks[start:len(w.blocks):len(w.blocks)]
 }
 
 // run is the writer goroutine.
@@ -198,8 +212,9 @@ func (w *writer) run() {
 			_ = w.c.nc.Close()
 			return
 		}
-		batch := w.q
+		batch, blocks := w.q, w.blocks
 		w.q, w.spare = w.spare[:0], nil
+		w.blocks, w.blocksSpare = w.blocksSpare[:0], nil
 		w.mu.Unlock()
 
 		var err error
@@ -225,6 +240,9 @@ func (w *writer) run() {
 		}
 		w.mu.Lock()
 		w.spare = batch[:0]
+		if cap(blocks) <= keepBlocks {
+			w.blocksSpare = blocks[:0]
+		}
 		w.queued -= data
 		w.controls -= controls
 		if data > 0 {
