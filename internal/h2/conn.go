@@ -78,6 +78,7 @@ type conn struct {
 	rd         connReader
 	fr         *http2.Framer  // read side
 	meta       *h2meta.Reader // header blocks; the reader's
+	canon      h2meta.Names   // the caller's field names to header keys; the reader's
 	w          writer
 	writerDone chan struct{}
 	values     context.Context // the requests' contexts' values
@@ -119,6 +120,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.fr = http2.NewFramer(nil, c.br)
 	c.fr.SetReuseFrames() // a DATA frame's bytes are copied into its stream's body (reqBody.put)
 	c.meta = h2meta.NewReader(s.cfg.MaxHeaderListSize)
+	c.canon = h2meta.NewNames(http.CanonicalHeaderKey)
 	c.fr.SetMaxReadFrameSize(maxFrameSize)
 	c.w.init(c)
 	c.inflow.Store(initialWindow)
@@ -738,7 +740,7 @@ func (c *conn) onTrailers(st *stream, f *http2.MetaHeadersFrame) error {
 	}
 	var tr http.Header
 	for _, hf := range f.RegularFields() {
-		key := http.CanonicalHeaderKey(hf.Name)
+		key := c.canon.Get(hf.Name)
 		if !validTrailer(key) {
 			return c.streamError(st.id, http2.ErrCodeProtocol, nil)
 		}

@@ -179,7 +179,7 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 			}
 			st.declLen = int64(n)
 		}
-		key := http.CanonicalHeaderKey(hf.Name)
+		key := c.canon.Get(hf.Name)
 		if vv, ok := header[key]; ok {
 			header[key] = append(vv, hf.Value)
 			continue

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +32,7 @@ type conn struct {
 	wmu   sync.Mutex
 	enc   *h2meta.Encoder
 	hbuf  bytes.Buffer
-	lower map[string]string // canonical header key -> lower case; under wmu
+	lower h2meta.Names // canonical header key -> lower case; under wmu
 	// field's state while a request head is sized, then encoded; under wmu.
 	listSize int
 	encoding bool
@@ -38,7 +40,7 @@ type conn struct {
 	// meta decodes header blocks; canon maps the lower-case field names
 	// the endpoint sends to canonical header keys. The reader's alone.
 	meta  *h2meta.Reader
-	canon map[string]string
+	canon h2meta.Names
 
 	reads atomic.Uint64 // frames read, for the health check
 
@@ -88,8 +90,8 @@ func newConn(h *host, nc net.Conn) (*conn, error) {
 		nc:         nc,
 		br:         bufio.NewReaderSize(nc, 16<<10),
 		bw:         bufio.NewWriterSize(nc, 16<<10),
-		lower:      make(map[string]string),
-		canon:      make(map[string]string),
+		lower:      h2meta.NewNames(strings.ToLower),
+		canon:      h2meta.NewNames(http.CanonicalHeaderKey),
 		streams:    make(map[uint32]*stream),
 		nextID:     1,
 		maxStreams: initialMaxStreams,

@@ -148,20 +148,4 @@ func (cc *conn) writeHeaderBlock(id uint32, endStream bool, maxFrame uint32) err
 
 // lowerKey returns a header key in lower case, remembering the keys it
 // has lowered; the caller holds wmu.
-func (cc *conn) lowerKey(k string) string { return remembered(cc.lower, k, strings.ToLower) }
-
-// remembered returns f(k), from m when it is there; it keeps up to
-// maxRemembered results in m (the keys a connection's peers use).
-func remembered(m map[string]string, k string, f func(string) string) string {
-	if v, ok := m[k]; ok {
-		return v
-	}
-	v := f(k)
-	if len(m) < maxRemembered {
-		m[k] = v
-	}
-	return v
-}
-
-// maxRemembered bounds each of a connection's header-name caches.
-const maxRemembered = 512
+func (cc *conn) lowerKey(k string) string { return cc.lower.Get(k) }

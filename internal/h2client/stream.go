@@ -855,7 +855,7 @@ func statusLine(code int, status string) string {
 // canonical returns the canonical header key of a lower-case field name,
 // remembering the names the endpoint uses; the reader's alone.
 func (cc *conn) canonical(name string) string {
-	return remembered(cc.canon, name, http.CanonicalHeaderKey)
+	return cc.canon.Get(name)
 }
 
 // checkRequest refuses what cannot be sent over HTTP/2. It returns a
