@@ -229,9 +229,11 @@ func (c *conn) newStream(f *http2.MetaHeadersFrame) (*stream, http2.ErrCode) {
 
 	st.ctx = reqctx.New(c.values)
 	st.inflow.Store(int64(c.s.cfg.MaxReceiveBufferPerStream))
-	c.w.mu.Lock()
+	// initSend is written only by onSettings, on this goroutine (the
+	// reader's), which also adjusts the windows of the streams already
+	// open: read here without the writer's lock, which handlers contend
+	// for. The stream is not shared until start hands it to a worker.
 	st.sendWindow = c.w.initSend
-	c.w.mu.Unlock()
 	st.body.st = st
 	st.body.buf = rs.body
 	// As net/http: "Expect: 100-continue" gets a 100 when the handler

@@ -82,7 +82,7 @@ type writer struct {
 	err      error // why it closed
 	finish   bool  // write what is queued, then close the connection
 	connSend int64 // the peer's connection window
-	initSend int64 // the peer's SETTINGS_INITIAL_WINDOW_SIZE
+	initSend int64 // the peer's SETTINGS_INITIAL_WINDOW_SIZE; written by the reader alone
 	maxFrame int   // the peer's SETTINGS_MAX_FRAME_SIZE
 	enc      *h2meta.Encoder
 	encBuf   headerBuf
