@@ -70,9 +70,10 @@ func (w *response) Header() http.Header { return w.header }
 // AdoptHeader makes h the response's header map, in place of an empty
 // one, so that a proxy passes an endpoint's response header on without
 // copying it field by field. It refuses (false) once a field is set or
-// the status is. h then belongs to the writer until the handler returns;
-// the writer may change it but never clears it, and the next request
-// gets the writer's own map back.
+// the status is. h then belongs to the writer until the response is
+// written, which may be after the handler returns: the writer may change
+// it (a Content-Length) but never clears it, and the next request gets
+// the writer's own map back.
 func (w *response) AdoptHeader(h http.Header) bool {
 	if h == nil || w.wroteHeader || len(w.header) > 0 {
 		return false

@@ -55,9 +55,10 @@ func (w *response) Header() http.Header { return w.header }
 // AdoptHeader makes h the response's header map, in place of an empty
 // one, so that a proxy passes an endpoint's response header on without
 // copying it field by field. It refuses (false) once a field or the
-// status is set. h then belongs to the writer until the handler returns;
-// the writer may change it but never clears it, and the stream's pooled
-// map stays the writer's own.
+// status is set. h then belongs to the writer until the response is
+// written, which may be after the handler returns: the writer may change
+// it (a bad Content-Length dropped) but never clears it, and the
+// stream's pooled map stays the writer's own.
 func (w *response) AdoptHeader(h http.Header) bool {
 	if h == nil || w.wroteHeader || len(w.header) > 0 {
 		return false

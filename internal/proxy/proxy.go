@@ -160,7 +160,9 @@ type RequestEvent struct {
 	// Nil when unknown. Read it during the call only.
 	Request *http.Request
 	// Response is the endpoint's response (its trailers are there once
-	// the body ended); nil when the proxy answered itself.
+	// the body ended); nil when the proxy answered itself. Read it during
+	// the call only: its header may be the map the caller's answer is
+	// then written from.
 	Response *http.Response
 	// Err is why the proxy answered itself (its l5d-err); nil otherwise.
 	Err error
