@@ -337,6 +337,8 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info Informe
 	stop := watchCtx(ctx, pc.unblock)
 	pc.nread, pc.wroteAny = 0, false
 	if err := writeHead(pc.bw, req); err != nil {
+		// A head cut short by a bad field, even one that partly went out,
+		// ends without its blank line: no server can have acted on it.
 		pc.bw.Reset(pc.nc)
 		return nil, false, stopFailed(ctx, stop, err)
 	}
