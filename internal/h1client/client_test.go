@@ -121,9 +121,12 @@ func readAll(t *testing.T, resp *http.Response) string {
 	return string(b)
 }
 
-func TestH1ClientReusesConnectionAndWritesHead(t *testing.T) {
-	heads := make(chan []string, 10)
-	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
+// startHelloServer answers every request with "hello" and reports each
+// request head it read, in order, on heads.
+func startHelloServer(t *testing.T) (s *rawServer, heads chan []string) {
+	t.Helper()
+	heads = make(chan []string, 10)
+	s = startRawServer(t, func(c net.Conn, br *bufio.Reader) {
 		for {
 			h := readHead(br)
 			if h == nil {
@@ -133,6 +136,11 @@ func TestH1ClientReusesConnectionAndWritesHead(t *testing.T) {
 			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
 		}
 	})
+	return s, heads
+}
+
+func TestH1ClientReusesConnectionAndWritesHead(t *testing.T) {
+	s, heads := startHelloServer(t)
 	c := newTestH1Client()
 	for i := 0; i < 3; i++ {
 		resp, written, err := c.RoundTrip(context.Background(), getReq(t, context.Background(), s.addr()), s.addr(), nil, 0)
@@ -575,17 +583,7 @@ func TestH1ClientLeftHeadDeadlineCutsNothing(t *testing.T) {
 // buffer, part of it sent) never shares a connection with the next
 // request, which gets its own answer.
 func TestH1ClientRefusesBadFields(t *testing.T) {
-	heads := make(chan []string, 10)
-	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
-		for {
-			h := readHead(br)
-			if h == nil {
-				return
-			}
-			heads <- h
-			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
-		}
-	})
+	s, heads := startHelloServer(t)
 	c := newTestH1Client()
 	big := strings.Repeat("v", 6<<10) // past the connection's 4 KB writer
 	for _, tc := range []struct {
