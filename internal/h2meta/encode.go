@@ -39,12 +39,14 @@ type Encoder struct {
 type pair struct{ name, value string }
 
 // recentSlots is the size of the encoder's direct-mapped cache of table
-// entries by name and value. A request or response on a connection
-// mostly repeats the fields of the one before, and finding them here
-// costs two string comparisons where the map hashes both strings.
-const recentSlots = 1 << recentBits
-
-const recentBits = 6
+// entries by name and value, 1<<recentBits. A request or response on a
+// connection mostly repeats the fields of the one before, and finding
+// them here costs two string comparisons where the map hashes both
+// strings.
+const (
+	recentBits  = 6
+	recentSlots = 1 << recentBits
+)
 
 // recentEntry is a dynamic table entry, by its id: valid while the id
 // is past the evicted ones. An entry is never entered twice while it is
