@@ -37,8 +37,10 @@ type response struct {
 	written     int64
 	noBody      bool
 	err         error
-	clValue     string // the content-length commit sets, if clOwn
-	clOwn       bool   // sent in place of the map's: never put in it, which may be adopted
+	// clValue is the content-length commit computed ("": none). It is
+	// sent in place of the map's, never put in the map, which may be
+	// adopted.
+	clValue string
 }
 
 // init readies w for st, with the header map and body buffer of rs.
@@ -186,7 +188,6 @@ func (w *response) commit(final, trailers bool) error {
 		// the proxy passes on whole gets no length its origin did not send.
 		w.cl = int64(len(w.pending))
 		w.clValue = strconv.Itoa(len(w.pending))
-		w.clOwn = true
 	}
 	end := final && len(w.pending) == 0 && !trailers
 	if err := w.sendHeaders(w.status, end, false); err != nil {
@@ -336,7 +337,7 @@ func (w *response) encodeFields(enc *h2meta.Encoder, interim bool, status int) {
 		case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Te":
 			continue // connection-specific (RFC 9113 §8.2.2)
 		case "Content-Length":
-			if interim || w.clOwn || !bodyAllowed(status) && status != http.StatusNotModified {
+			if interim || w.clValue != "" || !bodyAllowed(status) && status != http.StatusNotModified {
 				continue
 			}
 		}
@@ -349,7 +350,7 @@ func (w *response) encodeFields(enc *h2meta.Encoder, interim bool, status int) {
 		}
 	}
 	if !interim {
-		if w.clOwn {
+		if w.clValue != "" {
 			_ = enc.WriteField(hpack.HeaderField{Name: "content-length", Value: w.clValue})
 		}
 		if _, ok := w.header["Date"]; !ok {
