@@ -72,7 +72,7 @@ func (cc *conn) requestFields(req *http.Request, auth, path string) {
 			}
 			continue
 		}
-		lk := cc.lowerKey(k)
+		lk := cc.lower.Get(k)
 		for _, v := range vv {
 			cc.field(lk, v)
 		}
@@ -80,7 +80,7 @@ func (cc *conn) requestFields(req *http.Request, auth, path string) {
 	if len(req.Trailer) > 0 {
 		keys := make([]string, 0, len(req.Trailer))
 		for k := range req.Trailer {
-			keys = append(keys, cc.lowerKey(k))
+			keys = append(keys, cc.lower.Get(k))
 		}
 		slices.Sort(keys)
 		cc.field("trailer", strings.Join(keys, ","))
@@ -122,7 +122,7 @@ func (cc *conn) encodeTrailer(tr http.Header, maxList uint32) error {
 		return fmt.Errorf("h2client: request trailer of %d bytes is over the endpoint's limit of %d", size, maxList)
 	}
 	for k, vv := range tr {
-		lk := cc.lowerKey(k)
+		lk := cc.lower.Get(k)
 		for _, v := range vv {
 			_ = cc.enc.WriteField(hpack.HeaderField{Name: lk, Value: v})
 		}
@@ -145,7 +145,3 @@ func (cc *conn) writeHeaderBlock(id uint32, endStream bool, maxFrame uint32) err
 	}
 	return err
 }
-
-// lowerKey returns a header key in lower case, remembering the keys it
-// has lowered; the caller holds wmu.
-func (cc *conn) lowerKey(k string) string { return cc.lower.Get(k) }

@@ -627,7 +627,7 @@ func (s *stream) onHeadersLocked(f *http2.MetaHeadersFrame) error {
 			return s.endRemoteLocked()
 		}
 		for _, hf := range f.RegularFields() {
-			k := s.cc.canonical(hf.Name)
+			k := s.cc.canon.Get(hf.Name)
 			s.resp.Trailer[k] = append(s.resp.Trailer[k], hf.Value)
 		}
 		return s.endRemoteLocked()
@@ -822,7 +822,7 @@ func (cc *conn) header(fields []hpack.HeaderField, spare []string) http.Header {
 		vals = make([]string, len(fields))
 	}
 	for i, hf := range fields {
-		k := cc.canonical(hf.Name)
+		k := cc.canon.Get(hf.Name)
 		vals[i] = hf.Value
 		if old, ok := h[k]; ok {
 			h[k] = append(old, hf.Value)
@@ -850,12 +850,6 @@ func statusLine(code int, status string) string {
 		return statusLines[code]
 	}
 	return status + " " + http.StatusText(code)
-}
-
-// canonical returns the canonical header key of a lower-case field name,
-// remembering the names the endpoint uses; the reader's alone.
-func (cc *conn) canonical(name string) string {
-	return cc.canon.Get(name)
 }
 
 // checkRequest refuses what cannot be sent over HTTP/2. It returns a
