@@ -32,8 +32,12 @@ import (
 // 9112 §7.1: what follows a broken chunked body is not a request).
 type callerBody struct {
 	io.ReadCloser
-	rc readDeadliner // nil: no timeout
-	d  time.Duration
+	// ready is the caller's body as the server made it, under any
+	// http.MaxBytesReader (which has no Ready method): whether a Read
+	// would wait is its to say.
+	ready io.Reader
+	rc    readDeadliner // nil: no timeout
+	d     time.Duration
 
 	// How the body ended, for settle and callerError: reads may run on
 	// the transport's goroutine, and settle runs on the handler's.
@@ -50,7 +54,7 @@ type callerBody struct {
 
 // Ready reports whether a Read would return at once, when the caller's
 // body can tell (slinkerd's HTTP/2 server's can); false otherwise.
-func (b *callerBody) Ready() bool { return ready(b.ReadCloser) }
+func (b *callerBody) Ready() bool { return ready(b.ready) }
 
 func (b *callerBody) Read(p []byte) (int, error) {
 	if b.rc == nil {

@@ -124,3 +124,43 @@ func TestCallerBodyTagsErrors(t *testing.T) {
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// readyBody is a request body that says whether a Read would wait, as
+// slinkerd's HTTP/2 server's does.
+type readyBody struct {
+	io.Reader
+	ready bool
+}
+
+func (b *readyBody) Ready() bool  { return b.ready }
+func (b *readyBody) Close() error { return nil }
+
+// TestCallerBodyReadyUnderLimit: with SLINKERD_MAX_REQUEST_BODY_BYTES
+// set, the caller's body still says whether a Read would wait (the
+// HTTP/2 client sends what is there with the HEADERS only then), and the
+// limit still holds.
+func TestCallerBodyReadyUnderLimit(t *testing.T) {
+	for _, max := range []int64{0, 10} {
+		t.Run(fmt.Sprint("max=", max), func(t *testing.T) {
+			p := &Proxy{cfg: Config{MaxRequestBodyBytes: max}}
+			body := &readyBody{Reader: strings.NewReader(strings.Repeat("x", 25)), ready: true}
+			r := httptest.NewRequest(http.MethodPost, "/", nil)
+			r.Body, r.ContentLength = body, -1
+			cb, perr := p.limitBody(httptest.NewRecorder(), r)
+			require.Nil(t, perr)
+			require.NotNil(t, cb)
+			assert.True(t, cb.Ready(), "the server's body has bytes ready")
+			body.ready = false
+			assert.False(t, cb.Ready(), "the server's body would wait")
+			n, err := io.Copy(io.Discard, cb)
+			if max == 0 {
+				require.NoError(t, err)
+				assert.EqualValues(t, 25, n)
+				return
+			}
+			var mbe *http.MaxBytesError
+			require.ErrorAs(t, err, &mbe, "the limit holds")
+			assert.EqualValues(t, max, n)
+		})
+	}
+}

@@ -421,14 +421,17 @@ func (p *Proxy) limitBody(w http.ResponseWriter, r *http.Request) (*callerBody, 
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
+	// A read the server's body would answer at once, the limit's reader
+	// answers at once too: with the data, or with the error past the
+	// limit.
+	cb := &callerBody{ReadCloser: r.Body, ready: r.Body}
 	if max := p.cfg.MaxRequestBodyBytes; max > 0 {
 		if r.ContentLength > max {
 			return nil, &Error{Status: http.StatusRequestEntityTooLarge,
 				Msg: fmt.Sprintf("request body of %d bytes is over the limit of %d (SLINKERD_MAX_REQUEST_BODY_BYTES)", r.ContentLength, max)}
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, max)
+		cb.ReadCloser = http.MaxBytesReader(w, r.Body, max)
 	}
-	cb := &callerBody{ReadCloser: r.Body}
 	if d := p.cfg.BodyReadTimeout; d > 0 && !isGRPC(r) {
 		cb.rc, cb.d = deadlinerOf(w), d
 	}
