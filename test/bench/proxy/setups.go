@@ -111,6 +111,11 @@ func setups(slinkerdBin, lambdaBin string) []*setup {
 		// bareh2 is the floor of a frame-level HTTP/2 proxy in Go
 		// (test/bench/bareh2), for issue 17's notes: h2c and gRPC only.
 		{name: "bareh2", start: startBareH2, optIn: true},
+		// The HTTP/1.1 floors, for issue 16's notes: Go with a goroutine
+		// per connection (test/bench/bareproxy) and Go on raw epoll
+		// (test/bench/bareloop).
+		{name: "bareproxy", start: startBareH1("bareproxy"), optIn: true},
+		{name: "bareloop", start: startBareH1("bareloop"), optIn: true},
 	}
 	for _, s := range ss {
 		if strings.HasPrefix(s.name, "slinkerd") {
@@ -135,15 +140,25 @@ func setups(slinkerdBin, lambdaBin string) []*setup {
 	return ss
 }
 
+// buildBench builds the command test/bench/<name> once per run and
+// returns its path.
+func buildBench(e *env, name string) (string, error) {
+	bin := filepath.Join(e.dir, name)
+	if _, err := os.Stat(bin); err != nil {
+		out, err := exec.Command("go", "build", "-o", bin, "./test/bench/"+name).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("build %s: %w: %s", name, err, out)
+		}
+	}
+	return bin, nil
+}
+
 // startBareH2 builds test/bench/bareh2 (once per run) and runs it in
 // front of the backend's h2c and gRPC ports.
 func startBareH2(e *env, tag string) (*instance, error) {
-	bin := filepath.Join(e.dir, "bareh2")
-	if _, err := os.Stat(bin); err != nil {
-		out, err := exec.Command("go", "build", "-o", bin, "./test/bench/bareh2").CombinedOutput()
-		if err != nil {
-			return nil, fmt.Errorf("build bareh2: %w: %s", err, out)
-		}
+	bin, err := buildBench(e, "bareh2")
+	if err != nil {
+		return nil, err
 	}
 	a, err := freeAddrs(2)
 	if err != nil {
@@ -155,7 +170,30 @@ func startBareH2(e *env, tag string) (*instance, error) {
 		return nil, err
 	}
 	return &instance{proc: p, addrs: map[string]string{protoH2C: a[0], protoGRPC: a[1]},
-		unsupported: map[string]string{protoH1: "bareh2 is HTTP/2 only (test/bench/bareproxy is the HTTP/1.1 floor)"}}, nil
+		unsupported: map[string]string{protoH1: "bareh2 is HTTP/2 only (bareproxy and bareloop are the HTTP/1.1 floors)"}}, nil
+}
+
+// startBareH1 returns the start of the HTTP/1.1 floor test/bench/<name>
+// (built once per run), in front of the backend's HTTP port.
+func startBareH1(name string) func(e *env, tag string) (*instance, error) {
+	return func(e *env, tag string) (*instance, error) {
+		bin, err := buildBench(e, name)
+		if err != nil {
+			return nil, err
+		}
+		a, err := freeAddrs(1)
+		if err != nil {
+			return nil, err
+		}
+		p, err := startProc(name+"-"+tag, e.dir, e.cpus, append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", e.workers)), nil, nil,
+			bin, "-listen", a[0], "-upstream", e.backend.HTTP)
+		if err != nil {
+			return nil, err
+		}
+		only := name + " is HTTP/1.1 only (bareh2 is the HTTP/2 floor)"
+		return &instance{proc: p, addrs: map[string]string{protoH1: a[0]},
+			unsupported: map[string]string{protoH2C: only, protoGRPC: only}}, nil
+	}
 }
 
 func startDirect(e *env, _ string) (*instance, error) {
