@@ -327,6 +327,9 @@ func (b *bench) round(ctx context.Context, r int) error {
 		}
 		check(ctx, in)
 		for proto, why := range in.unsupported {
+			if !b.measure[proto] {
+				continue
+			}
 			b.res.note(s.name, fmt.Sprintf("%s does not work through %s, skipped: %s", proto, s.name, why))
 		}
 		sr := &SetupRound{Sat: map[string]*SatMeasure{}, Latency: map[string]*LatMeasure{}}
