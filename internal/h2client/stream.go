@@ -909,8 +909,9 @@ func (s *stream) watch(ctx context.Context) {
 	// The hook first: asking a request context for Done makes its channel.
 	if h, ok := ctx.(cancelHooker); ok {
 		// The hook runs on the goroutine that ends the context (a server's
-		// reader): the reset, which writes, goes on its own.
-		if h.SetCancelHook(func() { go s.abort(http2.ErrCodeCancel, context.Canceled) }) {
+		// reader, or the timer of its deadline): the reset, which writes,
+		// goes on its own, with the context's error.
+		if h.SetCancelHook(func() { err := ctx.Err(); go s.abort(http2.ErrCodeCancel, err) }) {
 			s.hook = h
 			return
 		}

@@ -35,6 +35,7 @@ import (
 	"github.com/slinkerd/slinkerd/core/name"
 	"github.com/slinkerd/slinkerd/internal/bind"
 	"github.com/slinkerd/slinkerd/internal/h1client"
+	"github.com/slinkerd/slinkerd/internal/reqctx"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -268,8 +269,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		rt.deadline = deadline
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
+		if ctx, cancel = withDeadline(ctx, deadline); cancel != nil {
+			defer cancel()
+		}
 	}
 
 	rt.res, err = p.cfg.Interpreter.BindNamed(ctx, local, svc, rt.svcStr)
@@ -307,8 +309,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			rt.deadline, rt.totalDeadline = d, true
 			var cancel context.CancelFunc
-			ctx, cancel = context.WithDeadline(ctx, d)
-			defer cancel()
+			if ctx, cancel = withDeadline(ctx, d); cancel != nil {
+				defer cancel()
+			}
 		}
 	}
 	// The synchronous client can send this request (and the ReverseProxy's
@@ -437,6 +440,19 @@ func (p *Proxy) limitBody(w http.ResponseWriter, r *http.Request) (*callerBody, 
 	}
 	r.Body = cb
 	return cb, nil
+}
+
+// withDeadline bounds the request context ctx by d. The context of
+// slinkerd's own servers takes the deadline itself (reqctx.SetDeadline):
+// no child to register, allocate and cancel, and the clients keep its
+// hook. Any other gets a child from context.WithDeadline, and the cancel
+// func to end it with.
+func withDeadline(ctx context.Context, d time.Time) (context.Context, context.CancelFunc) {
+	if rc, ok := ctx.(*reqctx.Context); ok {
+		rc.SetDeadline(d)
+		return ctx, nil
+	}
+	return context.WithDeadline(ctx, d)
 }
 
 // requestDtab parses l5d-ctx-dtab then l5d-dtab, in that order, so the

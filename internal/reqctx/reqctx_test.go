@@ -96,3 +96,106 @@ func TestReqContextClearedHookDoesNotRun(t *testing.T) {
 		t.Fatal("a cleared hook ran")
 	}
 }
+
+// waitDone waits for ctx to end, failing after a bound far past any
+// deadline the tests set.
+func waitDone(t *testing.T, ctx context.Context) {
+	t.Helper()
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the context did not end")
+	}
+}
+
+// A deadline ends the context as a context.WithDeadline child would: Err
+// says DeadlineExceeded, Done closes, the hook and the AfterFuncs run,
+// and children see the deadline and end with it.
+func TestSetDeadlineEndsTheContext(t *testing.T) {
+	c := New(context.Background())
+	d := time.Now().Add(50 * time.Millisecond)
+	c.SetDeadline(d)
+	if got, ok := c.Deadline(); !ok || !got.Equal(d) {
+		t.Fatalf("Deadline() = %v, %v; want %v, true", got, ok, d)
+	}
+	if c.Err() != nil {
+		t.Fatalf("Err() before the deadline = %v", c.Err())
+	}
+	hooked := make(chan struct{})
+	if !c.SetCancelHook(func() { close(hooked) }) {
+		t.Fatal("SetCancelHook failed")
+	}
+	after := make(chan struct{})
+	context.AfterFunc(c, func() { close(after) })
+	child, cancel := context.WithTimeout(c, time.Hour)
+	defer cancel()
+	if got, _ := child.Deadline(); !got.Equal(d) {
+		t.Fatalf("a child's deadline is %v; want the parent's %v", got, d)
+	}
+	waitDone(t, c)
+	if time.Now().Before(d) {
+		t.Fatal("the context ended before its deadline")
+	}
+	if !errors.Is(c.Err(), context.DeadlineExceeded) || !errors.Is(context.Cause(c), context.DeadlineExceeded) {
+		t.Fatalf("Err() = %v, Cause = %v; want DeadlineExceeded", c.Err(), context.Cause(c))
+	}
+	<-hooked
+	<-after
+	waitDone(t, child)
+	if !errors.Is(child.Err(), context.DeadlineExceeded) {
+		t.Fatalf("child Err() = %v; want DeadlineExceeded", child.Err())
+	}
+	c.Cancel()
+	if !errors.Is(c.Err(), context.DeadlineExceeded) {
+		t.Fatalf("Cancel after the deadline changed Err() to %v", c.Err())
+	}
+}
+
+// Of several deadlines the earliest holds; one already past ends the
+// context at once.
+func TestSetDeadlineEarliestHolds(t *testing.T) {
+	now := time.Now()
+	c := New(context.Background())
+	c.SetDeadline(now.Add(time.Hour))
+	c.SetDeadline(now.Add(2 * time.Hour)) // later: no change
+	if got, _ := c.Deadline(); !got.Equal(now.Add(time.Hour)) {
+		t.Fatalf("a later deadline moved it to %v", got)
+	}
+	c.SetDeadline(now.Add(30 * time.Millisecond)) // earlier: the timer moves
+	waitDone(t, c)
+	if !errors.Is(c.Err(), context.DeadlineExceeded) {
+		t.Fatalf("Err() = %v; want DeadlineExceeded", c.Err())
+	}
+
+	past := New(context.Background())
+	hooked := false
+	past.SetCancelHook(func() { hooked = true })
+	past.SetDeadline(now.Add(-time.Second))
+	if !errors.Is(past.Err(), context.DeadlineExceeded) || !hooked {
+		t.Fatalf("a passed deadline: Err() = %v, hook ran %v; want DeadlineExceeded at once", past.Err(), hooked)
+	}
+}
+
+// Cancel before the deadline ends the context with Canceled, and the
+// deadline that comes later changes nothing; a deadline set after the
+// end is ignored.
+func TestCancelBeforeDeadline(t *testing.T) {
+	c := New(context.Background())
+	c.SetDeadline(time.Now().Add(20 * time.Millisecond))
+	c.Cancel()
+	if !errors.Is(c.Err(), context.Canceled) {
+		t.Fatalf("Err() = %v; want Canceled", c.Err())
+	}
+	// The timer was stopped; a context that outlived the deadline would
+	// still say Canceled. Wait past it on a context of the test's own.
+	wait, cancel := context.WithTimeout(context.Background(), 60*time.Millisecond)
+	defer cancel()
+	<-wait.Done()
+	if !errors.Is(c.Err(), context.Canceled) {
+		t.Fatalf("after the deadline, Err() = %v; want Canceled", c.Err())
+	}
+	c.SetDeadline(time.Now().Add(-time.Second))
+	if !errors.Is(c.Err(), context.Canceled) {
+		t.Fatalf("a deadline after the end changed Err() to %v", c.Err())
+	}
+}
