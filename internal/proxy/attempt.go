@@ -15,6 +15,7 @@ import (
 
 	"github.com/slinkerd/slinkerd/internal/h1client"
 	"github.com/slinkerd/slinkerd/internal/h2client"
+	"github.com/slinkerd/slinkerd/internal/reqctx"
 
 	"github.com/slinkerd/slinkerd/core/balance"
 	"github.com/slinkerd/slinkerd/core/clock"
@@ -193,6 +194,15 @@ func (t *attemptTransport) canRetry(ctx context.Context, body *replayBody) bool 
 	return body == nil || body.replayable()
 }
 
+// causeOf is context.Cause(ctx), which does not see the cause of a
+// reqctx child.
+func causeOf(ctx context.Context) error {
+	if c, ok := ctx.(*reqctx.Context); ok {
+		return c.Cause()
+	}
+	return context.Cause(ctx)
+}
+
 // wait sleeps for the next backoff or until ctx is done.
 func (t *attemptTransport) wait(ctx context.Context, pol *Policy, prev time.Duration) (time.Duration, error) {
 	d := pol.Backoff.Next(prev)
@@ -227,7 +237,12 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 	// timeout and an interim-response flood. The first cause wins.
 	attemptTO := rt.policy.AttemptTimeout
 	var cancel context.CancelCauseFunc
-	if attemptTO > 0 || !direct && !h2 {
+	if rc, ok := ctx.(*reqctx.Context); ok && attemptTO > 0 && (direct || h2) {
+		// The request context of slinkerd's own servers makes the child
+		// at one allocation, and the clients keep a hook to set on it.
+		ac := rc.Child()
+		ctx, cancel = ac, ac.CancelCause
+	} else if attemptTO > 0 || !direct && !h2 {
 		ctx, cancel = context.WithCancelCause(ctx)
 	}
 	var timer *time.Timer
@@ -403,7 +418,7 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 	}
 	if err != nil {
 		if cancel != nil {
-			switch cause := context.Cause(ctx); {
+			switch cause := causeOf(ctx); {
 			case errors.Is(cause, errAttemptTimeout):
 				// Not the caller's cancellation: report a timeout, which
 				// classifiers may retry, instead of context.Canceled.

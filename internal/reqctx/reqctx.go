@@ -42,6 +42,13 @@ type Context struct {
 
 	deadline time.Time   // zero: none
 	timer    *time.Timer // ends the context at deadline
+	cause    error       // what CancelCause ended it with
+
+	// A child (Child) hears of its parent's end through the parent's
+	// hook (hooked), or when another holds that, an AfterFunc (unhook).
+	parent *Context
+	hooked bool
+	unhook func() bool
 }
 
 // afterFunc is one AfterFunc registration.
@@ -63,12 +70,53 @@ func New(values context.Context) *Context {
 	return &Context{values: values}
 }
 
-// Deadline reports the deadline SetDeadline gave the context, if any.
+// Deadline reports the deadline SetDeadline gave the context, or its
+// parent's if that is earlier, if any.
 func (c *Context) Deadline() (time.Time, bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.deadline, !c.deadline.IsZero()
+	d := c.deadline
+	c.mu.Unlock()
+	if c.parent != nil {
+		if pd, ok := c.parent.Deadline(); ok && (d.IsZero() || pd.Before(d)) {
+			d = pd
+		}
+	}
+	return d, !d.IsZero()
 }
+
+// Child returns a context that ends when c does, with c's error, or when
+// its own Cancel or CancelCause is called, as context.WithCancelCause(c)
+// would, at one allocation: it takes c's hook to hear of c's end (an
+// AfterFunc of c's if another holds the hook) and offers its own hook to
+// the clients. Ending it gives c's hook back, so a child per attempt
+// should be cancelled when its attempt fails.
+func (c *Context) Child() *Context {
+	// hooked is set first: the parent may end, and run the hook, as soon
+	// as it is set.
+	ch := &Context{values: c, parent: c, hooked: true}
+	if c.SetCancelHook(ch.parentEnded) {
+		return ch
+	}
+	ch.hooked = false
+	if err := c.Err(); err != nil {
+		ch.end(err)
+		return ch
+	}
+	stop := c.AfterFunc(ch.parentEnded)
+	ch.mu.Lock()
+	if ch.err == nil {
+		ch.unhook = stop
+		stop = nil
+	}
+	ch.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	return ch
+}
+
+// parentEnded ends a child with its parent's error.
+func (c *Context) parentEnded() { c.end(c.parent.Err()) }
 
 // SetDeadline makes the context end at d with context.DeadlineExceeded,
 // unless it ends before, as a child from context.WithDeadline(c, d)
@@ -121,7 +169,8 @@ func (c *Context) Done() <-chan struct{} {
 }
 
 // Err returns nil until the context ends, then context.Canceled, or
-// context.DeadlineExceeded if it ended at its deadline.
+// context.DeadlineExceeded if it ended at its deadline (or, for a child,
+// its parent's).
 func (c *Context) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -188,6 +237,32 @@ func (c *Context) ClearCancelHook() bool {
 // nothing.
 func (c *Context) Cancel() { c.end(context.Canceled) }
 
+// CancelCause ends the context as Cancel does, and keeps cause for
+// Cause, as a context.WithCancelCause's cancel func; a nil cause is
+// context.Canceled. It has the type of context.CancelCauseFunc.
+func (c *Context) CancelCause(cause error) {
+	if cause == nil {
+		cause = context.Canceled
+	}
+	c.mu.Lock()
+	if c.err == nil {
+		c.cause = cause
+	}
+	c.mu.Unlock()
+	c.end(context.Canceled)
+}
+
+// Cause returns what ended the context: the cause given to CancelCause,
+// else its error (nil while it lives). context.Cause cannot see it.
+func (c *Context) Cause() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cause != nil {
+		return c.cause
+	}
+	return c.err
+}
+
 // end ends the context with err, unless it has ended.
 func (c *Context) end(err error) {
 	c.mu.Lock()
@@ -199,12 +274,21 @@ func (c *Context) end(err error) {
 	if c.timer != nil {
 		c.timer.Stop()
 	}
+	hooked, unhook := c.hooked, c.unhook
+	c.hooked, c.unhook = false, nil
 	if c.done != nil {
 		close(c.done)
 	}
 	hook, afters := c.hook, c.afters
 	c.hook, c.afters = nil, nil
 	c.mu.Unlock()
+	if hooked {
+		// The parent's hook was this child's until now (a parent that
+		// ended cleared it itself, and takes no hook again).
+		c.parent.ClearCancelHook()
+	} else if unhook != nil {
+		unhook()
+	}
 	if hook != nil {
 		hook()
 	}

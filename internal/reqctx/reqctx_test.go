@@ -3,6 +3,8 @@ package reqctx
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -197,5 +199,103 @@ func TestCancelBeforeDeadline(t *testing.T) {
 	c.SetDeadline(time.Now().Add(-time.Second))
 	if !errors.Is(c.Err(), context.Canceled) {
 		t.Fatalf("a deadline after the end changed Err() to %v", c.Err())
+	}
+}
+
+// A child ends with its parent, with the parent's error, runs its own
+// hook, and sees the parent's values and deadline; ending the child
+// alone leaves the parent alive, with its hook free again.
+func TestChildEndsWithItsParent(t *testing.T) {
+	for _, how := range []string{"cancel", "deadline"} {
+		t.Run(how, func(t *testing.T) {
+			p := New(context.WithValue(context.Background(), ctxKey{}, "v"))
+			d := time.Now().Add(time.Hour)
+			if how == "deadline" {
+				d = time.Now().Add(30 * time.Millisecond)
+			}
+			p.SetDeadline(d)
+			ch := p.Child()
+			if ch.Value(ctxKey{}) != "v" {
+				t.Fatal("the child lost the connection's values")
+			}
+			if got, ok := ch.Deadline(); !ok || !got.Equal(d) {
+				t.Fatalf("child Deadline() = %v, %v; want the parent's %v", got, ok, d)
+			}
+			hooked := make(chan error, 1)
+			if !ch.SetCancelHook(func() { hooked <- ch.Err() }) {
+				t.Fatal("the child offers no hook")
+			}
+			want := context.DeadlineExceeded
+			if how == "cancel" {
+				p.Cancel()
+				want = context.Canceled
+			}
+			waitDone(t, ch)
+			if err := <-hooked; !errors.Is(err, want) {
+				t.Fatalf("the child's hook saw %v; want %v", err, want)
+			}
+			if !errors.Is(ch.Err(), want) || !errors.Is(ch.Cause(), want) {
+				t.Fatalf("child Err() = %v, Cause() = %v; want %v", ch.Err(), ch.Cause(), want)
+			}
+		})
+	}
+
+	p := New(context.Background())
+	ch := p.Child()
+	cause := errors.New("attempt timed out")
+	ch.CancelCause(cause)
+	if !errors.Is(ch.Err(), context.Canceled) || ch.Cause() != cause {
+		t.Fatalf("child Err() = %v, Cause() = %v; want Canceled and its cause", ch.Err(), ch.Cause())
+	}
+	if p.Err() != nil {
+		t.Fatalf("ending the child ended the parent: %v", p.Err())
+	}
+	if !p.SetCancelHook(func() {}) {
+		t.Fatal("the parent's hook is still taken after its child ended")
+	}
+}
+
+// With the parent's hook held by another, a child registers an AfterFunc
+// instead and leaves that hook alone; a child of an ended parent is born
+// ended.
+func TestChildWhenTheHookIsTaken(t *testing.T) {
+	p := New(context.Background())
+	other := make(chan struct{})
+	if !p.SetCancelHook(func() { close(other) }) {
+		t.Fatal("SetCancelHook failed")
+	}
+	gone := p.Child()
+	gone.Cancel() // unregisters its AfterFunc; the other hook stays
+	ch := p.Child()
+	p.Cancel()
+	<-other
+	waitDone(t, ch)
+	if !errors.Is(ch.Err(), context.Canceled) {
+		t.Fatalf("child Err() = %v; want Canceled", ch.Err())
+	}
+	late := p.Child()
+	if !errors.Is(late.Err(), context.Canceled) {
+		t.Fatalf("a child of an ended parent: Err() = %v; want Canceled", late.Err())
+	}
+}
+
+// A parent and its children ending at once, from several goroutines:
+// each ends once, with one error, and no hook runs twice (run with
+// -race).
+func TestChildEndsConcurrently(t *testing.T) {
+	for range 200 {
+		p := New(context.Background())
+		ch := p.Child()
+		var runs atomic.Int32
+		ch.SetCancelHook(func() { runs.Add(1) })
+		var wg sync.WaitGroup
+		wg.Add(3)
+		go func() { defer wg.Done(); p.Cancel() }()
+		go func() { defer wg.Done(); ch.CancelCause(errors.New("attempt")) }()
+		go func() { defer wg.Done(); p.SetDeadline(time.Now()) }()
+		wg.Wait()
+		if ch.Err() == nil || p.Err() == nil || runs.Load() != 1 {
+			t.Fatalf("parent %v, child %v, child's hook ran %d times", p.Err(), ch.Err(), runs.Load())
+		}
 	}
 }
