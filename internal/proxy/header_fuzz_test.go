@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -17,7 +18,7 @@ import (
 // FuzzDeadlineHeaders parses arbitrary l5d-ctx-deadline and grpc-timeout
 // values. It must never panic; a deadline it accepts is never later than
 // any the headers stated; and the grpc-timeout the proxy sends on
-// (formatGRPCTimeout) parses back to at most the time left, within the
+// (appendGRPCTimeout) parses back to at most the time left, within the
 // precision of its unit.
 func FuzzDeadlineHeaders(f *testing.F) {
 	f.Add("1700000000000000000 1700000000500000000", "100m", int64(250*time.Millisecond))
@@ -56,19 +57,25 @@ func FuzzDeadlineHeaders(f *testing.F) {
 		}
 
 		// What the proxy sends parses back to no more than is left.
-		out := formatGRPCTimeout(time.Duration(left))
+		out := string(appendGRPCTimeout(nil, time.Duration(left)))
 		back, err := parseGRPCTimeout(out)
 		if err != nil {
-			t.Fatalf("formatGRPCTimeout(%d) = %q does not parse: %v", left, out, err)
+			t.Fatalf("appendGRPCTimeout(%d) = %q does not parse: %v", left, out, err)
 		}
 		if left >= 0 && back > time.Duration(left) {
-			t.Fatalf("formatGRPCTimeout(%d) = %q promises more time (%s)", left, out, back)
+			t.Fatalf("appendGRPCTimeout(%d) = %q promises more time (%s)", left, out, back)
 		}
 		if left < 0 && back != 0 {
-			t.Fatalf("formatGRPCTimeout(%d) = %q: want 0", left, out)
+			t.Fatalf("appendGRPCTimeout(%d) = %q: want 0", left, out)
 		}
 		hh := http.Header{}
 		setDeadlineHeaders(hh, now, now.Add(time.Duration(left)), http.Header.Set)
+		if got, want := hh.Get(hdrCtxDeadline), fmt.Sprintf("%d %d", now.UnixNano(), now.Add(time.Duration(left)).UnixNano()); got != want {
+			t.Fatalf("l5d-ctx-deadline = %q; want %q", got, want)
+		}
+		if got := hh.Get(hdrGRPCTimeout); got != out {
+			t.Fatalf("grpc-timeout = %q; want %q", got, out)
+		}
 		if _, _, err := incomingDeadline(hh, now); err != nil && left >= 0 {
 			t.Fatalf("the proxy's own deadline headers %v do not parse: %v", hh, err)
 		}
