@@ -41,6 +41,45 @@ var (
 	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufferSize) }}
 )
 
+// vecWriter is what a connection's bufio.Writer writes to: the
+// connection, and, while tail is set, tail after what the buffer
+// flushes, in one writev (net.Buffers). A body write too large for the
+// buffer then goes out with the head and whatever else came before it in
+// one system call, not two or three.
+type vecWriter struct {
+	nc   net.Conn
+	tail [2][]byte
+	bufs net.Buffers
+	arr  [3][]byte
+}
+
+func (v *vecWriter) Write(p []byte) (int, error) {
+	if v.tail[0] == nil {
+		return v.nc.Write(p)
+	}
+	v.arr = [3][]byte{p, v.tail[0], v.tail[1]}
+	v.tail = [2][]byte{}
+	v.bufs = v.arr[:]
+	if v.arr[2] == nil {
+		v.bufs = v.arr[:2]
+	}
+	n, err := v.bufs.WriteTo(v.nc)
+	v.arr = [3][]byte{} // (WriteTo consumed bufs; keep no body bytes)
+	if err != nil {
+		return int(min(n, int64(len(p)))), err
+	}
+	return len(p), nil
+}
+
+// flushWith flushes the write buffer followed by a and b (b may be nil)
+// in one write; the buffer must hold something.
+func (c *conn) flushWith(a, b []byte) error {
+	c.vw.tail = [2][]byte{a, b}
+	err := c.bw.Flush()
+	c.vw.tail = [2][]byte{}
+	return err
+}
+
 // chunkedTE is the TransferEncoding of a chunked request (never changed).
 var chunkedTE = []string{"chunked"}
 
@@ -49,7 +88,8 @@ type conn struct {
 	s      *Server
 	nc     net.Conn
 	br     *bufio.Reader
-	bw     *bufio.Writer
+	bw     *bufio.Writer // writes to vw
+	vw     vecWriter
 	remote string
 	state  atomic.Int32
 	// values holds what every request's context carries (the local
@@ -109,7 +149,8 @@ func (c *conn) serve() {
 	c.br = readers.Get().(*bufio.Reader)
 	c.br.Reset(&c.rd)
 	c.bw = writers.Get().(*bufio.Writer)
-	c.bw.Reset(c.nc)
+	c.vw.nc = c.nc
+	c.bw.Reset(&c.vw)
 	handedOff := false
 	defer func() {
 		c.abort()

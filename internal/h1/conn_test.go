@@ -2,11 +2,13 @@ package h1
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -428,4 +430,61 @@ func TestWriterAdoptsHeader(t *testing.T) {
 	require.NoError(t, err)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	assert.Empty(t, resp.Header.Get("X-Own"))
+}
+
+// TestLoopLargeWritesGoOutWhole: body writes too large for the write
+// buffer go out in one write with what was buffered before them (the
+// head, a chunk line): over a real TCP connection, so the vectored write
+// is the one used, every response of a keep-alive connection must come
+// out byte for byte, with known length or chunked, around every edge of
+// the buffer, with flushes between the writes and with a trailer.
+func TestLoopLargeWritesGoOutWhole(t *testing.T) {
+	sizes := []int{1, 100, 2047, 2048, 2049, 4000, 4094, 4095, 4096, 4097, 8191, 8192, 16384, 100000}
+	body := func(n, seed int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('a' + (i*7+seed)%26)
+		}
+		return b
+	}
+	addr, _, _ := serveLoop(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		a, _ := strconv.Atoi(q.Get("a"))
+		b, _ := strconv.Atoi(q.Get("b"))
+		if q.Get("cl") == "1" {
+			w.Header().Set("Content-Length", strconv.Itoa(a+b))
+		} else {
+			w.Header().Set("Trailer", "X-Sum")
+		}
+		_, _ = w.Write(body(a, 1))
+		if q.Get("flush") == "1" {
+			http.NewResponseController(w).Flush()
+		}
+		_, _ = w.Write(body(b, 2))
+		w.Header().Set("X-Sum", strconv.Itoa(a+b))
+	}), nil)
+	c, br := dial(t, addr)
+	require.NoError(t, c.SetDeadline(time.Now().Add(60*time.Second)))
+	n := 0
+	for _, a := range sizes {
+		for _, b := range sizes {
+			for _, mode := range []string{"cl=1", "cl=0", "cl=0&flush=1", "cl=1&flush=1"} {
+				_, err := fmt.Fprintf(c, "GET /?a=%d&b=%d&%s HTTP/1.1\r\nHost: h\r\n\r\n", a, b, mode)
+				require.NoError(t, err)
+				resp, err := http.ReadResponse(br, nil)
+				require.NoError(t, err)
+				got, err := io.ReadAll(resp.Body)
+				require.NoError(t, err, "a=%d b=%d %s", a, b, mode)
+				want := append(body(a, 1), body(b, 2)...)
+				require.True(t, bytes.Equal(want, got), "a=%d b=%d %s: %d bytes, want %d", a, b, mode, len(got), len(want))
+				if mode[:4] == "cl=0" && (a+b > 2048 || mode == "cl=0&flush=1") {
+					// (A small body unflushed gets a Content-Length.)
+					require.Equal(t, []string{"chunked"}, resp.TransferEncoding, "a=%d b=%d %s", a, b, mode)
+					require.Equal(t, strconv.Itoa(a+b), resp.Trailer.Get("X-Sum"), "a=%d b=%d %s", a, b, mode)
+				}
+				n++
+			}
+		}
+	}
+	assert.Equal(t, len(sizes)*len(sizes)*4, n)
 }

@@ -166,12 +166,24 @@ func (w *response) writeBody(p []byte) {
 	if w.chunked {
 		bw.Write(strconv.AppendInt(w.scratch[:0], int64(len(p)), 16))
 		bw.WriteString("\r\n")
+		if len(p)+2 > bw.Available() {
+			// Too large for the buffer: the chunk, its CRLF and what is
+			// buffered before it go in one write.
+			w.err = w.c.flushWith(p, crlf)
+			return
+		}
 		bw.Write(p)
 		_, w.err = bw.WriteString("\r\n")
 		return
 	}
+	if len(p) > bw.Available() && bw.Buffered() > 0 {
+		w.err = w.c.flushWith(p, nil)
+		return
+	}
 	_, w.err = bw.Write(p)
 }
+
+var crlf = []byte("\r\n")
 
 // Flush sends what is buffered, head included.
 func (w *response) Flush() { _ = w.FlushError() }
