@@ -63,6 +63,21 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Ready reports whether a Read would return without reading the
+// connection (for a chunked body, ChunkedReader.Ready).
+func (b *body) Ready() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.closed || b.err != nil || b.eof || b.r == nil:
+		return true
+	case b.chunked:
+		cr, ok := b.r.(*ChunkedReader)
+		return ok && cr.Ready()
+	}
+	return b.c.cl.N == 0 || b.c.br.Buffered() > 0
+}
+
 // Close is a no-op for the handler: what is left is dealt with when the
 // handler returns (finish).
 func (b *body) Close() error { return nil }

@@ -131,6 +131,58 @@ func (c *ChunkedReader) Read(p []byte) (int, error) {
 	return n, c.err
 }
 
+// Ready reports whether a Read would return without reading the
+// connection: what it returns (data, the body's end with the whole
+// trailer, an error) is in the read buffer already. It follows Read's
+// steps over the buffered bytes and answers false when unsure.
+func (c *ChunkedReader) Ready() bool {
+	if c.r == nil || c.err != nil {
+		return true
+	}
+	buf, _ := c.r.Peek(c.r.Buffered())
+	state := c.state
+	for {
+		switch state {
+		case chData:
+			return len(buf) > 0
+		case chCRLF:
+			if len(buf) < 2 {
+				return false
+			}
+			if buf[0] != '\r' || buf[1] != '\n' {
+				return true // refused at once
+			}
+			buf, state = buf[2:], chSize
+		case chSize:
+			i := bytes.IndexByte(buf, '\n')
+			if i < 0 {
+				return false
+			}
+			line := bytes.TrimRight(buf[:i], "\r")
+			if j := bytes.IndexByte(line, ';'); j >= 0 {
+				line = line[:j]
+			}
+			n, ok := ParseChunkSize(bytes.TrimRight(line, " \t"))
+			if !ok {
+				return true // refused at once
+			}
+			buf, state = buf[i+1:], chData
+			if n == 0 {
+				state = chTrailer
+			}
+		case chTrailer:
+			i := bytes.IndexByte(buf, '\n')
+			if i < 0 {
+				return false
+			}
+			if i == 1 && buf[0] == '\r' {
+				return true // the end
+			}
+			buf = buf[i+1:]
+		}
+	}
+}
+
 // lineBuffered says whether a whole line is in the read buffer.
 func (c *ChunkedReader) lineBuffered() bool {
 	b, _ := c.r.Peek(c.r.Buffered())

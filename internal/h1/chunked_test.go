@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httputil"
 	"strings"
@@ -12,6 +14,8 @@ import (
 	"testing/iotest"
 
 	"github.com/slinkerd/slinkerd/internal/h1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // readChunked reads the whole chunked body in, size bytes a Read, from a
@@ -227,4 +231,87 @@ func TestChunkedReaderNotReset(t *testing.T) {
 	if _, err := cr.Read(make([]byte, 1)); err == nil {
 		t.Error("Read before Reset succeeded")
 	}
+}
+
+// segmentReader serves its parts one per Read, and fails the test when a
+// Read reaches it while the reader under test said none would.
+type segmentReader struct {
+	t     *testing.T
+	parts [][]byte
+	allow bool
+}
+
+func (s *segmentReader) Read(p []byte) (int, error) {
+	if !s.allow {
+		s.t.Fatal("a Read that Ready said would not wait read the connection")
+	}
+	if len(s.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.parts[0])
+	if s.parts[0] = s.parts[0][n:]; len(s.parts[0]) == 0 {
+		s.parts = s.parts[1:]
+	}
+	return n, nil
+}
+
+// TestChunkedReaderReadyNeverWaits reads chunked bodies (extensions,
+// trailers, a request pipelined after them) that arrive cut at random
+// places: whenever Ready says a Read would not wait, the Read must not
+// read the connection, and the body must come out whole all the same.
+// The proxy relies on it to take a small chunked body that has arrived
+// whole without waiting for one that has not.
+func TestChunkedReaderReadyNeverWaits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	readies := 0
+	for i := 0; i < 3000; i++ {
+		var wire, want bytes.Buffer
+		for range rng.IntN(6) {
+			data := bytes.Repeat([]byte{byte('a' + rng.IntN(26))}, 1+rng.IntN([...]int{10, 300, 3000}[rng.IntN(3)]))
+			ext := [...]string{"", ";x=y", ";x"}[rng.IntN(3)]
+			fmt.Fprintf(&wire, "%x%s\r\n%s\r\n", len(data), ext, data)
+			want.Write(data)
+		}
+		wire.WriteString([...]string{"0\r\n\r\n", "000;e\r\n\r\n", "0\r\nX-T: v\r\nX-U: w\r\n\r\n"}[rng.IntN(3)])
+		wire.WriteString("GET /next HTTP/1.1\r\n\r\n")
+		b := wire.Bytes()
+		src := &segmentReader{t: t, allow: true}
+		// One cut falls among the last chunk line and the trailer (the
+		// last 60 bytes before the next request), the others anywhere.
+		end := len(b) - len("GET /next HTTP/1.1\r\n\r\n")
+		cut := max(end-rng.IntN(60), 1)
+		for off := 0; off < len(b); {
+			n := 1 + rng.IntN(min(len(b)-off, [...]int{3, 20, 200, 5000}[rng.IntN(4)]))
+			if off < cut && off+n > cut {
+				n = cut - off
+			}
+			src.parts = append(src.parts, b[off:off+n])
+			off += n
+		}
+		br := bufio.NewReaderSize(src, 4096)
+		var cr h1.ChunkedReader
+		cr.Reset(br, nil)
+		var got bytes.Buffer
+		buf := make([]byte, 1+rng.IntN(8000))
+		for {
+			ready := cr.Ready()
+			if ready {
+				readies++
+			}
+			src.allow = !ready
+			n, err := cr.Read(buf)
+			src.allow = true
+			got.Write(buf[:n])
+			if err == io.EOF {
+				break
+			}
+			require.NoError(t, err, "stream %d", i)
+		}
+		require.Equal(t, want.Len(), got.Len(), "stream %d", i)
+		require.True(t, bytes.Equal(want.Bytes(), got.Bytes()), "stream %d", i)
+		require.True(t, cr.Ready(), "a body at its end is ready")
+		rest, _ := io.ReadAll(br)
+		require.Equal(t, "GET /next HTTP/1.1\r\n\r\n", string(rest), "stream %d: the next request is left as it came", i)
+	}
+	assert.Greater(t, readies, 3000, "Ready said yes too seldom for the test to mean much")
 }
