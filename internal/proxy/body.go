@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -231,3 +233,62 @@ func (e *bodyError) Error() string {
 }
 
 func (e *bodyError) Unwrap() error { return e.err }
+
+// maxInline is the most of a chunked request body that inlineArrived
+// takes into memory.
+const maxInline = 16 << 10
+
+// inlineArrived takes a chunked request body from an HTTP/1 caller into
+// memory when all of it has arrived already (it is in the server's read
+// buffer: nothing waits for the caller) and it is at most maxInline
+// bytes, so that the request goes out with a Content-Length on the
+// direct path, as nginx's request buffering sends it. A body still
+// arriving, larger, or broken goes on as before: what was read of it,
+// then the rest as it comes. cb is r's body.
+func inlineArrived(r *http.Request, cb *callerBody) {
+	if !cb.Ready() {
+		return
+	}
+	buf := make([]byte, 0, 512)
+	for {
+		if len(buf) == cap(buf) {
+			if cap(buf) >= maxInline {
+				break
+			}
+			buf = slices.Grow(buf, cap(buf))
+		}
+		n, err := cb.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			r.TransferEncoding = nil
+			r.ContentLength = int64(len(buf))
+			r.Body = http.NoBody
+			if len(buf) > 0 {
+				r.Body = &inlineBody{Reader: bytes.NewReader(buf), cb: cb}
+			}
+			return
+		}
+		if err != nil {
+			r.Body = &inlineBody{Reader: io.MultiReader(bytes.NewReader(buf), errReader{err}), cb: cb}
+			return
+		}
+		if !cb.Ready() {
+			break
+		}
+	}
+	r.Body = &inlineBody{Reader: io.MultiReader(bytes.NewReader(buf), cb), cb: cb}
+}
+
+// inlineBody is a request body that inlineArrived read, whole or in
+// part; closing it closes the caller's.
+type inlineBody struct {
+	io.Reader
+	cb *callerBody
+}
+
+func (b *inlineBody) Close() error { return b.cb.Close() }
+
+// errReader returns its error.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }

@@ -318,6 +318,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// copy of it: same body, length and upgrade) to an HTTP/1.1 endpoint;
 	// from an HTTP/1 caller, it then takes the direct path.
 	rt.fast = !p.cfg.DisableFastPath
+	if rt.fast && r.ProtoMajor == 1 && body != nil && r.ContentLength < 0 {
+		inlineArrived(r, body)
+	}
 	rt.h1ok = rt.fast && h1client.Eligible(r)
 	if rt.h1ok && r.ProtoMajor == 1 {
 		p.serveDirect(w, r, ctx, rt)

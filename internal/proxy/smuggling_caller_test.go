@@ -233,3 +233,67 @@ func TestCallerGoodChunkedBodiesKeepTheConnection(t *testing.T) {
 		assert.Equal(t, []int{200, 200, 200}, readResponses(t, c), "tls=%v", useTLS)
 	}
 }
+
+// TestCallerChunkedBodyInlinedOnlyWhenArrived: a small chunked request
+// body that has arrived whole with its head goes to the origin with a
+// Content-Length and no Transfer-Encoding (as nginx's request buffering
+// sends it), the request pipelined after it intact; a body still
+// arriving is passed on chunked, as it comes, without the proxy waiting
+// for it.
+func TestCallerChunkedBodyInlinedOnlyWhenArrived(t *testing.T) {
+	type seen struct {
+		path string
+		cl   int64
+		te   []string
+		body string
+	}
+	got := make(chan seen, 8)
+	headSeen := make(chan struct{}, 8)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		headSeen <- struct{}{}
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		got <- seen{r.URL.Path, r.ContentLength, r.TransferEncoding, string(b)}
+		_, _ = io.WriteString(w, "origin "+r.URL.Path)
+	}))
+	t.Cleanup(origin.Close)
+	dial := startCallerProxy(t, strings.TrimPrefix(origin.URL, "http://"), false, nil)
+
+	// Arrived whole: one write, with a trailer, and a GET after it.
+	c := dial(t)
+	_, err := io.WriteString(c, "POST /whole HTTP/1.1\r\nHost: web\r\nTransfer-Encoding: chunked\r\n\r\n"+
+		"5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Sum: 1\r\n\r\n"+
+		"GET /next HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
+	require.NoError(t, err)
+	assert.Equal(t, []int{200, 200}, readResponses(t, c))
+	s := <-got
+	assert.Equal(t, seen{"/whole", 12, nil, "hello, world"}, s)
+	assert.Equal(t, "/next", (<-got).path)
+	<-headSeen
+	<-headSeen
+
+	// An empty chunked body, arrived: no body, Content-Length 0.
+	c = dial(t)
+	_, err = io.WriteString(c, "POST /empty HTTP/1.1\r\nHost: web\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n")
+	require.NoError(t, err)
+	assert.Equal(t, []int{200}, readResponses(t, c))
+	assert.Equal(t, seen{"/empty", 0, nil, ""}, <-got)
+	<-headSeen
+
+	// Still arriving: the first chunk comes with the head, the rest only
+	// once the origin has the request, which it can only have chunked.
+	c = dial(t)
+	_, err = io.WriteString(c, "POST /streamed HTTP/1.1\r\nHost: web\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n")
+	require.NoError(t, err)
+	select {
+	case <-headSeen:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the proxy waited for the rest of a body that was still arriving")
+	}
+	_, err = io.WriteString(c, "7\r\n, world\r\n0\r\n\r\n")
+	require.NoError(t, err)
+	assert.Equal(t, []int{200}, readResponses(t, c))
+	assert.Equal(t, seen{"/streamed", -1, []string{"chunked"}, "hello, world"}, <-got)
+}
