@@ -25,12 +25,18 @@ func readChunked(in []byte, trailer http.Header, size int, slow bool) ([]byte, e
 	if slow {
 		r = iotest.OneByteReader(r)
 	}
+	g := &gate{r: r}
 	var cr h1.ChunkedReader
-	cr.Reset(bufio.NewReaderSize(r, 4096), trailer)
+	cr.Reset(bufio.NewReaderSize(g, 4096), trailer)
 	var out []byte
 	p := make([]byte, size)
 	for {
+		g.shut = cr.Ready() // then the Read must not reach the reader
 		n, err := cr.Read(p)
+		g.shut = false
+		if g.lied {
+			return out, errReadyLied
+		}
 		out = append(out, p[:n]...)
 		if err != nil {
 			if err == io.EOF {
@@ -43,6 +49,24 @@ func readChunked(in []byte, trailer http.Header, size int, slow bool) ([]byte, e
 		}
 	}
 }
+
+// gate passes reads on to r, and notes one made while shut.
+type gate struct {
+	r    io.Reader
+	shut bool
+	lied bool
+}
+
+func (g *gate) Read(p []byte) (int, error) {
+	if g.shut {
+		g.lied = true
+	}
+	return g.r.Read(p)
+}
+
+// errReadyLied: a Read that Ready said would not wait read the
+// connection.
+var errReadyLied = errors.New("a Read that Ready cleared read the connection")
 
 // theirChunked is net/http/httputil's chunked reader on the same bytes:
 // the data it returns, and its error (nil at the last chunk).
