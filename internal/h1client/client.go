@@ -343,14 +343,11 @@ func (pc *h1Conn) roundTrip(ctx context.Context, req *http.Request, info Informe
 		return nil, false, stopFailed(ctx, stop, err)
 	}
 	if HasBody(req) {
-		// The head goes first, as net/http's Transport sends it, so that
-		// the endpoint sees the request while a slow body still arrives
-		// (and a stalled or abandoned one is seen cut short).
-		n0 := pc.bw.Buffered()
-		if err := pc.bw.Flush(); err != nil {
-			return nil, pc.bw.Buffered() != n0, stopFailed(ctx, stop, err)
-		}
-		pc.wroteAny = true
+		// The head goes out before any read of the body that may wait, as
+		// net/http's Transport sends it first, so that the endpoint sees
+		// the request while a slow body still arrives (and a stalled or
+		// abandoned one is seen cut short). A body that is there already
+		// goes with it in one write.
 		if err := pc.writeBody(req); err != nil {
 			var be *bodyReadError
 			if errors.As(err, &be) {
@@ -473,11 +470,16 @@ var errBodyShort = errors.New("request body is shorter than its Content-Length")
 func (pc *h1Conn) writeBody(req *http.Request) error {
 	left := req.ContentLength
 	for left > 0 {
-		if pc.bw.Available() == 0 {
-			if err := pc.bw.Flush(); err != nil {
+		if pc.bw.Available() == 0 || pc.bw.Buffered() > 0 && !ready(req.Body) {
+			// Full, or the next read may wait: what is written goes now.
+			n0 := pc.bw.Buffered()
+			err := pc.bw.Flush()
+			if pc.bw.Buffered() != n0 {
+				pc.wroteAny = true
+			}
+			if err != nil {
 				return err
 			}
-			pc.wroteAny = true
 		}
 		buf := pc.bw.AvailableBuffer()
 		buf = buf[:min(int64(cap(buf)), left)]
@@ -497,6 +499,13 @@ func (pc *h1Conn) writeBody(req *http.Request) error {
 		}
 	}
 	return nil
+}
+
+// ready says whether a Read of r would return without waiting, when r
+// can tell (a Ready method, as the proxy's request bodies have).
+func ready(r io.Reader) bool {
+	x, ok := r.(interface{ Ready() bool })
+	return ok && x.Ready()
 }
 
 // setReadDeadline sets nc's read deadline and remembers it.

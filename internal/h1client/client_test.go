@@ -613,3 +613,85 @@ func TestH1ClientRefusesBadFields(t *testing.T) {
 	assert.Empty(t, heads, "no refused request reached the origin as one")
 	c.CloseIdle()
 }
+
+// gatedBody is a request body whose first part is there (Ready) and
+// whose rest comes only when the test opens the gate.
+type gatedBody struct {
+	first, rest string
+	gate        chan struct{}
+	readRest    bool
+}
+
+func (b *gatedBody) Ready() bool { return b.first != "" }
+
+func (b *gatedBody) Read(p []byte) (int, error) {
+	if b.first != "" {
+		n := copy(p, b.first)
+		b.first = b.first[n:]
+		return n, nil
+	}
+	if b.readRest {
+		return 0, io.EOF
+	}
+	<-b.gate
+	b.readRest = true
+	return copy(p, b.rest), io.EOF
+}
+
+func (b *gatedBody) Close() error { return nil }
+
+// TestH1ClientSendsTheHeadBeforeABodyReadThatWaits: the head, with the
+// part of the body that is there, reaches the endpoint before the client
+// reads on into a body that is still coming; a body that is all there
+// goes with the head. (If the head waited for the body, the endpoint
+// would never see it and the gate would never open.)
+func TestH1ClientSendsTheHeadBeforeABodyReadThatWaits(t *testing.T) {
+	heads := make(chan []string, 4)
+	bodies := make(chan string, 4)
+	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			h := readHead(br)
+			if h == nil {
+				return
+			}
+			heads <- h
+			bodies <- readBody(t, br, h)
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	c := newTestH1Client()
+	gate := make(chan struct{})
+	body := &gatedBody{first: "hello, ", rest: "world", gate: gate}
+	req := postReq(t, s.addr(), "")
+	req.Body, req.ContentLength = body, 12
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, _, err := c.RoundTrip(context.Background(), req, s.addr(), nil, 0)
+		done <- result{resp, err}
+	}()
+	select {
+	case <-heads:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the head waited for a body that was still coming")
+	}
+	close(gate)
+	r := <-done
+	require.NoError(t, r.err)
+	assert.Equal(t, "ok", readAll(t, r.resp))
+	assert.Equal(t, "hello, world", <-bodies)
+
+	// All there: it goes with the head, and arrives whole.
+	whole := &gatedBody{first: "all of it", gate: make(chan struct{}), readRest: true}
+	req = postReq(t, s.addr(), "")
+	req.Body, req.ContentLength = whole, 9
+	resp, written, err := c.RoundTrip(context.Background(), req, s.addr(), nil, 0)
+	require.NoError(t, err)
+	assert.True(t, written)
+	assert.Equal(t, "ok", readAll(t, resp))
+	<-heads
+	assert.Equal(t, "all of it", <-bodies)
+}

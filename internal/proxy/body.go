@@ -264,7 +264,7 @@ func inlineArrived(r *http.Request, cb *callerBody) {
 			r.ContentLength = int64(len(buf))
 			r.Body = http.NoBody
 			if len(buf) > 0 {
-				r.Body = &inlineBody{Reader: bytes.NewReader(buf), cb: cb}
+				r.Body = &inlineBody{Reader: bytes.NewReader(buf), cb: cb, whole: true}
 			}
 			return
 		}
@@ -283,10 +283,15 @@ func inlineArrived(r *http.Request, cb *callerBody) {
 // part; closing it closes the caller's.
 type inlineBody struct {
 	io.Reader
-	cb *callerBody
+	cb    *callerBody
+	whole bool // all of it is in memory
 }
 
 func (b *inlineBody) Close() error { return b.cb.Close() }
+
+// Ready says whether a Read would return at once: always for a body
+// that is all in memory.
+func (b *inlineBody) Ready() bool { return b.whole }
 
 // errReader returns its error.
 type errReader struct{ err error }
