@@ -244,12 +244,7 @@ func (c *Context) CancelCause(cause error) {
 	if cause == nil {
 		cause = context.Canceled
 	}
-	c.mu.Lock()
-	if c.err == nil {
-		c.cause = cause
-	}
-	c.mu.Unlock()
-	c.end(context.Canceled)
+	c.endWith(context.Canceled, cause)
 }
 
 // Cause returns what ended the context: the cause given to CancelCause,
@@ -264,13 +259,17 @@ func (c *Context) Cause() error {
 }
 
 // end ends the context with err, unless it has ended.
-func (c *Context) end(err error) {
+func (c *Context) end(err error) { c.endWith(err, nil) }
+
+// endWith ends the context with err and, if not nil, cause, unless it
+// has ended.
+func (c *Context) endWith(err, cause error) {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		return
 	}
-	c.err = err
+	c.err, c.cause = err, cause
 	if c.timer != nil {
 		c.timer.Stop()
 	}
