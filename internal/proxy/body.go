@@ -68,6 +68,13 @@ func (b *callerBody) Read(p []byte) (int, error) {
 		b.mu.Unlock()
 		return 0, b.tag(os.ErrDeadlineExceeded, true)
 	}
+	if ready(b.ready) {
+		// The read returns at once (a small body came with its head):
+		// no wait to time, no timer to arm.
+		b.mu.Unlock()
+		n, err := b.ReadCloser.Read(p)
+		return n, b.tag(err, false)
+	}
 	b.reading, b.due = true, time.Now().Add(b.d)
 	if b.timer == nil {
 		b.timer = time.AfterFunc(b.d, b.expire)

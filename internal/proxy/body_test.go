@@ -160,3 +160,29 @@ func TestCallerBodyReadyUnderLimit(t *testing.T) {
 		})
 	}
 }
+
+// deadlineRecorder is a readDeadliner that counts the deadlines set.
+type deadlineRecorder struct{ n int }
+
+func (d *deadlineRecorder) SetReadDeadline(time.Time) error { d.n++; return nil }
+
+// TestCallerBodyTimesOnlyReadsThatWait: with SLINKERD_BODY_READ_TIMEOUT,
+// a read the caller's body says will not wait (a small body that came
+// with its head) arms no timer; a read that may wait does.
+func TestCallerBodyTimesOnlyReadsThatWait(t *testing.T) {
+	body := &readyBody{Reader: strings.NewReader("abcdef"), ready: true}
+	rec := &deadlineRecorder{}
+	cb := &callerBody{ReadCloser: body, ready: body, rc: rec, d: time.Hour}
+	buf := make([]byte, 3)
+	n, err := cb.Read(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "abc", string(buf[:n]))
+	assert.Nil(t, cb.timer, "a read that does not wait armed a timer")
+
+	body.ready = false
+	n, err = cb.Read(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "def", string(buf[:n]))
+	assert.NotNil(t, cb.timer, "a read that may wait is timed")
+	assert.Zero(t, rec.n, "no deadline moved: nothing timed out")
+}
