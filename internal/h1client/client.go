@@ -27,6 +27,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/slinkerd/slinkerd/core/retry"
+	"github.com/slinkerd/slinkerd/internal/ready"
 )
 
 // Client sends the most common requests — HTTP/1.1 without a body, or
@@ -470,7 +471,7 @@ var errBodyShort = errors.New("request body is shorter than its Content-Length")
 func (pc *h1Conn) writeBody(req *http.Request) error {
 	left := req.ContentLength
 	for left > 0 {
-		if pc.bw.Available() == 0 || pc.bw.Buffered() > 0 && !ready(req.Body) {
+		if pc.bw.Available() == 0 || pc.bw.Buffered() > 0 && !ready.Now(req.Body) {
 			// Full, or the next read may wait: what is written goes now.
 			n0 := pc.bw.Buffered()
 			err := pc.bw.Flush()
@@ -499,13 +500,6 @@ func (pc *h1Conn) writeBody(req *http.Request) error {
 		}
 	}
 	return nil
-}
-
-// ready says whether a Read of r would return without waiting, when r
-// can tell (a Ready method, as the proxy's request bodies have).
-func ready(r io.Reader) bool {
-	x, ok := r.(interface{ Ready() bool })
-	return ok && x.Ready()
 }
 
 // setReadDeadline sets nc's read deadline and remembers it.

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slinkerd/slinkerd/internal/ready"
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -258,11 +259,7 @@ const maxEarly = 16 << 10
 // It stops at the end of the body, at maxEarly bytes, or when Ready is
 // false; the error is a failed Read.
 func (e *earlyBody) read(body io.Reader) error {
-	r, ok := body.(interface{ Ready() bool })
-	if !ok {
-		return nil
-	}
-	for !e.eof && r.Ready() {
+	for !e.eof && ready.Now(body) {
 		if e.bp == nil {
 			e.bp = bodyBuffers.Get().(*[]byte)
 			e.data = (*e.bp)[:0]

@@ -15,6 +15,7 @@ import (
 
 	"github.com/slinkerd/slinkerd/internal/h1client"
 	"github.com/slinkerd/slinkerd/internal/h2client"
+	"github.com/slinkerd/slinkerd/internal/ready"
 	"github.com/slinkerd/slinkerd/internal/reqctx"
 
 	"github.com/slinkerd/slinkerd/core/balance"
@@ -521,7 +522,7 @@ type cancelBody struct {
 }
 
 // Ready says whether a Read would return at once (see ready).
-func (b *cancelBody) Ready() bool { return ready(b.ReadCloser) }
+func (b *cancelBody) Ready() bool { return ready.Now(b.ReadCloser) }
 
 func (b *cancelBody) Close() error {
 	err := b.ReadCloser.Close()
@@ -544,7 +545,7 @@ type doneBody struct {
 }
 
 // Ready says whether a Read would return at once (see ready).
-func (b *doneBody) Ready() bool { return ready(b.ReadCloser) }
+func (b *doneBody) Ready() bool { return ready.Now(b.ReadCloser) }
 
 func (b *doneBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)

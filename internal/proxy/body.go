@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slinkerd/slinkerd/core/retry"
+	"github.com/slinkerd/slinkerd/internal/ready"
 )
 
 // callerBody wraps the caller's request body. Its read errors come back
@@ -56,7 +57,7 @@ type callerBody struct {
 
 // Ready reports whether a Read would return at once, when the caller's
 // body can tell (slinkerd's HTTP/2 server's can); false otherwise.
-func (b *callerBody) Ready() bool { return ready(b.ready) }
+func (b *callerBody) Ready() bool { return ready.Now(b.ready) }
 
 func (b *callerBody) Read(p []byte) (int, error) {
 	if b.rc == nil {
@@ -68,7 +69,7 @@ func (b *callerBody) Read(p []byte) (int, error) {
 		b.mu.Unlock()
 		return 0, b.tag(os.ErrDeadlineExceeded, true)
 	}
-	if ready(b.ready) {
+	if ready.Now(b.ready) {
 		// The read returns at once (a small body came with its head):
 		// no wait to time, no timer to arm.
 		b.mu.Unlock()

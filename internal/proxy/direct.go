@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/slinkerd/slinkerd/internal/h1client"
+	"github.com/slinkerd/slinkerd/internal/ready"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -222,7 +223,7 @@ func copyBody(w http.ResponseWriter, resp *http.Response) error {
 			if _, err := w.Write(buf[:n]); err != nil {
 				return err
 			}
-			if stream && !ready(resp.Body) {
+			if stream && !ready.Now(resp.Body) {
 				// Flushed when the next Read would wait: what is already
 				// there (the rest of the body, its end) goes out with it.
 				if err := flush(w); err != nil {
@@ -237,14 +238,6 @@ func copyBody(w http.ResponseWriter, resp *http.Response) error {
 			return rerr
 		}
 	}
-}
-
-// ready says whether a Read of r would return at once, when r can tell
-// (a Ready method): h2client's response bodies and the HTTP/2 server's
-// request bodies can, and the proxy's wrappers pass the question on.
-func ready(r io.Reader) bool {
-	x, ok := r.(interface{ Ready() bool })
-	return ok && x.Ready()
 }
 
 // trailerKey is k with http.TrailerPrefix, without allocating for gRPC's

@@ -5,6 +5,8 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+
+	"github.com/slinkerd/slinkerd/internal/ready"
 )
 
 // errSuperseded is returned to an attempt's body reader after a newer
@@ -155,7 +157,7 @@ func (r *replayReader) Ready() bool {
 	case !r.direct && b.overflow && r.gen != 1:
 		return true // superseded
 	}
-	return ready(b.src)
+	return ready.Now(b.src)
 }
 
 // Close does not close the caller's body: the proxy closes it when the
