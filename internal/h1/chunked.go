@@ -158,11 +158,10 @@ func (c *ChunkedReader) Ready() bool {
 			if i < 0 {
 				return false
 			}
-			line := bytes.TrimRight(buf[:i], "\r")
-			if j := bytes.IndexByte(line, ';'); j >= 0 {
-				line = line[:j]
+			if i == 0 || buf[i-1] != '\r' {
+				return true // refused at once
 			}
-			n, ok := ParseChunkSize(bytes.TrimRight(line, " \t"))
+			n, ok := chunkSize(buf[:i-1])
 			if !ok {
 				return true // refused at once
 			}
@@ -224,13 +223,7 @@ func (c *ChunkedReader) readChunkLine() {
 		return
 	}
 	c.excess += int64(len(line)) + 2
-	for len(line) > 0 && (line[len(line)-1] == ' ' || line[len(line)-1] == '\t') {
-		line = line[:len(line)-1]
-	}
-	if i := bytes.IndexByte(line, ';'); i >= 0 {
-		line = line[:i]
-	}
-	n, ok := ParseChunkSize(line)
+	n, ok := chunkSize(line)
 	if !ok {
 		c.err = errChunkSize
 		return
@@ -247,6 +240,18 @@ func (c *ChunkedReader) readChunkLine() {
 		return
 	}
 	c.state, c.left = chData, n
+}
+
+// chunkSize parses a chunk line without its CRLF: white space at its end
+// trimmed, an extension after ';' skipped, as net/http does.
+func chunkSize(line []byte) (uint64, bool) {
+	for len(line) > 0 && (line[len(line)-1] == ' ' || line[len(line)-1] == '\t') {
+		line = line[:len(line)-1]
+	}
+	if i := bytes.IndexByte(line, ';'); i >= 0 {
+		line = line[:i]
+	}
+	return ParseChunkSize(line)
 }
 
 func (c *ChunkedReader) readCRLF() {
