@@ -61,8 +61,7 @@ func (b *callerBody) Ready() bool { return ready.Now(b.ready) }
 
 func (b *callerBody) Read(p []byte) (int, error) {
 	if b.rc == nil {
-		n, err := b.ReadCloser.Read(p)
-		return n, b.tag(err, false)
+		return b.readUntimed(p)
 	}
 	b.mu.Lock()
 	if b.timedOut {
@@ -73,8 +72,7 @@ func (b *callerBody) Read(p []byte) (int, error) {
 		// The read returns at once (a small body came with its head):
 		// no wait to time, no timer to arm.
 		b.mu.Unlock()
-		n, err := b.ReadCloser.Read(p)
-		return n, b.tag(err, false)
+		return b.readUntimed(p)
 	}
 	b.reading, b.due = true, time.Now().Add(b.d)
 	if b.timer == nil {
@@ -98,6 +96,12 @@ func (b *callerBody) Read(p []byte) (int, error) {
 	}
 	b.mu.Unlock()
 	return n, b.tag(err, timedOut)
+}
+
+// readUntimed reads without a timeout.
+func (b *callerBody) readUntimed(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	return n, b.tag(err, false)
 }
 
 // readDeadliner sets the read deadline of the caller's connection (on
