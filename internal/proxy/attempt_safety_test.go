@@ -176,8 +176,7 @@ func TestStatusCodesOutOfRangeAre502(t *testing.T) {
 				req, err := http.NewRequest(method, "http://"+addr+"/", strings.NewReader(""))
 				require.NoError(t, err)
 				if method == "POST" {
-					req.Body = io.NopCloser(strings.NewReader("x")) // unknown length: the ReverseProxy's path
-					req.ContentLength = -1
+					req.Body, req.ContentLength = reverseProxyBody(), -1
 				}
 				req.Host = "x"
 				resp, err := http.DefaultClient.Do(req)
@@ -238,8 +237,7 @@ func TestResponseHeadTimeout(t *testing.T) {
 				req, err := http.NewRequest(method, "http://"+addr+path, nil)
 				require.NoError(t, err)
 				if method == "POST" {
-					req.Body = io.NopCloser(strings.NewReader("x")) // the ReverseProxy's path
-					req.ContentLength = -1
+					req.Body, req.ContentLength = reverseProxyBody(), -1
 				}
 				req.Host = "x"
 				resp, err := http.DefaultClient.Do(req)
@@ -300,8 +298,7 @@ func TestInformationalStormIs502OnBothPaths(t *testing.T) {
 		req, err := http.NewRequest(method, "http://"+addr+"/", nil)
 		require.NoError(t, err)
 		if method == "POST" {
-			req.Body = io.NopCloser(strings.NewReader("x")) // the ReverseProxy's path
-			req.ContentLength = -1
+			req.Body, req.ContentLength = reverseProxyBody(), -1
 		}
 		req.Host = "x"
 		resp, err := http.DefaultClient.Do(req)
@@ -311,4 +308,12 @@ func TestInformationalStormIs502OnBothPaths(t *testing.T) {
 		assert.Equal(t, http.StatusBadGateway, resp.StatusCode, method)
 		assert.Contains(t, resp.Header.Get("l5d-err"), "informational", method)
 	}
+}
+
+// reverseProxyBody is a request body of unknown length that takes the
+// ReverseProxy's path: sent chunked, and too large to have arrived whole
+// in the server's read buffer, so the proxy does not take it into memory
+// and send it with a Content-Length on the direct path (inlineArrived).
+func reverseProxyBody() io.ReadCloser {
+	return io.NopCloser(strings.NewReader(strings.Repeat("x", 20<<10)))
 }
