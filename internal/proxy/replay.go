@@ -36,10 +36,6 @@ type replayBody struct {
 	first replayReader // the reader of attempt 1 (reader)
 }
 
-func newReplayBody(src io.ReadCloser, limit int) *replayBody {
-	return &replayBody{src: src, limit: limit}
-}
-
 // reader returns the body for the next attempt and retires older ones.
 func (b *replayBody) reader() io.ReadCloser {
 	b.mu.Lock()
