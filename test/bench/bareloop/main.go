@@ -66,20 +66,26 @@ func sockaddr(hostport string) (*syscall.SockaddrInet4, error) {
 	return sa, nil
 }
 
-// side is one socket of a pair: its fd, what it still owes the other
-// side's socket (out, when that socket was full), and the state of the
-// message it is reading.
+// side is one socket of a pair: its fd, the bytes it did not take yet
+// (out, when it was full), and the state of the message read from it.
 type side struct {
-	fd    int
-	peer  *side
-	out   []byte // bytes for this socket that it did not take yet
-	head  []byte // the head read so far (a response head split across reads)
-	body  int    // body bytes of the current message still to come
-	isUp  bool   // the upstream side: its messages are responses
-	other *pair
+	fd   int
+	out  []byte // bytes for this socket that it did not take yet
+	head []byte // the head read so far (a response head split across reads)
+	body int    // body bytes of the current message still to come
+	isUp bool   // the upstream side: its messages are responses
+	pair *pair
 }
 
 type pair struct{ caller, up side }
+
+// peer is the other socket of s's pair.
+func (s *side) peer() *side {
+	if s.isUp {
+		return &s.pair.caller
+	}
+	return &s.pair.up
+}
 
 type loop struct {
 	ep    int
@@ -172,8 +178,8 @@ func (l *loop) accept() {
 		_ = syscall.SetsockoptInt(ufd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 		_ = syscall.SetsockoptInt(cfd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 		p := &pair{}
-		p.caller = side{fd: cfd, peer: &p.up, other: p}
-		p.up = side{fd: ufd, peer: &p.caller, isUp: true, other: p}
+		p.caller = side{fd: cfd, pair: p}
+		p.up = side{fd: ufd, isUp: true, pair: p}
 		l.sides[cfd], l.sides[ufd] = &p.caller, &p.up
 		for _, fd := range []int{cfd, ufd} {
 			if err := syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_ADD, fd, &syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd)}); err != nil {
@@ -191,15 +197,15 @@ func (l *loop) read(s *side) {
 		if errors.Is(err, syscall.EAGAIN) {
 			return
 		}
-		l.close(s.other)
+		l.close(s.pair)
 		return
 	}
 	b := l.buf[:n]
 	if s.isUp && !l.frame(s, b) {
-		l.close(s.other)
+		l.close(s.pair)
 		return
 	}
-	l.send(s.peer, b)
+	l.send(s.peer(), b)
 }
 
 // frame follows the responses in b, as a proxy must to know where one
@@ -271,7 +277,7 @@ func (l *loop) send(s *side, b []byte) {
 				_ = syscall.EpollCtl(l.ep, syscall.EPOLL_CTL_MOD, s.fd, &syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLOUT, Fd: int32(s.fd)})
 				return
 			}
-			l.close(s.other)
+			l.close(s.pair)
 			return
 		}
 		b = b[n:]
@@ -286,7 +292,7 @@ func (l *loop) flush(s *side) bool {
 			if errors.Is(err, syscall.EAGAIN) {
 				return true
 			}
-			l.close(s.other)
+			l.close(s.pair)
 			return false
 		}
 		s.out = s.out[n:]
