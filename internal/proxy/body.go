@@ -256,7 +256,8 @@ const maxInline = 16 << 10
 // bytes, so that the request goes out with a Content-Length on the
 // direct path, as nginx's request buffering sends it. A body still
 // arriving, larger, or broken goes on as before: what was read of it,
-// then the rest as it comes. cb is r's body.
+// then the rest as it comes (a broken one's error again: the server's
+// body and http.MaxBytesReader keep theirs). cb is r's body.
 func inlineArrived(r *http.Request, cb *callerBody) {
 	if !cb.Ready() {
 		return
@@ -280,11 +281,7 @@ func inlineArrived(r *http.Request, cb *callerBody) {
 			}
 			return
 		}
-		if err != nil {
-			r.Body = &inlineBody{Reader: io.MultiReader(bytes.NewReader(buf), errReader{err}), cb: cb}
-			return
-		}
-		if !cb.Ready() {
+		if err != nil || !cb.Ready() {
 			break
 		}
 	}
@@ -304,8 +301,3 @@ func (b *inlineBody) Close() error { return b.cb.Close() }
 // Ready says whether a Read would return at once: always for a body
 // that is all in memory.
 func (b *inlineBody) Ready() bool { return b.whole }
-
-// errReader returns its error.
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }

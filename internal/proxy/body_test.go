@@ -121,6 +121,10 @@ func TestCallerBodyTagsErrors(t *testing.T) {
 	assert.Equal(t, "x", string(b))
 }
 
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
 // readyBody is a request body that says whether a Read would wait, as
 // slinkerd's HTTP/2 server's does.
 type readyBody struct {
