@@ -427,18 +427,27 @@ func postReq(t *testing.T, addr, body string) *http.Request {
 	return req
 }
 
-func TestH1ClientSendsBodies(t *testing.T) {
-	bodies := make(chan string, 10)
-	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
+// startBodyServer answers every request with "ok" after reading its
+// body, and reports each request's head and body, in order.
+func startBodyServer(t *testing.T) (s *rawServer, heads chan []string, bodies chan string) {
+	t.Helper()
+	heads, bodies = make(chan []string, 10), make(chan string, 10)
+	s = startRawServer(t, func(c net.Conn, br *bufio.Reader) {
 		for {
 			h := readHead(br)
 			if h == nil {
 				return
 			}
+			heads <- h
 			bodies <- readBody(t, br, h)
 			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
 	})
+	return s, heads, bodies
+}
+
+func TestH1ClientSendsBodies(t *testing.T) {
+	s, _, bodies := startBodyServer(t)
 	c := newTestH1Client()
 	for _, body := range []string{"hello", strings.Repeat("0123456789", 6000)} {
 		resp, written, err := c.RoundTrip(context.Background(), postReq(t, s.addr(), body), s.addr(), nil, 0)
@@ -646,19 +655,7 @@ func (b *gatedBody) Close() error { return nil }
 // goes with the head. (If the head waited for the body, the endpoint
 // would never see it and the gate would never open.)
 func TestH1ClientSendsTheHeadBeforeABodyReadThatWaits(t *testing.T) {
-	heads := make(chan []string, 4)
-	bodies := make(chan string, 4)
-	s := startRawServer(t, func(c net.Conn, br *bufio.Reader) {
-		for {
-			h := readHead(br)
-			if h == nil {
-				return
-			}
-			heads <- h
-			bodies <- readBody(t, br, h)
-			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
+	s, heads, bodies := startBodyServer(t)
 	c := newTestH1Client()
 	gate := make(chan struct{})
 	body := &gatedBody{first: "hello, ", rest: "world", gate: gate}
