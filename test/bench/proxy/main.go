@@ -59,7 +59,7 @@ var (
 	loadThreads = flag.Int("load-threads", 2, "wrk and h2load threads")
 	workers     = flag.Int("workers", 2, "worker threads or processes per proxy (HAProxy nbthread, nginx worker_processes, GOMAXPROCS)")
 	startups    = flag.Int("startups", 10, "cold start-ups per proxy; the table shows the median")
-	only        = flag.String("setups", "", "comma-separated setups to run (default all but the bare floors): direct,slinkerd,slinkerd-lambda,haproxy,nginx,caddy,bareh2,bareproxy,bareloop")
+	only        = flag.String("setups", "", "comma-separated setups to run (default all but the bare floors): direct,slinkerd,slinkerd-lambda,haproxy,nginx,caddy,bareh2,bareproxy,bareloop,barestack")
 	measures    = flag.String("measure", "", "comma-separated measurements (default all): h1,h2c,grpc,latency,startup")
 	slinkerdBin = flag.String("slinkerd", "bin/slinkerd", "slinkerd binary (make build)")
 	lambdaBin   = flag.String("slinkerd-lambda", "bin/slinkerd-lambda", "slinkerd as the Lambda layer builds it, with the Makefile's LAYER_TAGS (make bench builds it; skipped if missing)")

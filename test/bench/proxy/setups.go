@@ -113,9 +113,11 @@ func setups(slinkerdBin, lambdaBin string) []*setup {
 		{name: "bareh2", start: startBareH2, optIn: true},
 		// The HTTP/1.1 floors, for issue 16's notes: Go with a goroutine
 		// per connection (test/bench/bareproxy) and Go on raw epoll
-		// (test/bench/bareloop).
+		// (test/bench/bareloop); and slinkerd's own server loop and client
+		// with no routing or policy between them (test/bench/barestack).
 		{name: "bareproxy", start: startBareH1("bareproxy"), optIn: true},
 		{name: "bareloop", start: startBareH1("bareloop"), optIn: true},
+		{name: "barestack", start: startBareH1("barestack"), optIn: true},
 	}
 	for _, s := range ss {
 		if strings.HasPrefix(s.name, "slinkerd") {
