@@ -43,3 +43,43 @@ func TestLoopCallerGoneEndsContext(t *testing.T) {
 	}
 	assert.ErrorIs(t, <-ended, context.Canceled)
 }
+
+// The watch's timer is set by the first request on a connection and
+// left to fire: a later request that began after it was set still has
+// its hang-up noticed, the timer set again for that request's rest of
+// the delay. (The first handler's pause puts the later request's start
+// well after the timer was set, so that the timer finds its delay not
+// yet up; the test passes however long the pause really takes.)
+func TestLoopCallerGoneAfterEarlierRequests(t *testing.T) {
+	ended := make(chan error, 1)
+	addr, _, _ := serveLoop(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/pause":
+			time.Sleep(50 * time.Millisecond)
+			fallthrough
+		case "/fast":
+			_, _ = io.WriteString(w, "ok")
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			ended <- r.Context().Err()
+		case <-time.After(10 * time.Second):
+			ended <- nil
+		}
+	}), func(cfg *Config) { cfg.watchDelay = 200 * time.Millisecond })
+	c, br := dial(t, addr)
+	for _, path := range []string{"/pause", "/fast"} {
+		_, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: h\r\n\r\n")
+		require.NoError(t, err)
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, "ok", string(b))
+	}
+	_, err := io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	assert.ErrorIs(t, <-ended, context.Canceled)
+}
