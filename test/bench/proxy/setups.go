@@ -117,7 +117,7 @@ func setups(slinkerdBin, lambdaBin string) []*setup {
 		// with no routing or policy between them (test/bench/barestack).
 		{name: "bareproxy", start: startBareH1("bareproxy"), optIn: true},
 		{name: "bareloop", start: startBareH1("bareloop"), optIn: true},
-		{name: "barestack", start: startBareH1("barestack"), optIn: true},
+		{name: "barestack", start: startBarestack, optIn: true},
 	}
 	for _, s := range ss {
 		if strings.HasPrefix(s.name, "slinkerd") {
@@ -173,6 +173,26 @@ func startBareH2(e *env, tag string) (*instance, error) {
 	}
 	return &instance{proc: p, addrs: map[string]string{protoH2C: a[0], protoGRPC: a[1]},
 		unsupported: map[string]string{protoH1: "bareh2 is HTTP/2 only (bareproxy and bareloop are the HTTP/1.1 floors)"}}, nil
+}
+
+// startBarestack builds test/bench/barestack (once per run) and runs it
+// in front of the backend: one listener for HTTP/1.1, h2c and gRPC, the
+// gRPC requests told apart by their Host, as slinkerd's dtab does.
+func startBarestack(e *env, tag string) (*instance, error) {
+	bin, err := buildBench(e, "barestack")
+	if err != nil {
+		return nil, err
+	}
+	a, err := freeAddrs(1)
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProc("barestack-"+tag, e.dir, e.cpus, append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", e.workers)), nil, nil,
+		bin, "-listen", a[0], "-upstream", e.backend.HTTP, "-upstream-grpc", e.backend.GRPC)
+	if err != nil {
+		return nil, err
+	}
+	return &instance{proc: p, addrs: map[string]string{protoH1: a[0], protoH2C: a[0], protoGRPC: a[0]}}, nil
 }
 
 // startBareH1 returns the start of the HTTP/1.1 floor test/bench/<name>
