@@ -247,8 +247,11 @@ func (t *attemptTransport) attempt(ctx context.Context, out *http.Request, rt *r
 		ctx, cancel = context.WithCancelCause(ctx)
 	}
 	var timer *time.Timer
-	now := t.clk.Now()
 	deadline := rt.deadline
+	var now time.Time // read only when there is a deadline to send
+	if attemptTO > 0 || !deadline.IsZero() {
+		now = t.clk.Now()
+	}
 	if attemptTO > 0 {
 		timer = time.AfterFunc(attemptTO, func() { cancel(errAttemptTimeout) })
 		if d := now.Add(attemptTO); deadline.IsZero() || d.Before(deadline) {
