@@ -35,23 +35,8 @@ type connReader struct {
 	has      bool
 	b        [1]byte
 	gone     bool // the background read found the connection closed
-	// timer fires background; armed says it is set. It is set by a watch
-	// that finds it idle and is never stopped: a request that ends first
-	// leaves it to fire for nothing, and one that began after it was set
-	// sets it again for its own rest (since). Two timer changes a request
-	// cost more than the one firing every watchDelay a busy connection
-	// sees.
-	timer *time.Timer
-	armed bool
-	since time.Duration // when the watch began, on monoClock
+	timer    *time.Timer
 }
-
-// monoStart is the origin of monoClock.
-var monoStart = time.Now()
-
-// monoClock is the monotonic time since monoStart: one clock read, where
-// time.Now takes two.
-func monoClock() time.Duration { return time.Since(monoStart) }
 
 func (r *connReader) Read(p []byte) (int, error) {
 	r.mu.Lock()
@@ -76,31 +61,18 @@ func (r *connReader) watch() {
 		return
 	}
 	r.watching = true
-	r.since = monoClock()
-	if r.armed {
-		return
-	}
-	r.armed = true
 	if r.timer == nil {
-		r.timer = time.AfterFunc(r.c.s.cfg.watchDelay, r.background)
+		r.timer = time.AfterFunc(watchDelay, r.background)
 		return
 	}
-	r.timer.Reset(r.c.s.cfg.watchDelay)
+	r.timer.Reset(watchDelay)
 }
 
 // background reads one byte while the handler runs: EOF or an error
 // means the caller is gone, and cancels the request.
 func (r *connReader) background() {
 	r.mu.Lock()
-	r.armed = false
 	if !r.watching || r.bg || r.has {
-		r.mu.Unlock()
-		return
-	}
-	if left := r.c.s.cfg.watchDelay - (monoClock() - r.since); left > 0 {
-		// Set by an earlier request: this one's delay is not up yet.
-		r.armed = true
-		r.timer.Reset(left)
 		r.mu.Unlock()
 		return
 	}
@@ -134,6 +106,7 @@ func (r *connReader) stop() bool {
 		return !gone
 	}
 	r.watching = false
+	r.timer.Stop()
 	bg, done := r.bg, r.bgDone
 	r.mu.Unlock()
 	if bg {
