@@ -43,3 +43,43 @@ func TestLoopCallerGoneEndsContext(t *testing.T) {
 	}
 	assert.ErrorIs(t, <-ended, context.Canceled)
 }
+
+// A request that follows others on a kept-alive connection has its own
+// hang-up noticed: the watch's timer is for that request's delay, not
+// for one an earlier request set. (The first handler's pause puts the
+// last request's start well after the first request set the timer, so
+// that a timer carried over from it would fire before the last
+// request's delay is up; the test passes however long the pause takes.)
+func TestLoopCallerGoneAfterEarlierRequests(t *testing.T) {
+	ended := make(chan error, 1)
+	addr, _, _ := serveLoop(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/pause":
+			time.Sleep(50 * time.Millisecond)
+			fallthrough
+		case "/fast":
+			_, _ = io.WriteString(w, "ok")
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			ended <- r.Context().Err()
+		case <-time.After(10 * time.Second):
+			ended <- nil
+		}
+	}), func(cfg *Config) { cfg.watchDelay = 200 * time.Millisecond })
+	c, br := dial(t, addr)
+	for _, path := range []string{"/pause", "/fast"} {
+		_, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: h\r\n\r\n")
+		require.NoError(t, err)
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, "ok", string(b))
+	}
+	_, err := io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	assert.ErrorIs(t, <-ended, context.Canceled)
+}

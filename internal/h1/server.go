@@ -57,6 +57,9 @@ type Config struct {
 	// Logger receives connection errors at debug level. Defaults to
 	// slog.Default().
 	Logger *slog.Logger
+
+	// watchDelay is watchDelay, or another delay for a test.
+	watchDelay time.Duration
 }
 
 // Server runs the loop on connections given to ServeConn.
@@ -85,6 +88,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.watchDelay <= 0 {
+		cfg.watchDelay = watchDelay
 	}
 	return &Server{cfg: cfg}
 }

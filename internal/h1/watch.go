@@ -62,10 +62,10 @@ func (r *connReader) watch() {
 	}
 	r.watching = true
 	if r.timer == nil {
-		r.timer = time.AfterFunc(watchDelay, r.background)
+		r.timer = time.AfterFunc(r.c.s.cfg.watchDelay, r.background)
 		return
 	}
-	r.timer.Reset(watchDelay)
+	r.timer.Reset(r.c.s.cfg.watchDelay)
 }
 
 // background reads one byte while the handler runs: EOF or an error
