@@ -58,7 +58,9 @@ type Config struct {
 	// slog.Default().
 	Logger *slog.Logger
 
-	// watchDelay is watchDelay, or another delay for a test.
+	// watchDelay is how long a request runs before its connection is
+	// watched for the caller hanging up: the constant watchDelay, unless
+	// a test sets another.
 	watchDelay time.Duration
 }
 

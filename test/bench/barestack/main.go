@@ -72,7 +72,8 @@ type forwarder struct {
 }
 
 // scratch is one request's outgoing copy and copy buffer, pooled so
-// that the forwarder itself allocates nothing.
+// that the forwarder itself allocates nothing but the outgoing copy of
+// an HTTP/2 request with a body.
 type scratch struct {
 	out http.Request
 	buf [4096]byte
@@ -81,9 +82,18 @@ type scratch struct {
 var scratches = sync.Pool{New: func() any { return new(scratch) }}
 
 func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 && !h1client.Eligible(r) {
+		http.Error(w, "barestack forwards HTTP/1.1 requests without a body or with a small one of known length", http.StatusNotImplemented)
+		return
+	}
 	s := scratches.Get().(*scratch)
 	defer scratches.Put(s)
 	out := &s.out
+	if r.ProtoMajor == 2 && r.ContentLength != 0 {
+		// The h2c client may read a request body, and so the request,
+		// after its RoundTrip returned: such a request is not reused.
+		out = new(http.Request)
+	}
 	*out = *r
 	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
 	if r.ContentLength == 0 {
