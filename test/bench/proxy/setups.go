@@ -155,19 +155,29 @@ func buildBench(e *env, name string) (string, error) {
 	return bin, nil
 }
 
-// startBareH2 builds test/bench/bareh2 (once per run) and runs it in
-// front of the backend's h2c and gRPC ports.
+// runBench builds test/bench/<name> (once per run) and starts it with n
+// free addresses to listen on and the flags args makes of them; it
+// returns the process and the addresses.
+func runBench(e *env, tag, name string, n int, args func(listen []string) []string) (*proc, []string, error) {
+	bin, err := buildBench(e, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := freeAddrs(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := startProc(name+"-"+tag, e.dir, e.cpus, append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", e.workers)), nil, nil,
+		append([]string{bin}, args(a)...)...)
+	return p, a, err
+}
+
+// startBareH2 runs test/bench/bareh2 in front of the backend's h2c and
+// gRPC ports.
 func startBareH2(e *env, tag string) (*instance, error) {
-	bin, err := buildBench(e, "bareh2")
-	if err != nil {
-		return nil, err
-	}
-	a, err := freeAddrs(2)
-	if err != nil {
-		return nil, err
-	}
-	p, err := startProc("bareh2-"+tag, e.dir, e.cpus, append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", e.workers)), nil, nil,
-		bin, "-listen", a[0]+","+a[1], "-upstream", e.backend.HTTP+","+e.backend.GRPC)
+	p, a, err := runBench(e, tag, "bareh2", 2, func(a []string) []string {
+		return []string{"-listen", a[0] + "," + a[1], "-upstream", e.backend.HTTP + "," + e.backend.GRPC}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -175,40 +185,26 @@ func startBareH2(e *env, tag string) (*instance, error) {
 		unsupported: map[string]string{protoH1: "bareh2 is HTTP/2 only (bareproxy and bareloop are the HTTP/1.1 floors)"}}, nil
 }
 
-// startBarestack builds test/bench/barestack (once per run) and runs it
-// in front of the backend: one listener for HTTP/1.1, h2c and gRPC, the
-// gRPC requests told apart by their Host, as slinkerd's dtab does.
+// startBarestack runs test/bench/barestack in front of the backend: one
+// listener for HTTP/1.1, h2c and gRPC, the gRPC requests told apart by
+// their Host, as slinkerd's dtab does.
 func startBarestack(e *env, tag string) (*instance, error) {
-	bin, err := buildBench(e, "barestack")
-	if err != nil {
-		return nil, err
-	}
-	a, err := freeAddrs(1)
-	if err != nil {
-		return nil, err
-	}
-	p, err := startProc("barestack-"+tag, e.dir, e.cpus, append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", e.workers)), nil, nil,
-		bin, "-listen", a[0], "-upstream", e.backend.HTTP, "-upstream-grpc", e.backend.GRPC)
+	p, a, err := runBench(e, tag, "barestack", 1, func(a []string) []string {
+		return []string{"-listen", a[0], "-upstream", e.backend.HTTP, "-upstream-grpc", e.backend.GRPC}
+	})
 	if err != nil {
 		return nil, err
 	}
 	return &instance{proc: p, addrs: map[string]string{protoH1: a[0], protoH2C: a[0], protoGRPC: a[0]}}, nil
 }
 
-// startBareH1 returns the start of the HTTP/1.1 floor test/bench/<name>
-// (built once per run), in front of the backend's HTTP port.
+// startBareH1 returns the start of the HTTP/1.1 floor test/bench/<name>,
+// in front of the backend's HTTP port.
 func startBareH1(name string) func(e *env, tag string) (*instance, error) {
 	return func(e *env, tag string) (*instance, error) {
-		bin, err := buildBench(e, name)
-		if err != nil {
-			return nil, err
-		}
-		a, err := freeAddrs(1)
-		if err != nil {
-			return nil, err
-		}
-		p, err := startProc(name+"-"+tag, e.dir, e.cpus, append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", e.workers)), nil, nil,
-			bin, "-listen", a[0], "-upstream", e.backend.HTTP)
+		p, a, err := runBench(e, tag, name, 1, func(a []string) []string {
+			return []string{"-listen", a[0], "-upstream", e.backend.HTTP}
+		})
 		if err != nil {
 			return nil, err
 		}
