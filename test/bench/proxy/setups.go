@@ -113,10 +113,12 @@ func setups(slinkerdBin, lambdaBin string) []*setup {
 		{name: "bareh2", start: startBareH2, optIn: true},
 		// The HTTP/1.1 floors, for issue 16's notes: Go with a goroutine
 		// per connection (test/bench/bareproxy) and Go on raw epoll
-		// (test/bench/bareloop); and slinkerd's own server loop and client
-		// with no routing or policy between them (test/bench/barestack).
+		// (test/bench/bareloop).
 		{name: "bareproxy", start: startBareH1("bareproxy"), optIn: true},
 		{name: "bareloop", start: startBareH1("bareloop"), optIn: true},
+		// slinkerd's own servers and clients with no routing or policy
+		// between them (test/bench/barestack), every protocol: what
+		// separates the floors from slinkerd, split in two.
 		{name: "barestack", start: startBarestack, optIn: true},
 	}
 	for _, s := range ss {
