@@ -218,6 +218,14 @@ func run(ctx context.Context) error {
 	for _, why := range b.tools {
 		fmt.Fprintln(os.Stderr, "note:", why)
 	}
+	for _, s := range b.setups {
+		// The bench runs the binaries as they are on disk: say which
+		// build they are, so that a stale one is seen (make build).
+		if strings.HasPrefix(s.name, "slinkerd") && s.missing == "" {
+			v, _, _ := strings.Cut(b.res.Versions[s.name], " without ")
+			fmt.Fprintf(os.Stderr, "note: the %s setup runs %s\n", s.name, v)
+		}
+	}
 	if la := loadAvg(); la > 0.5 {
 		fmt.Fprintf(os.Stderr, "note: the 1-minute load average is %.2f; other work on this machine makes the figures noisy\n", la)
 	}

@@ -149,7 +149,9 @@ func setups(slinkerdBin, lambdaBin string) []*setup {
 func buildBench(e *env, name string) (string, error) {
 	bin := filepath.Join(e.dir, name)
 	if _, err := os.Stat(bin); err != nil {
-		out, err := exec.Command("go", "build", "-o", bin, "./test/bench/"+name).CombinedOutput()
+		cmd := exec.Command("go", "build", "-o", bin, "./test/bench/"+name)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // static, as make build builds slinkerd
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return "", fmt.Errorf("build %s: %w: %s", name, err, out)
 		}
