@@ -95,20 +95,19 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out = new(http.Request)
 	}
 	*out = *r
-	out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
 	if r.ContentLength == 0 {
 		out.Body = nil
 	}
 	var resp *http.Response
 	var err error
 	if r.ProtoMajor == 2 {
-		out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/2.0", 2, 0
 		addr := f.addr
 		if r.Host == hostGRPC {
 			addr = f.addrGRPC
 		}
 		resp, _, err = f.h2.RoundTrip(r.Context(), out, addr, nil, 0)
 	} else {
+		out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/1.1", 1, 1
 		resp, _, err = f.h1.RoundTrip(r.Context(), out, f.addr, nil, 0)
 	}
 	if err != nil {
@@ -121,15 +120,10 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		wh[k] = vv
 	}
 	w.WriteHeader(resp.StatusCode)
-	if _, err := io.CopyBuffer(writerOnly{w}, resp.Body, s.buf[:]); err != nil {
+	if _, err := io.CopyBuffer(w, resp.Body, s.buf[:]); err != nil {
 		panic(http.ErrAbortHandler)
 	}
 	for k, vv := range resp.Trailer {
 		wh[http.TrailerPrefix+k] = vv // gRPC's status
 	}
 }
-
-// writerOnly hides w's ReadFrom, so that io.CopyBuffer uses the buffer.
-type writerOnly struct{ w http.ResponseWriter }
-
-func (w writerOnly) Write(p []byte) (int, error) { return w.w.Write(p) }
