@@ -12,8 +12,23 @@ import (
 )
 
 // route is one request's routing state, carried in its context from
-// ServeHTTP to the transport.
+// ServeHTTP to the transport. What release clears is in routeState;
+// the buffers a pooled route keeps are beside it, so that a request
+// without a body never writes them.
 type route struct {
+	routeState
+
+	// hdr is the outgoing header map of the direct path, kept across the
+	// route's uses.
+	hdr http.Header
+
+	// replaySmall is room for a small request body in the replay buffer
+	// (transport.send). It is written before it is read and never cleared.
+	replaySmall [1024]byte
+}
+
+// routeState is a route's per-request state, cleared for each request.
+type routeState struct {
 	service  name.Path
 	svcStr   string
 	res      bind.Result
@@ -43,15 +58,11 @@ type route struct {
 	vals  [16]string
 	nvals int
 
-	// hdr is the outgoing header map of the direct path, kept across the
-	// route's uses; done wraps the final response's body (one a request).
-	hdr  http.Header
+	// done wraps the final response's body (one a request).
 	done doneBody
 
-	// replay is the request body's replay buffer (transport.send), with
-	// room for a small body in replaySmall.
-	replay      replayBody
-	replaySmall [1024]byte
+	// replay is the request body's replay buffer (transport.send).
+	replay replayBody
 
 	// auth is the caller's Authorization header, and hasAuth whether it
 	// had one: each attempt starts from it (an ID token is per attempt).
@@ -80,10 +91,10 @@ var routes = sync.Pool{New: func() any { return new(route) }}
 
 func newRoute() *route { return routes.Get().(*route) }
 
-// release clears rt and returns it to the pool, keeping its header map.
+// release clears rt and returns it to the pool, keeping its header map
+// (emptied) and its body buffer.
 func (rt *route) release() {
-	hdr := rt.hdr
-	clear(hdr)
-	*rt = route{hdr: hdr}
+	clear(rt.hdr)
+	rt.routeState = routeState{}
 	routes.Put(rt)
 }
