@@ -1,14 +1,12 @@
 package proxy
 
 import (
-	crand "crypto/rand"
 	"encoding/hex"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // The headers the proxy adds to every outgoing request, and the
@@ -158,23 +156,11 @@ func plainQuotable(s string) bool {
 	return true
 }
 
-var reqIDPool = sync.Pool{New: func() any { return rand.New(rand.NewPCG(seed(), seed())) }}
-
-func seed() uint64 {
-	var b [8]byte
-	_, _ = crand.Read(b[:])
-	var s uint64
-	for _, x := range b {
-		s = s<<8 | uint64(x)
-	}
-	return s
-}
-
-// newRequestID returns 16 random hex digits.
+// newRequestID returns 16 random hex digits, from math/rand/v2's
+// generator: the runtime's ChaCha8, per thread and seeded by the
+// system, so it needs no lock or pool.
 func newRequestID() string {
-	r := reqIDPool.Get().(*rand.Rand)
-	v := r.Uint64()
-	reqIDPool.Put(r)
+	v := rand.Uint64()
 	var b [8]byte
 	for i := range b {
 		b[i] = byte(v >> (8 * i))
