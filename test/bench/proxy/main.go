@@ -52,7 +52,7 @@ var (
 	duration    = flag.Duration("duration", 6*time.Second, "length of each saturation run")
 	latDuration = flag.Duration("lat-duration", 10*time.Second, "length of each fixed-rate latency run")
 	warmup      = flag.Duration("warmup", time.Second, "unrecorded warm-up before each run")
-	rates       = flag.String("rates", "1000,5000", "open-loop rates for the latency runs, req/s")
+	rates       = flag.String("rates", "1000,3000,5000", "open-loop rates for the latency runs and their CPU rows, req/s")
 	conns       = flag.Int("conns", 64, "HTTP/1.1 keep-alive connections for the saturation run")
 	h2Conns     = flag.Int("h2-conns", 8, "h2c and gRPC connections for the saturation runs")
 	h2Streams   = flag.Int("h2-streams", 8, "concurrent streams per h2c or gRPC connection")

@@ -217,8 +217,8 @@ func (b *bench) metrics() []metric {
 		m := sr.Sat[protoH1]
 		return ratioOK(m != nil && m.CPUPer100k > 0, func() float64 { return m.CPUPer100k })
 	}})
-	if len(b.rates) > 0 {
-		key := strconv.FormatFloat(b.rates[len(b.rates)-1], 'f', -1, 64)
+	for _, rate := range b.rates {
+		key := strconv.FormatFloat(rate, 'f', -1, 64)
 		ms = append(ms, metric{key: "cpu_per_100k_" + key, label: fmt.Sprintf("CPU s/100k req @%s req/s", key), unit: "s", get: func(sr *SetupRound) (float64, bool) {
 			m := sr.Latency[key]
 			return ratioOK(m != nil && m.CPUPer100k > 0, func() float64 { return m.CPUPer100k })
