@@ -67,7 +67,7 @@ demo-cloud: build ## run slinkerd with the Cloud Map and Cloud Run namers agains
 
 BENCH_FLAGS ?=
 BENCH_GO_FLAGS ?= -benchtime 1s
-bench: build ## side-by-side benchmark vs no proxy, HAProxy, nginx, Caddy (~15 min; BENCH_FLAGS=-quick: ~3 min), then the Go hot-path benchmarks
+bench: build ## side-by-side benchmark vs no proxy, HAProxy, nginx, Caddy (~18 min; BENCH_FLAGS=-quick: ~4 min), then the Go hot-path benchmarks
 	@sh test/bench/proxy/install.sh
 	$(GO) build $(GOFLAGS_BUILD) -tags "$(LAYER_TAGS)" -o $(BIN)/slinkerd-lambda ./cmd/slinkerd
 	$(GO) run ./test/bench/proxy $(BENCH_FLAGS)
